@@ -1,0 +1,121 @@
+import type { Readable } from 'node:stream'
+
+/** Largest block a volume accepts (64 MiB). */
+export const MAX_BLOCK_SIZE = 64 * 1024 * 1024
+
+/** One live block on one volume. `mtime` is nanoseconds since the epoch, exact. */
+export interface BlockStat {
+  hash: string
+  size: number
+  mtime: bigint
+}
+
+export interface WriteResult extends BlockStat {
+  /** `written`: new bytes landed; `touched`: identical bytes were already there, only mtime changed. */
+  outcome: 'written' | 'touched'
+}
+
+export interface ReadResult extends BlockStat {
+  /**
+   * The block's bytes. The stream hashes as it goes and withholds its last chunk
+   * when the MD5 is wrong, failing with KEEP_CORRUPT instead: a consumer never
+   * sees a complete body of corrupt data.
+   */
+  stream: Readable
+}
+
+export interface WriteOptions {
+  /** Size hint from the locator: a body of another length fails KEEP_SIZE_MISMATCH. */
+  expectedSize?: number
+  signal?: AbortSignal
+}
+
+export interface TrashOptions {
+  /** Trash only when the stored mtime equals this exactly (ns). */
+  ifMtime?: bigint
+  /** Trash only when the stored mtime is at or before this instant (ns since the epoch). */
+  notNewerThan?: bigint
+  /** When the trashed copy may be deleted for good, in unix seconds. */
+  deadline: number
+}
+
+export interface VolumeStatus {
+  freeBytes: number
+  totalBytes: number
+}
+
+/** Reading slice: what GET/HEAD and the pull source side need. */
+export interface BlockReader {
+  /**
+   * Opens a live block for reading. Not found (absent, or only trashed) →
+   * KEEP_BLOCK_NOT_FOUND, thrown before any byte is produced.
+   */
+  read(hash: string, options?: { signal?: AbortSignal }): Promise<ReadResult>
+  /** Size and mtime of a live block, without reading it; absent → KEEP_BLOCK_NOT_FOUND. */
+  stat(hash: string): Promise<BlockStat>
+}
+
+/** Writing slice: what PUT and the pull worker need. */
+export interface BlockWriter {
+  /**
+   * Streams `source` into the volume under `hash`. The bytes are hashed while
+   * they are written; only when the MD5 equals `hash`, the length matches
+   * `expectedSize` (if given) and the data is durable does the block become
+   * visible (no partial block is ever visible, even after a crash).
+   *
+   * If the volume already holds identical bytes it only touches them
+   * (`outcome: 'touched'`). If it holds *different* bytes with a valid MD5 of
+   * `hash`, fails KEEP_HASH_COLLISION; stored bytes that fail their own hash are
+   * replaced. Other failures: KEEP_HASH_MISMATCH, KEEP_SIZE_MISMATCH,
+   * KEEP_TOO_LARGE (> 64 MiB), KEEP_FULL (disk full), KEEP_READ_ONLY, KEEP_IO.
+   * Writes, touches and trashes of one hash on one volume are serialised by the
+   * volume's per-hash lock.
+   */
+  write(hash: string, source: AsyncIterable<Buffer | Uint8Array>, options?: WriteOptions): Promise<WriteResult>
+  /** Sets a live block's mtime to now. Absent → KEEP_BLOCK_NOT_FOUND; read-only → KEEP_READ_ONLY. */
+  touch(hash: string): Promise<BlockStat>
+}
+
+/** Trash slice: what the trash worker, DELETE and untrash need. */
+export interface BlockTrasher {
+  /**
+   * Moves a live block to the trash, checking the guards *under the per-hash
+   * lock* at the moment of trashing. Returns false (and changes nothing) when a
+   * guard refuses: the mtime differs from `ifMtime`, or it is newer than
+   * `notNewerThan`. Absent → KEEP_BLOCK_NOT_FOUND; read-only → KEEP_READ_ONLY.
+   */
+  trash(hash: string, options: TrashOptions): Promise<boolean>
+  /** Restores the newest trashed copy as the live block. None trashed → KEEP_BLOCK_NOT_FOUND. */
+  untrash(hash: string): Promise<BlockStat>
+  /**
+   * Deletes for good every trashed copy whose deadline is at or before `nowSeconds`.
+   * Never touches live blocks (a PUT after a trash makes a live copy emptying leaves alone).
+   * Returns how many copies were deleted.
+   */
+  emptyTrash(nowSeconds: number): Promise<number>
+}
+
+/** Index slice: what GET /index and the mounts endpoint need. */
+export interface BlockIndexer {
+  /** Live blocks whose hash starts with `prefix` (0–32 lowercase hex), in ascending hash order. */
+  index(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<BlockStat>
+}
+
+/**
+ * A place blocks live: a directory on a disk, or memory. Drivers pass the one
+ * conformance suite in test/helpers/volume-suite.ts.
+ */
+export interface Volume extends BlockReader, BlockWriter, BlockTrasher, BlockIndexer {
+  readonly uuid: string
+  readonly driver: 'directory' | 'memory'
+  readonly readOnly: boolean
+  /**
+   * Identifies the storage behind the volume so one disk reached twice is seen
+   * once: `<hostname>:<st_dev>:<st_ino>` of a directory root, `memory:<uuid>`.
+   */
+  readonly deviceId: string
+  /** Start-up checks and recovery (directory: root exists, id file, stale temp files). */
+  open(): Promise<void>
+  status(): Promise<VolumeStatus>
+  close(): Promise<void>
+}
