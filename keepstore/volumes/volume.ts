@@ -19,7 +19,8 @@ export interface ReadResult extends BlockStat {
   /**
    * The block's bytes. The stream hashes as it goes and withholds its last chunk
    * when the MD5 is wrong, failing with KEEP_CORRUPT instead: a consumer never
-   * sees a complete body of corrupt data.
+   * sees a complete body of corrupt data. It holds an open file: consume it
+   * to the end or destroy() it.
    */
   stream: Readable
 }

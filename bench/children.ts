@@ -1,0 +1,157 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { request } from 'undici'
+import { KeepError } from '../shared/errors.js'
+
+/** Compiled repo layout: this file runs from dist/bench/. */
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+export const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdefghijklmnopqrstuv'
+export const MANAGEMENT_TOKEN = 'bench-management-token-0123456789abcdefghij'
+export const SIGNING_KEY = 'bench-signing-key-0123456789abcdefghijklmnopqrstuv'
+
+/** A server running as a child process of the bench. */
+export interface ChildServer {
+  name: string
+  url: string
+  pid: number
+  /** Sends SIGTERM and resolves once the process has exited (SIGKILL after 15 s). */
+  stop(): Promise<void>
+}
+
+/** Ports the OS says are free now on loopback. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
+      const s = net.createServer()
+      s.listen(0, '127.0.0.1', () => resolve(s))
+    })),
+  )
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  return ports
+}
+
+export interface KeepstoreSpec {
+  uuid: string
+  port: number
+  /** The directory volume's root (created if missing). */
+  root: string
+  stateDir: string
+}
+
+/** Writes a cluster config (JSON, which is YAML) with one directory volume per keepstore; returns its path. */
+export function writeClusterConfig(dir: string, keepstores: KeepstoreSpec[], extra: Record<string, unknown> = {}): string {
+  const doc = {
+    cluster: {
+      id: 'bench',
+      systemRootToken: ADMIN_TOKEN,
+      managementToken: MANAGEMENT_TOKEN,
+      blobSigning: true,
+      blobSigningKey: SIGNING_KEY,
+    },
+    keepstores: keepstores.map((k, i) => ({
+      uuid: k.uuid,
+      url: `http://127.0.0.1:${k.port}`,
+      stateDir: k.stateDir,
+      ...extra,
+      volumes: [{ uuid: `bench-nyw5e-${String(i).padStart(15, '0')}`, driver: 'directory', root: k.root }],
+    })),
+  }
+  for (const k of keepstores) mkdirSync(k.root, { recursive: true })
+  const file = path.join(dir, 'cluster.yml')
+  writeFileSync(file, JSON.stringify(doc, null, 2))
+  return file
+}
+
+export function keepstoreUuid(i: number): string {
+  return `bench-bi6l4-${String(i).padStart(15, '0')}`
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve()
+      const kill = setTimeout(() => child.kill('SIGKILL'), 15_000)
+      child.once('exit', () => {
+        clearTimeout(kill)
+        resolve()
+      })
+      child.kill('SIGTERM')
+    })
+}
+
+export interface KeepstoreChildOptions {
+  config: string
+  uuid: string
+  url: string
+  /** stdout/stderr of the child go here. */
+  logFile: string
+  logLevel?: string
+  /** Directory for a `--cpu-prof` profile (written when the child exits). */
+  cpuProfDir?: string
+}
+
+/** Starts `node dist/bin/keepstore.js` and waits until /_health/ping answers 200. */
+export async function startKeepstoreChild(options: KeepstoreChildOptions): Promise<ChildServer> {
+  const log = openSync(options.logFile, 'a')
+  const args = [
+    ...(options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []),
+    path.join(DIST, 'bin/keepstore.js'),
+    '--config', options.config,
+    '--uuid', options.uuid,
+    '--log-level', options.logLevel ?? 'info',
+  ]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] })
+  const server: ChildServer = { name: `keepstore ${options.uuid}`, url: options.url, pid: child.pid!, stop: stopper(child) }
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) {
+      const tail = readFileSync(options.logFile, 'utf8').split('\n').slice(-5).join('\n')
+      throw new KeepError('KEEP_INTERNAL', `keepstore exited with code ${child.exitCode}:\n${tail}`)
+    }
+    try {
+      const res = await request(`${options.url}/_health/ping`, { headers: { authorization: `Bearer ${MANAGEMENT_TOKEN}` } })
+      await res.body.dump()
+      if (res.statusCode === 200) return server
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  await server.stop()
+  throw new KeepError('KEEP_INTERNAL', `keepstore ${options.uuid} did not answer /_health/ping within 10 s (log: ${options.logFile})`)
+}
+
+/** Starts the bare-Node baseline server on `root` and waits for its port. */
+export async function startBaselineChild(root: string, options: { hashOnGet?: boolean } = {}): Promise<ChildServer> {
+  mkdirSync(root, { recursive: true })
+  const args = [path.join(DIST, 'bench/baseline-server.js'), root, ...(options.hashOnGet === false ? ['--no-get-md5'] : [])]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      const line = out.split('\n')[0]
+      if (out.includes('\n') && line) resolve((JSON.parse(line) as { port: number }).port)
+    })
+    child.once('exit', (code) => reject(new KeepError('KEEP_INTERNAL', `baseline server exited with code ${code}`)))
+  })
+  return { name: 'baseline', url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: stopper(child) }
+}
+
+/** VmRSS and VmHWM (peak) of a process in bytes, from /proc/<pid>/status. */
+export function memoryOf(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
+  return { rss: kib('VmRSS'), hwm: kib('VmHWM') }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (100 ticks/s). */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}

@@ -1,0 +1,160 @@
+/**
+ * `npm run bench`: the keepstore against a bare-Node baseline in one run, same
+ * load, side by side (see bench/README.md). Environment knobs:
+ *   BENCH_SECONDS (10), BENCH_MAX_BYTES (2GiB)  per phase, whichever is reached first
+ *   BENCH_WARMUP_SECONDS (2)    unmeasured warm-up per case and server
+ *   BENCH_INDEX_BLOCKS (100000) BENCH_MEMORY_PUTS (32)
+ *   BENCH_ONLY=throughput,memory,index   a subset
+ *   BENCH_CPU_PROF=1            `--cpu-prof` the keepstore of the throughput run
+ *   BENCH_LOG_LEVEL (info)      the keepstore's log level (logs go to a file)
+ *   BENCH_BASELINE_GET_MD5=0    baseline GET without hashing
+ *   BENCH_TMP (os.tmpdir())     BENCH_KEEP_TMP=1 keeps the data afterwards
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseSize } from '../shared/duration.js'
+import { runMain } from '../shared/cli.js'
+import { KiB, MiB } from './blocks.js'
+import { ADMIN_TOKEN, freePorts, keepstoreUuid, startBaselineChild, startKeepstoreChild, writeClusterConfig, type ChildServer } from './children.js'
+import { compareIndexWithFind, populateVolume, type IndexBenchResult } from './index-bench.js'
+import { createLoadAgent } from './load.js'
+import { measurePutMemory, type MemoryResult } from './memory-bench.js'
+import { renderReport, verdicts } from './report.js'
+import { runThroughput, warmUp, type LoadCase, type PhaseRecord, type Target } from './throughput.js'
+
+const RESULTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/results')
+
+const env = process.env
+const settings = {
+  seconds: Number(env.BENCH_SECONDS ?? 10),
+  maxBytes: parseSize(env.BENCH_MAX_BYTES ?? '2GiB', 'BENCH_MAX_BYTES'),
+  warmupSeconds: Number(env.BENCH_WARMUP_SECONDS ?? 2),
+  indexBlocks: Number(env.BENCH_INDEX_BLOCKS ?? 100_000),
+  memoryPuts: Number(env.BENCH_MEMORY_PUTS ?? 32),
+  only: new Set((env.BENCH_ONLY ?? 'throughput,memory,index').split(',').map((s) => s.trim())),
+  cpuProfile: env.BENCH_CPU_PROF === '1',
+  logLevel: env.BENCH_LOG_LEVEL ?? 'info',
+  baselineGetMd5: env.BENCH_BASELINE_GET_MD5 !== '0',
+  blobSigning: true,
+}
+
+const CASES: LoadCase[] = [
+  { label: '4 KiB', size: 4 * KiB, concurrency: 16 },
+  { label: '64 MiB', size: 64 * MiB, concurrency: 2 },
+]
+
+const say = (s: string): void => void process.stderr.write(`${s}\n`)
+
+/** One keepstore child on a fresh directory volume under `dir`; `populate` runs before it starts. */
+async function launchKeepstore(dir: string, options: { cpuProfDir?: string; populate?: (root: string) => void } = {}): Promise<ChildServer> {
+  const [port] = await freePorts(1)
+  const root = path.join(dir, 'volume')
+  mkdirSync(root, { recursive: true })
+  options.populate?.(root)
+  const config = writeClusterConfig(dir, [{ uuid: keepstoreUuid(0), port: port!, root, stateDir: path.join(dir, 'state') }])
+  return startKeepstoreChild({
+    config,
+    uuid: keepstoreUuid(0),
+    url: `http://127.0.0.1:${port}`,
+    logFile: path.join(dir, 'keepstore.log'),
+    logLevel: settings.logLevel,
+    ...(options.cpuProfDir ? { cpuProfDir: options.cpuProfDir } : {}),
+  })
+}
+
+await runMain(async () => {
+  const tmp = mkdtempSync(path.join(env.BENCH_TMP ?? os.tmpdir(), 'keep-bench-'))
+  const stamp = new Date().toISOString()
+  const agent = createLoadAgent()
+  const running = new Set<ChildServer>()
+  const track = (s: ChildServer): ChildServer => {
+    running.add(s)
+    return s
+  }
+  const stop = async (s: ChildServer): Promise<void> => {
+    await s.stop()
+    running.delete(s)
+  }
+  let phases: PhaseRecord[] = []
+  let memory: MemoryResult | undefined
+  let baselineMemory: MemoryResult | undefined
+  let index: IndexBenchResult | undefined
+  let profile: string | undefined
+  say(`keep bench: ${os.cpus().length} cpus, node ${process.version}, data in ${tmp}; phases ${settings.seconds} s or ${settings.maxBytes / MiB} MiB; blob signing on (signed locators + token on GET)`)
+  try {
+    if (settings.only.has('throughput')) {
+      const profDir = settings.cpuProfile ? path.join(tmp, 'profile') : undefined
+      const baseline = track(await startBaselineChild(path.join(tmp, 'baseline'), { hashOnGet: settings.baselineGetMd5 }))
+      const keepstore = track(await launchKeepstore(path.join(tmp, 'ks-throughput'), profDir ? { cpuProfDir: profDir } : {}))
+      const targets: Target[] = [
+        { name: 'baseline', server: baseline },
+        { name: 'keepstore', server: keepstore, token: ADMIN_TOKEN },
+      ]
+      if (settings.warmupSeconds > 0) await warmUp(agent, targets, CASES, settings.warmupSeconds)
+      phases = await runThroughput(agent, targets, CASES, settings, (r) =>
+        say(`  ${r.case} ${r.op} ${r.target}: ${r.result.requests} req in ${r.result.seconds.toFixed(1)} s, ${r.result.requestsPerSecond.toFixed(1)} req/s, ${r.result.megabytesPerSecond.toFixed(1)} MB/s, p50 ${r.result.p50Ms.toFixed(1)} ms, p99 ${r.result.p99Ms.toFixed(1)} ms, server cpu ${r.serverCpuSeconds.toFixed(1)} s`),
+      )
+      await stop(baseline)
+      await stop(keepstore)
+      if (profDir) {
+        const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
+        if (file) {
+          mkdirSync(RESULTS, { recursive: true })
+          profile = path.join(RESULTS, `${stamp.replace(/[:.]/g, '-')}-keepstore.cpuprofile`)
+          copyFileSync(path.join(profDir, file), profile)
+        }
+      }
+      rmSync(path.join(tmp, 'baseline'), { recursive: true, force: true })
+      rmSync(path.join(tmp, 'ks-throughput'), { recursive: true, force: true })
+    }
+    if (settings.only.has('memory')) {
+      say(`memory: ${settings.memoryPuts} concurrent 64 MiB PUTs into a fresh keepstore, then a fresh baseline`)
+      const keepstore = track(await launchKeepstore(path.join(tmp, 'ks-memory')))
+      memory = await measurePutMemory(agent, keepstore, { puts: settings.memoryPuts, token: ADMIN_TOKEN })
+      await stop(keepstore)
+      const baseline = track(await startBaselineChild(path.join(tmp, 'baseline-memory')))
+      baselineMemory = await measurePutMemory(agent, baseline, { puts: settings.memoryPuts })
+      await stop(baseline)
+      rmSync(path.join(tmp, 'ks-memory'), { recursive: true, force: true })
+      rmSync(path.join(tmp, 'baseline-memory'), { recursive: true, force: true })
+    }
+    if (settings.only.has('index')) {
+      say(`index: writing ${settings.indexBlocks} blocks into a volume directory`)
+      let root = ''
+      const keepstore = track(
+        await launchKeepstore(path.join(tmp, 'ks-index'), {
+          populate: (r) => {
+            root = r
+            populateVolume(r, settings.indexBlocks)
+          },
+        }),
+      )
+      index = await compareIndexWithFind(agent, keepstore.url, ADMIN_TOKEN, root, settings.indexBlocks)
+      await stop(keepstore)
+    }
+  } finally {
+    await Promise.all([...running].map((s) => s.stop()))
+    await agent.close()
+    if (env.BENCH_KEEP_TMP !== '1') rmSync(tmp, { recursive: true, force: true })
+  }
+
+  const report = renderReport(phases, index, memory, baselineMemory)
+  process.stdout.write(`\n${report}\n`)
+  const results = {
+    startedAt: stamp,
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryBytes: os.totalmem(), node: process.version },
+    settings: { ...settings, only: [...settings.only] },
+    phases,
+    memory,
+    baselineMemory,
+    index,
+    verdicts: verdicts(phases, index, memory),
+    ...(profile ? { keepstoreCpuProfile: profile } : {}),
+  }
+  mkdirSync(RESULTS, { recursive: true })
+  const file = path.join(RESULTS, `${stamp.replace(/[:.]/g, '-')}.json`)
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)
+  process.stdout.write(`results: ${path.relative(process.cwd(), file)}${profile ? `, keepstore profile: ${path.relative(process.cwd(), profile)}` : ''}\n`)
+})

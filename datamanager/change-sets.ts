@@ -1,0 +1,68 @@
+import type { PullItem, TrashItem } from '../shared/worklist-items.js'
+import type { BlockDecision } from './balance.js'
+import type { ServerRef } from './indexes.js'
+
+/**
+ * What one keepstore is to be sent: its complete pull and trash lists, each
+ * capped (`pullLimit`, `trashLimit`); items past the cap are only counted,
+ * and the next run asks again. Holding these in memory is bounded by the caps.
+ */
+export interface ChangeSet {
+  server: ServerRef
+  pulls: PullItem[]
+  trashes: TrashItem[]
+  deferredPulls: number
+  deferredTrashes: number
+  pullBytes: number
+  trashBytes: number
+}
+
+export interface ChangeSetLimits {
+  pullLimit: number
+  trashLimit: number
+}
+
+/** One change set per server, filled block by block in hash order. */
+export class ChangeSets {
+  private readonly sets = new Map<string, ChangeSet>()
+
+  constructor(
+    servers: readonly ServerRef[],
+    private readonly limits: ChangeSetLimits,
+  ) {
+    for (const server of servers) {
+      this.sets.set(server.uuid, { server, pulls: [], trashes: [], deferredPulls: 0, deferredTrashes: 0, pullBytes: 0, trashBytes: 0 })
+    }
+  }
+
+  /** Adds a block's pulls and trashes to their servers' sets. */
+  add(decision: BlockDecision, size: number): void {
+    for (const { server, item } of decision.pulls) {
+      const set = this.sets.get(server)!
+      if (set.pulls.length < this.limits.pullLimit) {
+        set.pulls.push(item)
+        set.pullBytes += size
+      } else {
+        set.deferredPulls++
+      }
+    }
+    for (const { server, item } of decision.trashes) {
+      const set = this.sets.get(server)!
+      if (set.trashes.length < this.limits.trashLimit) {
+        set.trashes.push(item)
+        set.trashBytes += size
+      } else {
+        set.deferredTrashes++
+      }
+    }
+  }
+
+  get(uuid: string): ChangeSet | undefined {
+    return this.sets.get(uuid)
+  }
+
+  /** Every set, in the order the servers were given. */
+  list(): ChangeSet[] {
+    return [...this.sets.values()]
+  }
+}

@@ -1,0 +1,193 @@
+import { createReadStream } from 'node:fs'
+import { readdir, readFile, stat } from 'node:fs/promises'
+import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { z } from 'zod'
+import { parseManifest, type ManifestRefs } from './manifest.js'
+
+/** One valid collection record (PROTOCOL §7), reduced to what balancing needs. */
+export interface ParsedCollection {
+  uuid: string
+  /** `replication_desired`, or the cluster's `defaultReplication` when null or absent. */
+  replication: number
+  /** `storage_classes_desired`, sorted and unique; `['default']` when missing or empty. */
+  classes: readonly string[]
+  refs: ManifestRefs
+}
+
+/** Where the references go (the reference spill); a returned promise is awaited before the next record. */
+export interface CollectionSink {
+  addCollection(collection: ParsedCollection): void | Promise<void>
+}
+
+export interface MalformedRecord {
+  file: string
+  /** 1-based line of a `.jsonl` file; for a `.json` file, the line where parsing failed, else 1. */
+  line: number
+  reason: string
+}
+
+export interface CollectionsSummary {
+  files: number
+  /** Valid records read. */
+  collections: number
+  /** Locator tokens counted (the empty block excluded). */
+  references: number
+  malformed: number
+  /** The first few malformed records, for the report and the log. */
+  malformedRecords: MalformedRecord[]
+  /** Set when the source itself could not be read (missing file or directory, permissions). */
+  unreadable: string | undefined
+}
+
+export interface ScanOptions {
+  defaultReplication: number
+  /** Called now and then with the bytes read so far and the total (for a progress line). */
+  onProgress?(bytesRead: number, totalBytes: number): void
+}
+
+const MAX_MALFORMED_LISTED = 20
+const DEFAULT_CLASSES: readonly string[] = ['default']
+
+const recordSchema = z.object({
+  uuid: z.string().regex(/^\S+$/, 'uuid must be a non-empty string without spaces'),
+  manifest_text: z.string(),
+  replication_desired: z.number().int().min(0).nullish(),
+  storage_classes_desired: z.array(z.string().min(1)).nullish(),
+})
+
+/**
+ * Reads every collection record of `source` — a `.jsonl` file (one record per
+ * line), a `.json` file (one record or an array), or a directory of such
+ * files (not recursive, dot-files skipped, in name order) — and hands each
+ * valid record to `sink`. A malformed record is counted with its file and
+ * line and skipped: the caller refuses to trash when any was seen. Never
+ * throws for bad input; an unreadable source is reported in the summary.
+ */
+export async function scanCollections(source: string, sink: CollectionSink, options: ScanOptions): Promise<CollectionsSummary> {
+  const summary: CollectionsSummary = {
+    files: 0,
+    collections: 0,
+    references: 0,
+    malformed: 0,
+    malformedRecords: [],
+    unreadable: undefined,
+  }
+  let files: Array<{ file: string; size: number }>
+  try {
+    files = await listFiles(source)
+  } catch (err) {
+    summary.unreadable = `${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`
+    return summary
+  }
+  const total = files.reduce((n, f) => n + f.size, 0)
+  let done = 0
+  const scanner = createRecordScanner(summary, sink, options.defaultReplication)
+  for (const { file, size } of files) {
+    summary.files++
+    try {
+      if (file.endsWith('.jsonl')) {
+        await scanJsonLines(file, scanner, (bytes) => options.onProgress?.(done + bytes, total))
+      } else {
+        await scanJsonFile(file, scanner)
+      }
+    } catch (err) {
+      summary.unreadable = `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`
+      return summary
+    }
+    done += size
+    options.onProgress?.(done, total)
+  }
+  return summary
+}
+
+async function listFiles(source: string): Promise<Array<{ file: string; size: number }>> {
+  const info = await stat(source)
+  if (!info.isDirectory()) return [{ file: source, size: info.size }]
+  const names = (await readdir(source)).filter((n) => !n.startsWith('.') && /\.jsonl?$/.test(n)).sort()
+  const out: Array<{ file: string; size: number }> = []
+  for (const name of names) {
+    const file = path.join(source, name)
+    const s = await stat(file)
+    if (s.isFile()) out.push({ file, size: s.size })
+  }
+  return out
+}
+
+interface RecordScanner {
+  record(record: unknown, file: string, line: number): void | Promise<void>
+  invalidJson(file: string, line: number, err: unknown): void
+}
+
+function createRecordScanner(summary: CollectionsSummary, sink: CollectionSink, defaultReplication: number): RecordScanner {
+  const invalidJson = (file: string, line: number, err: unknown): void => {
+    const reason = (err as Error).message.split('\n')[0] ?? ''
+    malformed(summary, { file, line, reason: `invalid JSON: ${reason.replace(/ \(line \d+ column \d+\)$/, '')}` })
+  }
+  const record = (record: unknown, file: string, line: number): void | Promise<void> => {
+    const parsed = recordSchema.safeParse(record)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      const where = issue === undefined || issue.path.length === 0 ? '' : `${issue.path.join('.')}: `
+      return malformed(summary, { file, line, reason: `${where}${issue?.message ?? 'invalid record'}` })
+    }
+    const refs = parseManifest(parsed.data.manifest_text)
+    if (typeof refs === 'string') return malformed(summary, { file, line, reason: `${parsed.data.uuid}: ${refs}` })
+    const wanted = parsed.data.storage_classes_desired
+    summary.collections++
+    summary.references += refs.hashes.length
+    return sink.addCollection({
+      uuid: parsed.data.uuid,
+      replication: parsed.data.replication_desired ?? defaultReplication,
+      classes: wanted === undefined || wanted === null || wanted.length === 0 ? DEFAULT_CLASSES : [...new Set(wanted)].sort(),
+      refs,
+    })
+  }
+  return { record, invalidJson }
+}
+
+function malformed(summary: CollectionsSummary, record: MalformedRecord): void {
+  summary.malformed++
+  if (summary.malformedRecords.length < MAX_MALFORMED_LISTED) summary.malformedRecords.push(record)
+}
+
+async function scanJsonLines(file: string, scan: RecordScanner, onBytes: (bytes: number) => void): Promise<void> {
+  const stream = createReadStream(file)
+  let bytes = 0
+  let reported = 0
+  stream.on('data', (chunk) => {
+    bytes += chunk.length
+  })
+  const lines = createInterface({ input: stream, crlfDelay: Infinity })
+  let lineNo = 0
+  for await (const text of lines) {
+    lineNo++
+    if (text.trim() === '') continue
+    let record: unknown
+    try {
+      record = JSON.parse(text)
+    } catch (err) {
+      scan.invalidJson(file, lineNo, err)
+      continue
+    }
+    const pending = scan.record(record, file, lineNo)
+    if (pending !== undefined) await pending
+    if (bytes - reported >= 1 << 20) {
+      reported = bytes
+      onBytes(bytes)
+    }
+  }
+}
+
+async function scanJsonFile(file: string, scan: RecordScanner): Promise<void> {
+  const text = await readFile(file, 'utf8')
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch (err) {
+    const line = /line (\d+)/.exec((err as Error).message)?.[1]
+    scan.invalidJson(file, line === undefined ? 1 : Number(line), err)
+    return
+  }
+  for (const record of Array.isArray(doc) ? doc : [doc]) await scan.record(record, file, 1)
+}

@@ -1,0 +1,99 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import type { Logger } from '../shared/logger.js'
+import { serializePullList, serializeTrashList } from '../shared/worklist-items.js'
+import type { ChangeSet } from './change-sets.js'
+import type { DatamanagerClient, ServerRef } from './indexes.js'
+
+/** `sent`: the server answered 200; `failed`: every attempt failed; `not-sent`: on purpose. */
+export type SendOutcome = 'sent' | 'failed' | 'not-sent'
+
+export interface ServerCommit {
+  server: string
+  url: string
+  pull: SendOutcome
+  trash: SendOutcome
+  /** The last error, when something failed. */
+  error: string | undefined
+}
+
+export interface CommitOptions {
+  client: Pick<DatamanagerClient, 'putJson'>
+  logger: Logger
+  /** Attempts per request (default 3). */
+  attempts?: number
+  /** Wait before the second attempt, doubled for each further one (default 1 s). */
+  retryDelayMs?: number
+  /** Injected for tests; default: a timer. */
+  sleep?(ms: number): Promise<void>
+}
+
+const EMPTY = '[]'
+
+/**
+ * Sends every server its complete pull list, then its trash list, servers
+ * concurrently, each request retried. Empty lists are sent on purpose: a new
+ * list replaces the keepstore's, so `[]` clears work a previous run left.
+ * With `clearFirst`, every server first gets an empty trash list, and nothing
+ * else is sent unless all of them accepted it (the set of servers or mounts
+ * changed, so old trash lists may rest on a layout that no longer holds).
+ */
+export async function commitChanges(
+  sets: readonly ChangeSet[],
+  options: CommitOptions & { clearFirst: boolean },
+): Promise<ServerCommit[]> {
+  const results = sets.map((s) => blank(s.server))
+  if (options.clearFirst) {
+    await Promise.all(sets.map((s, i) => send(s.server, '/trash', EMPTY, results[i]!, 'trash', options)))
+    if (results.some((r) => r.trash === 'failed')) return results
+    options.logger.info({ servers: sets.length }, 'servers or mounts changed since the last run: cleared every trash list first')
+  }
+  await Promise.all(
+    sets.map(async (s, i) => {
+      const result = results[i]!
+      await send(s.server, '/pull', serializePullList(s.pulls), result, 'pull', options)
+      await send(s.server, '/trash', serializeTrashList(s.trashes), result, 'trash', options)
+    }),
+  )
+  return results
+}
+
+/** A refused run: an empty trash list to each of `servers` (those that answered), no pull list at all. */
+export async function clearTrashLists(servers: readonly ServerRef[], options: CommitOptions): Promise<ServerCommit[]> {
+  const results = servers.map(blank)
+  await Promise.all(servers.map((s, i) => send(s, '/trash', EMPTY, results[i]!, 'trash', options)))
+  return results
+}
+
+function blank(server: ServerRef): ServerCommit {
+  return { server: server.uuid, url: server.url, pull: 'not-sent', trash: 'not-sent', error: undefined }
+}
+
+async function send(
+  server: ServerRef,
+  path: '/pull' | '/trash',
+  body: string,
+  result: ServerCommit,
+  which: 'pull' | 'trash',
+  options: CommitOptions,
+): Promise<void> {
+  const attempts = options.attempts ?? 3
+  const sleep = options.sleep ?? ((ms: number) => delay(ms))
+  let wait = options.retryDelayMs ?? 1000
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await options.client.putJson(server.url, path, body)
+      result[which] = 'sent'
+      return
+    } catch (err) {
+      if (attempt >= attempts) {
+        result[which] = 'failed'
+        result.error = `PUT ${path}: ${(err as Error).message}`
+        options.logger.error({ server: server.uuid, url: server.url, attempts }, `PUT ${path} failed: ${(err as Error).message}`)
+        return
+      }
+      options.logger.warn({ server: server.uuid, attempt }, `PUT ${path} failed, retrying: ${(err as Error).message}`)
+      await sleep(wait)
+      wait *= 2
+    }
+  }
+}

@@ -1,0 +1,180 @@
+import type { Want } from './balance.js'
+import type { CollectionSink, ParsedCollection } from './collections.js'
+import type { SpillDb } from './spill.js'
+
+/** A block some collection references, with what the collections want of it (PROTOCOL §7). */
+export interface ReferencedBlock {
+  hash: string
+  size: number
+  want: Want
+  /**
+   * Uuids of the referencing collections, space-separated. Only the
+   * lost-blocks file reads it; it lives in the spill, never in a run-long map.
+   */
+  collections: string
+}
+
+/**
+ * Collects references in memory in bounded chunks and spills each chunk to
+ * `level` as one sorted batch, keyed `hash + chunk number`; iterating the
+ * database then yields each hash's chunk entries next to each other, merged
+ * here. One write per distinct hash per chunk, no get-then-put per reference.
+ */
+export interface ReferenceSpill extends CollectionSink {
+  /** Spills the last chunk; call once, after the last collection. */
+  finish(): Promise<void>
+  /** Referenced blocks in hash order, in batches. */
+  blocks(): AsyncIterable<ReferencedBlock[]>
+  /** Chunks written so far. */
+  readonly chunks: number
+}
+
+export interface ReferenceSpillOptions {
+  /** Distinct hashes held in memory before a chunk is spilled (default 200 000). */
+  chunkSize?: number
+  /** Characters of collection uuids held before a chunk is spilled, whatever its size (default 32 Mi). */
+  maxChunkChars?: number
+}
+
+interface Aggregate {
+  size: number
+  replication: number
+  refs: number
+  /** JSON array of sorted class names (JSON never holds a raw tab: the value separator). */
+  classes: string
+  uuids: string
+  /** The last collection added, so that a collection naming a block twice is listed once. */
+  last: string
+}
+
+const BATCH = 1024
+const TAG_WIDTH = 4
+
+export function createReferenceSpill(db: SpillDb, options: ReferenceSpillOptions = {}): ReferenceSpill {
+  const chunkSize = options.chunkSize ?? 200_000
+  const maxChunkChars = options.maxChunkChars ?? 32 << 20
+  let chunk = new Map<string, Aggregate>()
+  let chunkChars = 0
+  let chunks = 0
+  const classKeys = new Map<readonly string[], string>()
+
+  const flush = async (): Promise<void> => {
+    if (chunk.size === 0) return
+    const full = chunk
+    chunk = new Map()
+    chunkChars = 0
+    const tag = (chunks++).toString(36).padStart(TAG_WIDTH, '0')
+    const batch = db.batch()
+    for (const hash of [...full.keys()].sort()) {
+      const a = full.get(hash)!
+      batch.put(hash + tag, `${a.size}\t${a.replication}\t${a.refs}\t${a.classes}\t${a.uuids}`)
+    }
+    await batch.write()
+  }
+
+  return {
+    get chunks() {
+      return chunks
+    },
+    addCollection(collection: ParsedCollection) {
+      let classes = classKeys.get(collection.classes)
+      if (classes === undefined) {
+        classes = JSON.stringify(collection.classes)
+        if (classKeys.size < 1000) classKeys.set(collection.classes, classes)
+      }
+      const { uuid, replication } = collection
+      const { hashes, sizes } = collection.refs
+      for (let i = 0; i < hashes.length; i++) {
+        const hash = hashes[i]!
+        const a = chunk.get(hash)
+        if (a === undefined) {
+          chunk.set(hash, { size: sizes[i]!, replication, refs: 1, classes, uuids: uuid, last: uuid })
+          chunkChars += uuid.length
+          continue
+        }
+        a.refs++
+        if (replication > a.replication) a.replication = replication
+        if (classes !== a.classes) a.classes = unionClasses(a.classes, classes)
+        if (a.last !== uuid) {
+          a.uuids += ` ${uuid}`
+          a.last = uuid
+          chunkChars += uuid.length + 1
+        }
+      }
+      if (chunk.size >= chunkSize || chunkChars >= maxChunkChars) return flush()
+      return undefined
+    },
+    finish: flush,
+    blocks: () => readBlocks(db),
+  }
+}
+
+async function* readBlocks(db: SpillDb): AsyncGenerator<ReferencedBlock[]> {
+  const parsedClasses = new Map<string, readonly string[]>()
+  const classesOf = (json: string): readonly string[] => {
+    let classes = parsedClasses.get(json)
+    if (classes === undefined) {
+      classes = JSON.parse(json) as string[]
+      if (parsedClasses.size < 1000) parsedClasses.set(json, classes)
+    }
+    return classes
+  }
+  const iterator = db.iterator()
+  let current: ReferencedBlock | undefined
+  let currentClasses = ''
+  try {
+    for (;;) {
+      const entries = await iterator.nextv(BATCH)
+      if (entries.length === 0) break
+      const out: ReferencedBlock[] = []
+      for (const [key, value] of entries) {
+        const hash = key.slice(0, 32)
+        const t1 = value.indexOf('\t')
+        const t2 = value.indexOf('\t', t1 + 1)
+        const t3 = value.indexOf('\t', t2 + 1)
+        const t4 = value.indexOf('\t', t3 + 1)
+        const replication = Number(value.slice(t1 + 1, t2))
+        const refs = Number(value.slice(t2 + 1, t3))
+        const classes = value.slice(t3 + 1, t4)
+        const uuids = value.slice(t4 + 1)
+        if (current !== undefined && current.hash === hash) {
+          const want = current.want
+          current.want = {
+            replication: Math.max(want.replication, replication),
+            classes: classes === currentClasses ? want.classes : classesOf((currentClasses = unionClasses(currentClasses, classes))),
+            references: (want.references ?? 0) + refs,
+          }
+          current.collections = joinUuids(current.collections, uuids)
+          continue
+        }
+        if (current !== undefined) out.push(current)
+        currentClasses = classes
+        current = {
+          hash,
+          size: Number(value.slice(0, t1)),
+          want: { replication, classes: classesOf(classes), references: refs },
+          collections: uuids,
+        }
+      }
+      if (out.length > 0) yield out
+    }
+    if (current !== undefined) yield [current]
+  } finally {
+    await iterator.close()
+  }
+}
+
+/** A collection split across two chunks shows at the end of one and the start of the next. */
+function joinUuids(a: string, b: string): string {
+  const space = b.indexOf(' ')
+  const first = space === -1 ? b : b.slice(0, space)
+  const lastSpace = a.lastIndexOf(' ')
+  const last = lastSpace === -1 ? a : a.slice(lastSpace + 1)
+  if (first !== last) return `${a} ${b}`
+  return space === -1 ? a : `${a} ${b.slice(space + 1)}`
+}
+
+function unionClasses(a: string, b: string): string {
+  const set = new Set([...(JSON.parse(a) as string[]), ...(JSON.parse(b) as string[])])
+  return JSON.stringify([...set].sort())
+}

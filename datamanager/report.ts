@@ -1,0 +1,169 @@
+import type { Category } from './balance.js'
+import type { BalanceTotals, CategoryTotals } from './balance-report.js'
+import type { ChangeSet } from './change-sets.js'
+import type { CollectionsSummary, MalformedRecord } from './collections.js'
+import type { ServerCommit } from './commit.js'
+import type { IndexStatus } from './indexes.js'
+import type { Refusal, ServerMounts } from './sanity.js'
+import { writeFileAtomic } from './atomic-file.js'
+
+/** `committed`: lists sent; `refused`: only empty trash lists sent; `dry-run`: nothing sent; `commit-failed`: some list could not be delivered. */
+export type Outcome = 'committed' | 'refused' | 'dry-run' | 'commit-failed'
+
+export interface WorkReport {
+  /** Items balance decided (before the per-server caps). */
+  decided: number
+  decidedBytes: number
+  /** Items in lists the servers accepted (a dry run: would have sent). */
+  sent: number
+  sentBytes: number
+  /** Items past `pullLimit` / `trashLimit`, left for a later run. */
+  deferred: number
+}
+
+export interface ServerReport {
+  uuid: string
+  url: string
+  answered: boolean
+  error: string | undefined
+  mounts: Array<{ uuid: string; deviceId: string; storageClasses: string[]; index: IndexStatus['state'] | 'not-fetched'; lines: number; error: string | undefined }>
+  pulls: { listed: number; deferred: number; outcome: ServerCommit['pull'] }
+  trashes: { listed: number; deferred: number; outcome: ServerCommit['trash'] }
+}
+
+/** The JSON report of one run (`datamanager.reportFile`). */
+export interface Report {
+  startedAt: string
+  finishedAt: string
+  durationMs: number
+  dryRun: boolean
+  forced: boolean
+  outcome: Outcome
+  exitCode: number
+  refusals: Refusal[]
+  topologyChanged: boolean
+  collections: { files: number; read: number; references: number; malformed: number; malformedRecords: MalformedRecord[] }
+  referencedBlocks: number
+  /** Distinct hashes seen in indexes or collections. */
+  blocks: number
+  indexLines: number
+  categories: Record<Category, CategoryTotals>
+  pulls: WorkReport
+  trashes: WorkReport
+  /** Bytes content addressing saves: each reference beyond a block's first would have stored it again. */
+  dedupSavedBytes: number
+  lost: { blocks: number; bytes: number; file: string | undefined }
+  servers: ServerReport[]
+}
+
+export interface ReportInput {
+  startedAt: number
+  finishedAt: number
+  dryRun: boolean
+  forced: boolean
+  outcome: Outcome
+  exitCode: number
+  refusals: Refusal[]
+  topologyChanged: boolean
+  collections: CollectionsSummary
+  referencedBlocks: number
+  blocks: number
+  indexLines: number
+  totals: BalanceTotals
+  servers: readonly ServerMounts[]
+  indexes: readonly IndexStatus[]
+  changeSets: readonly ChangeSet[]
+  commits: readonly ServerCommit[]
+  /** Set when the lost-blocks file was (re)written by this run. */
+  lostFile: string | undefined
+}
+
+export function buildReport(input: ReportInput): Report {
+  const commitOf = (uuid: string): ServerCommit | undefined => input.commits.find((c) => c.server === uuid)
+  const setOf = (uuid: string): ChangeSet | undefined => input.changeSets.find((s) => s.server.uuid === uuid)
+  const delivered = (uuid: string, which: 'pull' | 'trash'): boolean =>
+    input.outcome === 'dry-run' ? input.refusals.length === 0 : commitOf(uuid)?.[which] === 'sent' && input.refusals.length === 0
+  const work = (which: 'pull' | 'trash'): WorkReport => {
+    const out: WorkReport = { decided: 0, decidedBytes: 0, sent: 0, sentBytes: 0, deferred: 0 }
+    const totals = which === 'pull' ? input.totals.pulls : input.totals.trashes
+    out.decided = totals.items
+    out.decidedBytes = totals.bytes
+    for (const set of input.changeSets) {
+      out.deferred += which === 'pull' ? set.deferredPulls : set.deferredTrashes
+      if (!delivered(set.server.uuid, which)) continue
+      out.sent += which === 'pull' ? set.pulls.length : set.trashes.length
+      out.sentBytes += which === 'pull' ? set.pullBytes : set.trashBytes
+    }
+    return out
+  }
+  const lost = input.totals.categories.lost
+  const c = input.collections
+  return {
+    startedAt: new Date(input.startedAt).toISOString(),
+    finishedAt: new Date(input.finishedAt).toISOString(),
+    durationMs: input.finishedAt - input.startedAt,
+    dryRun: input.dryRun,
+    forced: input.forced,
+    outcome: input.outcome,
+    exitCode: input.exitCode,
+    refusals: input.refusals,
+    topologyChanged: input.topologyChanged,
+    collections: { files: c.files, read: c.collections, references: c.references, malformed: c.malformed, malformedRecords: c.malformedRecords },
+    referencedBlocks: input.referencedBlocks,
+    blocks: input.blocks,
+    indexLines: input.indexLines,
+    categories: input.totals.categories,
+    pulls: work('pull'),
+    trashes: work('trash'),
+    dedupSavedBytes: input.totals.dedupSavedBytes,
+    lost: { blocks: lost.blocks, bytes: lost.bytes, file: input.lostFile },
+    servers: input.servers.map((s) => {
+      const set = setOf(s.uuid)
+      const commit = commitOf(s.uuid)
+      return {
+        uuid: s.uuid,
+        url: s.url,
+        answered: s.mounts !== undefined,
+        error: s.error,
+        mounts: (s.mounts ?? []).map((m) => {
+          const index = input.indexes.find((i) => i.server === s.uuid && i.mount === m.uuid)
+          return {
+            uuid: m.uuid,
+            deviceId: m.deviceId,
+            storageClasses: m.storageClasses,
+            index: index?.state ?? 'not-fetched',
+            lines: index?.lines ?? 0,
+            error: index?.error,
+          }
+        }),
+        pulls: { listed: set?.pulls.length ?? 0, deferred: set?.deferredPulls ?? 0, outcome: commit?.pull ?? 'not-sent' },
+        trashes: { listed: set?.trashes.length ?? 0, deferred: set?.deferredTrashes ?? 0, outcome: commit?.trash ?? 'not-sent' },
+      }
+    }),
+  }
+}
+
+export async function writeReport(file: string, report: Report): Promise<void> {
+  await writeFileAtomic(file, `${JSON.stringify(report, null, 2)}\n`)
+}
+
+const SHORT: Record<Category, string> = {
+  ok: 'ok',
+  misplaced: 'misplaced',
+  'under-replicated': 'under',
+  'over-replicated': 'over',
+  lost: 'lost',
+  garbage: 'garbage',
+  'young-unreferenced': 'young',
+}
+
+/** The one summary log line of a run. */
+export function summaryLine(report: Report): string {
+  const cats = (Object.keys(SHORT) as Category[]).map((c) => `${SHORT[c]} ${report.categories[c].blocks}`).join(', ')
+  const seconds = (report.durationMs / 1000).toFixed(1)
+  return (
+    `${report.outcome}: ${report.blocks} blocks (${cats}), ${report.collections.read} collections; ` +
+    `pulls ${report.pulls.sent} sent ${report.pulls.deferred} deferred; ` +
+    `trashes ${report.trashes.sent} sent ${report.trashes.deferred} deferred; ${seconds} s`
+  )
+}

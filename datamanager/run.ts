@@ -1,0 +1,225 @@
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import { requireDatamanager, type Config, type DatamanagerConfig } from '../shared/config.js'
+import { EXIT } from '../shared/cli.js'
+import type { Logger } from '../shared/logger.js'
+import type { BalancePolicy } from './balance.js'
+import { balancePass, type PassResult } from './balance-pass.js'
+import { createTotals } from './balance-report.js'
+import { scanCollections, type CollectionsSummary } from './collections.js'
+import { clearTrashLists, commitChanges, type CommitOptions, type ServerCommit } from './commit.js'
+import { writeDryRun } from './dry-run.js'
+import { fetchMounts, type DatamanagerClient } from './indexes.js'
+import type { Lock } from './lock.js'
+import { noProgress, type Progress } from './progress.js'
+import { createReferenceSpill } from './references.js'
+import { buildReport, summaryLine, writeReport, type Outcome, type Report } from './report.js'
+import { checkMounts, checkSanity, type Refusal, type ServerMounts } from './sanity.js'
+import { createSpill } from './spill.js'
+import { readRunState, topologyChanged, topologyKey, writeRunState, type RunState } from './state.js'
+import { createTopology } from './topology.js'
+
+export interface RunOptions {
+  config: Config
+  /** Talks to keepstores with the admin token (a `KeepstoreClient`). */
+  client: DatamanagerClient
+  lock: Lock
+  logger: Logger
+  /** Milliseconds since the epoch (trash ages, report times); default `Date.now`. */
+  now?: () => number
+  /** Compute and report, send nothing; the lists are written under `<stateDir>/dry-run/`. */
+  dryRun?: boolean
+  /** Accept a drop of collections or referenced blocks beyond 10 % (the only refusal it overrides). */
+  force?: boolean
+  progress?: Progress
+  /** Distinct hashes per reference chunk (tests make it tiny to exercise the spill). */
+  referenceChunkSize?: number
+  /** Retries of PUT /pull and PUT /trash. */
+  commit?: Pick<CommitOptions, 'attempts' | 'retryDelayMs' | 'sleep'>
+  /** Where a dry run prints what it would send; default stdout. */
+  out?: NodeJS.WritableStream
+}
+
+export interface RunResult {
+  /** 0 done, 1 refused (or a list not delivered), 3 lock held (PROTOCOL §8). */
+  exitCode: number
+  /** Undefined only when the lock was held. */
+  report: Report | undefined
+}
+
+/**
+ * One datamanager run, phase by phase: lock → collect (mounts, collections,
+ * indexes) → balance (block by block, merged in hash order) → sanity →
+ * commit → report. Every edge is injected (clock, logger, HTTP client, lock),
+ * so tests need no child process. Throws only for faults of the datamanager
+ * itself (its state directory unwritable, a bug).
+ */
+export async function runDatamanager(options: RunOptions): Promise<RunResult> {
+  const dm = requireDatamanager(options.config)
+  await mkdir(dm.stateDir, { recursive: true })
+  const handle = await options.lock.tryAcquire()
+  if (handle === undefined) {
+    options.logger.error({ lock: options.lock.description }, `another datamanager holds the lock ${options.lock.description}: not starting`)
+    return { exitCode: EXIT.locked, report: undefined }
+  }
+  try {
+    return await runLocked(options, dm)
+  } finally {
+    await handle.release()
+  }
+}
+
+async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<RunResult> {
+  const { config, client, logger } = options
+  const now = options.now ?? Date.now
+  const progress = options.progress ?? noProgress
+  const startedAt = now()
+  const stateFile = path.join(dm.stateDir, 'last-run.json')
+  const previous = await readRunState(stateFile, (reason) => logger.warn(`last-run state ignored: ${reason}`))
+  const servers = config.keepstores.map((ks) => ({ uuid: ks.uuid, url: ks.url }))
+  const spill = await createSpill(path.join(dm.stateDir, 'spill'))
+  try {
+    const references = createReferenceSpill(await spill.open('references'), chunkOptions(options))
+    progress.phase('reading collections', 1)
+    const [serverMounts, collections] = await Promise.all([
+      Promise.all(servers.map((s) => mountsOf(client, s))),
+      scanCollections(dm.collections, references, {
+        defaultReplication: config.cluster.defaultReplication,
+        onProgress: (done, total) => progress.update(total === 0 ? 0 : Math.floor((done / total) * 0x10000), `${done} bytes`),
+      }),
+    ])
+    await references.finish()
+    const mountRefusals = checkMounts(serverMounts)
+    const answered = serverMounts.filter((s) => s.mounts !== undefined)
+    let pass: PassResult | undefined
+    if (!mountRefusals.some((r) => r.code === 'duplicate-mount')) {
+      const topology = createTopology(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
+      pass = await balancePass({
+        client,
+        servers: answered,
+        topology,
+        policy: policyAt(now(), config),
+        limits: { pullLimit: dm.pullLimit, trashLimit: dm.trashLimit },
+        references,
+        spill,
+        lostFile: dm.lostBlocksFile,
+        progress,
+        logger,
+      })
+    }
+    progress.stop()
+    const refusals = checkSanity({
+      mounts: mountRefusals,
+      indexes: pass?.indexes ?? [],
+      collections,
+      referencedBlocks: pass?.referencedBlocks ?? 0,
+      previous,
+      force: options.force ?? false,
+    })
+    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile })
+  } finally {
+    progress.stop()
+    await spill.destroy()
+  }
+}
+
+interface Collected {
+  startedAt: number
+  previous: RunState
+  serverMounts: ServerMounts[]
+  collections: CollectionsSummary
+  pass: PassResult | undefined
+  refusals: Refusal[]
+  stateFile: string
+}
+
+/** Sanity has spoken: commit (or refuse, or pretend), then report and remember. */
+async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected): Promise<RunResult> {
+  const { logger } = options
+  const now = options.now ?? Date.now
+  const dryRun = options.dryRun ?? false
+  const refused = c.refusals.length > 0
+  const answered = c.serverMounts.filter((s) => s.mounts !== undefined)
+  const currentTopology = topologyKey(answered.map((s) => ({ uuid: s.uuid, mounts: s.mounts! })))
+  const changed = topologyChanged(c.previous.topology, currentTopology)
+  const changeSets = c.pass?.changeSets.list() ?? []
+  if (refused) logger.warn({ refusals: c.refusals.map((r) => r.code) }, `refusing to pull or trash: ${c.refusals.map((r) => r.message).join('; ')}`)
+  let commits: ServerCommit[] = []
+  let outcome: Outcome
+  const commitOptions = { client: options.client, logger, ...options.commit }
+  if (dryRun) {
+    await writeDryRun(path.join(dm.stateDir, 'dry-run'), changeSets, c.refusals, options.out ?? process.stdout)
+    outcome = 'dry-run'
+  } else if (refused) {
+    commits = await clearTrashLists(answered, commitOptions)
+    outcome = 'refused'
+  } else {
+    commits = await commitChanges(changeSets, { ...commitOptions, clearFirst: changed })
+    outcome = commits.every((r) => r.pull === 'sent' && r.trash === 'sent') ? 'committed' : 'commit-failed'
+  }
+  let lostFile: string | undefined
+  if (c.pass !== undefined && !refused) {
+    await c.pass.lost.commit()
+    lostFile = dm.lostBlocksFile
+  } else {
+    await c.pass?.lost.abort()
+  }
+  const exitCode = refused || outcome === 'commit-failed' ? EXIT.refused : EXIT.ok
+  const report = buildReport({
+    startedAt: c.startedAt,
+    finishedAt: now(),
+    dryRun,
+    forced: options.force ?? false,
+    outcome,
+    exitCode,
+    refusals: c.refusals,
+    topologyChanged: changed,
+    collections: c.collections,
+    referencedBlocks: c.pass?.referencedBlocks ?? 0,
+    blocks: c.pass?.blocks ?? 0,
+    indexLines: c.pass?.lines ?? 0,
+    totals: c.pass?.totals ?? createTotals(),
+    servers: c.serverMounts,
+    indexes: c.pass?.indexes ?? [],
+    changeSets,
+    commits,
+    lostFile,
+  })
+  await writeReport(dm.reportFile, report)
+  if (!dryRun) await writeRunState(c.stateFile, nextState(c, report, commits, currentTopology, options.config.keepstores.length))
+  logger.info({ outcome, exitCode, report: dm.reportFile }, summaryLine(report))
+  return { exitCode, report }
+}
+
+/** Counts move on only after a run that was not refused; the layout only once every configured server took its trash list. */
+function nextState(
+  c: Collected,
+  report: Report,
+  commits: readonly ServerCommit[],
+  topology: Record<string, string[]>,
+  configured: number,
+): RunState {
+  const lastSuccess =
+    report.refusals.length === 0
+      ? { at: report.finishedAt, collections: report.collections.read, referencedBlocks: report.referencedBlocks }
+      : c.previous.lastSuccess
+  const everyServer = commits.length === configured && commits.every((r) => r.trash === 'sent')
+  return { lastSuccess, topology: everyServer ? topology : c.previous.topology }
+}
+
+async function mountsOf(client: DatamanagerClient, server: { uuid: string; url: string }): Promise<ServerMounts> {
+  try {
+    return { ...server, mounts: await fetchMounts(client, server), error: undefined }
+  } catch (err) {
+    return { ...server, mounts: undefined, error: (err as Error).message }
+  }
+}
+
+function policyAt(nowMs: number, config: Config): BalancePolicy {
+  const nowNs = BigInt(Math.floor(nowMs)) * 1_000_000n
+  return { trashCutoff: nowNs - BigInt(config.cluster.blobSigningTTLSeconds) * 1_000_000_000n }
+}
+
+function chunkOptions(options: RunOptions): { chunkSize?: number } {
+  return options.referenceChunkSize === undefined ? {} : { chunkSize: options.referenceChunkSize }
+}

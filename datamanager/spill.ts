@@ -1,0 +1,41 @@
+import { mkdir, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { Level } from 'level'
+
+export type SpillDb = Level<string, string>
+
+/**
+ * The run's scratch space on disk (`<stateDir>/spill`): a few `level`
+ * databases, created fresh for one run and deleted after it. Whatever a
+ * crashed run left there is removed first (the caller holds the lock).
+ */
+export interface Spill {
+  /** Opens a new, empty database named `name` inside the spill. */
+  open(name: string): Promise<SpillDb>
+  /** Closes every database and deletes the directory. */
+  destroy(): Promise<void>
+}
+
+export async function createSpill(dir: string): Promise<Spill> {
+  await rm(dir, { recursive: true, force: true })
+  await mkdir(dir, { recursive: true })
+  const dbs: SpillDb[] = []
+  return {
+    async open(name) {
+      // A larger write buffer means fewer level-0 compactions while sorted chunks pour in.
+      const db = new Level<string, string>(path.join(dir, name), {
+        keyEncoding: 'utf8',
+        valueEncoding: 'utf8',
+        writeBufferSize: 16 << 20,
+        compression: false,
+      })
+      await db.open()
+      dbs.push(db)
+      return db
+    },
+    async destroy() {
+      await Promise.allSettled(dbs.map((db) => db.close()))
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}

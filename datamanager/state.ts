@@ -1,0 +1,71 @@
+import { readFile } from 'node:fs/promises'
+import { z } from 'zod'
+import { writeFileAtomic } from './atomic-file.js'
+
+/**
+ * What one run leaves for the next (`<stateDir>/last-run.json`): the counts
+ * of the last successful run, so a truncated collections export (a sudden
+ * drop) is noticed, and the servers and mounts last sent trash lists, so a
+ * change of layout first clears every trash list.
+ */
+export interface RunState {
+  lastSuccess: { at: string; collections: number; referencedBlocks: number } | undefined
+  /** Server uuid → its mount uuids, sorted. */
+  topology: Record<string, string[]> | undefined
+}
+
+const stateSchema = z.object({
+  lastSuccess: z
+    .object({ at: z.string(), collections: z.number().int().min(0), referencedBlocks: z.number().int().min(0) })
+    .optional(),
+  topology: z.record(z.string(), z.array(z.string())).optional(),
+})
+
+export const EMPTY_STATE: RunState = { lastSuccess: undefined, topology: undefined }
+
+/**
+ * Reads the state; a missing file is the empty state. An unreadable or
+ * invalid file is reported through `onInvalid` and treated as empty: the
+ * run then clears every trash list first, and skips only the drop check.
+ */
+export async function readRunState(file: string, onInvalid: (reason: string) => void): Promise<RunState> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') onInvalid(`${file}: ${(err as Error).message}`)
+    return EMPTY_STATE
+  }
+  try {
+    const parsed = stateSchema.parse(JSON.parse(text))
+    return { lastSuccess: parsed.lastSuccess, topology: parsed.topology }
+  } catch (err) {
+    onInvalid(`${file}: ${(err as Error).message.split('\n')[0]}`)
+    return EMPTY_STATE
+  }
+}
+
+export async function writeRunState(file: string, state: RunState): Promise<void> {
+  await writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`)
+}
+
+/** Server uuid → sorted mount uuids, the shape kept in {@link RunState.topology}. */
+export function topologyKey(servers: ReadonlyArray<{ uuid: string; mounts: ReadonlyArray<{ uuid: string }> }>): Record<string, string[]> {
+  const out: Record<string, string[]> = {}
+  for (const s of [...servers].sort((a, b) => (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0))) {
+    out[s.uuid] = s.mounts.map((m) => m.uuid).sort()
+  }
+  return out
+}
+
+/** True unless both describe the same servers with the same mounts (no previous one counts as a change). */
+export function topologyChanged(previous: Record<string, string[]> | undefined, current: Record<string, string[]>): boolean {
+  if (previous === undefined) return true
+  return JSON.stringify(sortKeys(previous)) !== JSON.stringify(sortKeys(current))
+}
+
+function sortKeys(t: Record<string, string[]>): Array<[string, string[]]> {
+  return Object.keys(t)
+    .sort()
+    .map((k) => [k, [...t[k]!].sort()])
+}

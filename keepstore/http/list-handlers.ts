@@ -1,0 +1,70 @@
+import { KeepError } from '../../shared/errors.js'
+import { readBody } from '../../shared/read-body.js'
+import {
+  parsePullList,
+  parseTrashList,
+  serializePullList,
+  serializeTrashList,
+  listDigest,
+  type ListContext,
+} from '../../shared/worklist-items.js'
+import type { Worklist, WorklistStatus } from '../worklist.js'
+import type { AppDeps, KeepContext } from './context.js'
+import { requireAdmin } from './context.js'
+
+type Handler = (ctx: KeepContext, deps: AppDeps) => Promise<void>
+
+/** Lists are capped: a 64 MiB list is ~300 k items, more than any sane run sends. */
+export const MAX_LIST_BYTES = 64 * 1024 * 1024
+
+function worklists(deps: AppDeps): NonNullable<AppDeps['worklists']> {
+  if (!deps.worklists) throw new KeepError('KEEP_UNAVAILABLE', 'worklists are not running')
+  return deps.worklists
+}
+
+function listContext(deps: AppDeps): ListContext {
+  const w = worklists(deps)
+  return { isKnownServer: (url) => w.isKnownServer(url), isKnownMount: (uuid) => deps.keepstore.mount(uuid) !== undefined }
+}
+
+/**
+ * PUT /pull and PUT /trash: validate the whole list first (any fault → 400 and
+ * the previous list stays), then replace atomically; 200 only once persisted.
+ */
+function putList<T>(name: 'pull' | 'trash', parse: (body: string, ctx: ListContext) => T[], pick: (deps: AppDeps) => Worklist<T>): Handler {
+  return async (ctx, deps) => {
+    requireAdmin(ctx, deps)
+    const body = await readBody(ctx.req, MAX_LIST_BYTES)
+    ctx.state.bytesIn = body.length
+    const items = parse(body.toString('utf8'), listContext(deps))
+    const digest = listDigest(body)
+    await pick(deps).replace(items, { digest, receivedAt: new Date(deps.keepstore.now()) })
+    deps.logger.info({ list: name, count: items.length, digest, reqId: ctx.state.requestId }, `${name} list accepted`)
+    ctx.status = 200
+    ctx.body = ''
+  }
+}
+
+function getList<T>(pick: (deps: AppDeps) => Worklist<T>, serialize: (items: T[]) => string): Handler {
+  return async (ctx, deps) => {
+    requireAdmin(ctx, deps)
+    const s: WorklistStatus<T> = pick(deps).status()
+    const head = {
+      received_at: s.received_at,
+      digest: s.digest,
+      queued: s.queued,
+      in_progress: s.in_progress,
+      done: s.done,
+      failed: s.failed,
+      skipped: s.skipped,
+    }
+    // Built by hand: trash items carry nanosecond mtimes that JSON.stringify cannot write exactly.
+    ctx.type = 'application/json'
+    ctx.body = `${JSON.stringify(head).slice(0, -1)},"items":${serialize(s.items)}}\n`
+  }
+}
+
+export const putPullList = putList('pull', parsePullList, (d) => worklists(d).pull)
+export const putTrashList = putList('trash', parseTrashList, (d) => worklists(d).trash)
+export const getPullList = getList((d) => worklists(d).pull, serializePullList)
+export const getTrashList = getList((d) => worklists(d).trash, serializeTrashList)

@@ -1,0 +1,355 @@
+import type { Readable } from 'node:stream'
+import { KeepError, isKeepError } from '../shared/errors.js'
+import type { ClusterConfig } from '../shared/config.js'
+import type { Logger } from '../shared/logger.js'
+import { mountOrder } from '../shared/rendezvous.js'
+import { createSigner, type Signer } from '../shared/signer.js'
+import type { Locator } from '../shared/locator.js'
+import { mergeSorted } from '../shared/merge-sorted.js'
+import type { IndexEntry } from '../shared/index-format.js'
+import type { BlockStat } from './volumes/volume.js'
+import type { Mount } from './mount.js'
+import { firstChunk } from './first-chunk.js'
+
+export interface KeepstoreOptions {
+  uuid: string
+  mounts: Mount[]
+  cluster: ClusterConfig
+  logger: Logger
+  /** Milliseconds since the epoch; injected so tests control signatures and trash ages. */
+  now?: () => number
+}
+
+export interface PutOptions {
+  expectedSize?: number
+  /** Storage classes wanted, one replica each; undefined/empty = any one mount. */
+  classes?: string[]
+  signal?: AbortSignal
+}
+
+export interface PutResult {
+  size: number
+  replicas: number
+  classesConfirmed: Record<string, number>
+}
+
+/** An opened block: the first chunk was already read (and verified, if it is the only one). */
+export interface OpenedBlock extends BlockStat {
+  mount: Mount
+  first: Buffer | undefined
+  rest: Readable
+}
+
+const NS_PER_MS = 1_000_000n
+
+/**
+ * The keepstore's core: blocks across mounts in rendezvous order, signatures,
+ * storage classes, trash. It knows nothing about HTTP.
+ */
+export class Keepstore {
+  readonly uuid: string
+  readonly mounts: readonly Mount[]
+  readonly cluster: ClusterConfig
+  readonly signer: Signer | undefined
+  readonly logger: Logger
+  readonly now: () => number
+  private readonly byUuid: Map<string, Mount>
+
+  constructor(options: KeepstoreOptions) {
+    this.uuid = options.uuid
+    this.mounts = [...options.mounts].sort((a, b) => (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0))
+    this.byUuid = new Map(this.mounts.map((m) => [m.uuid, m]))
+    this.cluster = options.cluster
+    this.logger = options.logger
+    this.now = options.now ?? Date.now
+    const c = options.cluster
+    this.signer =
+      c.blobSigning && c.blobSigningKey !== undefined
+        ? createSigner({
+            key: c.blobSigningKey,
+            ttlSeconds: c.blobSigningTTLSeconds,
+            maxClockSkewSeconds: Math.floor(c.maxClockSkewMs / 1000),
+            now: this.now,
+          })
+        : undefined
+  }
+
+  mount(uuid: string): Mount | undefined {
+    return this.byUuid.get(uuid)
+  }
+
+  /** Mounts in rendezvous order for this block (PROTOCOL.md §6). */
+  orderedMounts(hash: string): Mount[] {
+    return mountOrder(hash, this.mounts)
+  }
+
+  /** Permission to read (PROTOCOL.md §2), checked before any disk access. */
+  checkRead(locator: Locator, token: string | undefined): void {
+    this.signer?.verify(locator, token)
+  }
+
+  /** `<hash>+<size>`, signed for `token` when signing is on and a token was given. */
+  locatorFor(hash: string, size: number, token: string | undefined): string {
+    const bare = `${hash}+${size}`
+    return this.signer && token ? this.signer.sign(bare, token) : bare
+  }
+
+  /** Nanosecond instant before which a block is older than blobSigningTTL. */
+  trashCutoff(): bigint {
+    return BigInt(this.now()) * NS_PER_MS - BigInt(this.cluster.blobSigningTTLSeconds) * 1_000_000_000n
+  }
+
+  async put(hash: string, body: AsyncIterable<Buffer | Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
+    const ordered = this.orderedMounts(hash).filter((m) => m.allowWrite)
+    const classes = options.classes?.length ? [...new Set(options.classes)] : undefined
+    for (const cls of classes ?? []) {
+      if (!ordered.some((m) => m.hasClass(cls))) {
+        throw new KeepError('KEEP_FULL', `no writable volume has storage class ${cls}`)
+      }
+    }
+    await Promise.all(ordered.map((m) => m.refresh()))
+    // A mount that already holds the block goes first: the volume then only touches it.
+    const held = await Promise.all(ordered.map((m) => this.holds(m, hash)))
+    const candidates = [...ordered.filter((_, i) => held[i]), ...ordered.filter((_, i) => !held[i])].filter(
+      (m) => m.state === 'ok',
+    )
+    const wanted = new Set(classes ?? [])
+    const covers = (m: Mount): boolean => !classes || m.storageClasses.some((c) => wanted.has(c))
+    const first = candidates.find(covers)
+    if (!first) throw this.noMountError(ordered)
+
+    const written = await this.writeOn(first, hash, body, options)
+    const result: PutResult = { size: written.size, replicas: 0, classesConfirmed: {} }
+    this.confirm(result, first)
+    for (const c of first.storageClasses) wanted.delete(c)
+    // Further classes get a copy made from the replica just written.
+    for (const m of candidates) {
+      if (!classes || wanted.size === 0) break
+      if (m === first || !covers(m)) continue
+      try {
+        const { stream } = await first.volume.read(hash, options.signal ? { signal: options.signal } : {})
+        await this.writeOn(m, hash, stream, { ...options, expectedSize: written.size })
+        this.confirm(result, m)
+        for (const c of m.storageClasses) wanted.delete(c)
+      } catch (err) {
+        this.logger.warn({ err, hash, mount: m.uuid }, 'copy to a further storage class failed')
+      }
+    }
+    return result
+  }
+
+  /** Writes a block to one given mount (or the best writable one), as the pull worker does. */
+  async writeTo(mountUuid: string | undefined, hash: string, body: AsyncIterable<Buffer | Uint8Array>, options: PutOptions = {}): Promise<Mount> {
+    const mount = mountUuid ? this.requireMount(mountUuid) : await this.firstWritable(hash)
+    if (!mount.allowWrite) throw new KeepError('KEEP_READ_ONLY', `volume ${mount.uuid} is read-only`)
+    await this.writeOn(mount, hash, body, options)
+    return mount
+  }
+
+  /** Whether a mount (or, without one, the mount a pull would write to) already holds the block. */
+  async holdsOn(mountUuid: string | undefined, hash: string): Promise<boolean> {
+    const mount = mountUuid ? this.requireMount(mountUuid) : await this.firstWritable(hash)
+    return this.holds(mount, hash)
+  }
+
+  /**
+   * Opens a block for GET: mounts in rendezvous order; a copy that is absent,
+   * unreadable or fails its hash before the first byte goes out is skipped.
+   */
+  async open(hash: string, signal?: AbortSignal): Promise<OpenedBlock> {
+    let lastError: unknown
+    for (const mount of this.orderedMounts(hash)) {
+      try {
+        const r = await mount.volume.read(hash, signal ? { signal } : {})
+        const first = await firstChunk(r.stream)
+        mount.recordSuccess()
+        return { hash, size: r.size, mtime: r.mtime, mount, first, rest: r.stream }
+      } catch (err) {
+        if (!isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) {
+          lastError = err
+          this.noteReadError(mount, hash, err)
+        }
+      }
+    }
+    throw lastError ?? new KeepError('KEEP_BLOCK_NOT_FOUND', 'block not found')
+  }
+
+  /** HEAD: the block exists and its bytes verify on at least one mount. */
+  async head(hash: string, signal?: AbortSignal): Promise<BlockStat> {
+    let lastError: unknown
+    for (const mount of this.orderedMounts(hash)) {
+      try {
+        const r = await mount.volume.read(hash, signal ? { signal } : {})
+        for await (const _ of r.stream) void _
+        return { hash, size: r.size, mtime: r.mtime }
+      } catch (err) {
+        if (!isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) {
+          lastError = err
+          this.noteReadError(mount, hash, err)
+        }
+      }
+    }
+    throw lastError ?? new KeepError('KEEP_BLOCK_NOT_FOUND', 'block not found')
+  }
+
+  /** TOUCH: mtime = now on the first mount (rendezvous order) holding it. */
+  async touch(hash: string): Promise<BlockStat> {
+    for (const mount of this.orderedMounts(hash)) {
+      if (!mount.allowWrite) continue
+      try {
+        return await mount.volume.touch(hash)
+      } catch (err) {
+        if (!isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) throw err
+      }
+    }
+    throw new KeepError('KEEP_BLOCK_NOT_FOUND', 'block not found')
+  }
+
+  /**
+   * DELETE: trash the block on every trashable mount where it is older than the
+   * TTL. A younger copy is left alone (still a success); absent everywhere → 404.
+   */
+  async delete(hash: string): Promise<{ trashed: number; kept: number }> {
+    if (!this.cluster.blobTrash) throw new KeepError('KEEP_METHOD_NOT_ALLOWED', 'trash is disabled (blobTrash: false)')
+    let found = false
+    let trashed = 0
+    let kept = 0
+    for (const mount of this.mounts) {
+      let stat: BlockStat
+      try {
+        stat = await mount.volume.stat(hash)
+      } catch (err) {
+        if (isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) continue
+        throw err
+      }
+      found = true
+      if (mount.allowWrite && (await this.trashOn(mount, hash, { notNewerThan: this.trashCutoff() }, 'delete', stat.mtime))) trashed++
+      else kept++
+    }
+    if (!found) throw new KeepError('KEEP_BLOCK_NOT_FOUND', 'block not found')
+    return { trashed, kept }
+  }
+
+  /**
+   * Trash under the volume's lock with the guards given (the volume re-checks
+   * them at the moment of trashing). Returns whether it was trashed.
+   */
+  async trashOn(mount: Mount, hash: string, guards: { ifMtime?: bigint; notNewerThan?: bigint }, reason: string, seenMtime?: bigint): Promise<boolean> {
+    const nowS = Math.floor(this.now() / 1000)
+    const lifetimeS = Math.ceil(this.cluster.blobTrashLifetimeMs / 1000)
+    const ok = await mount.volume.trash(hash, { ...guards, deadline: nowS + lifetimeS })
+    if (ok) {
+      this.logger.info(
+        { audit: 'trash', hash, mount: mount.uuid, mtime: String(guards.ifMtime ?? seenMtime ?? ''), reason },
+        'block trashed',
+      )
+      if (lifetimeS === 0) await mount.volume.emptyTrash(nowS)
+    }
+    return ok
+  }
+
+  async untrash(hash: string): Promise<number> {
+    let restored = 0
+    for (const mount of this.mounts) {
+      if (!mount.allowWrite) continue
+      try {
+        await mount.volume.untrash(hash)
+        restored++
+        this.logger.info({ audit: 'untrash', hash, mount: mount.uuid }, 'block untrashed')
+      } catch (err) {
+        if (!isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) throw err
+      }
+    }
+    if (restored === 0) throw new KeepError('KEEP_BLOCK_NOT_FOUND', 'no trashed copy of the block')
+    return restored
+  }
+
+  /** Index of every mount (or one), merged into ascending hash order: one entry per stored copy. */
+  index(prefix: string, mountUuid?: string, signal?: AbortSignal): AsyncIterable<IndexEntry> {
+    const mounts = mountUuid ? [this.requireMount(mountUuid)] : this.mounts
+    const sources = mounts.map((m) => m.volume.index(prefix, signal ? { signal } : {}))
+    if (sources.length === 1) return sources[0]!
+    return mergeSorted(sources, (a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0))
+  }
+
+  /** Deletes trashed copies whose lifetime is over, on every writable mount. */
+  async emptyTrash(): Promise<number> {
+    const nowS = Math.floor(this.now() / 1000)
+    let deleted = 0
+    for (const mount of this.mounts) {
+      if (!mount.allowWrite) continue
+      try {
+        deleted += await mount.volume.emptyTrash(nowS)
+      } catch (err) {
+        mount.recordError(err)
+        this.logger.error({ err, mount: mount.uuid }, 'emptying trash failed')
+      }
+    }
+    return deleted
+  }
+
+  requireMount(uuid: string): Mount {
+    const m = this.byUuid.get(uuid)
+    if (!m) throw new KeepError('KEEP_NOT_FOUND', `no mount ${uuid} on this keepstore`)
+    return m
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.mounts.map((m) => m.volume.close()))
+  }
+
+  private async firstWritable(hash: string): Promise<Mount> {
+    const ordered = this.orderedMounts(hash).filter((m) => m.allowWrite)
+    await Promise.all(ordered.map((m) => m.refresh()))
+    const m = ordered.find((x) => x.state === 'ok')
+    if (!m) throw this.noMountError(ordered)
+    return m
+  }
+
+  private async holds(mount: Mount, hash: string): Promise<boolean> {
+    try {
+      await mount.volume.stat(hash)
+      return true
+    } catch (err) {
+      if (isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) return false
+      mount.recordError(err)
+      return false
+    }
+  }
+
+  private async writeOn(mount: Mount, hash: string, body: AsyncIterable<Buffer | Uint8Array>, options: PutOptions): Promise<BlockStat> {
+    try {
+      const r = await mount.volume.write(hash, body, {
+        ...(options.expectedSize !== undefined ? { expectedSize: options.expectedSize } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      })
+      mount.recordSuccess()
+      return r
+    } catch (err) {
+      mount.recordError(err)
+      throw err
+    }
+  }
+
+  private confirm(result: PutResult, mount: Mount): void {
+    result.replicas += mount.replication
+    for (const c of mount.storageClasses) result.classesConfirmed[c] = (result.classesConfirmed[c] ?? 0) + mount.replication
+  }
+
+  private noMountError(writable: Mount[]): KeepError {
+    if (writable.length > 0 && writable.every((m) => m.state === 'full')) {
+      return new KeepError('KEEP_FULL', 'every writable volume is full')
+    }
+    return new KeepError('KEEP_UNAVAILABLE', 'no writable volume is available')
+  }
+
+  private noteReadError(mount: Mount, hash: string, err: unknown): void {
+    if (isKeepError(err, 'KEEP_CORRUPT')) {
+      mount.errors++
+      this.logger.error({ hash, mount: mount.uuid }, 'stored block fails its hash')
+    } else {
+      mount.recordError(err)
+      this.logger.error({ err, hash, mount: mount.uuid }, 'read failed')
+    }
+  }
+}

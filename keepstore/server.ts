@@ -1,0 +1,128 @@
+import http from 'node:http'
+import https from 'node:https'
+import { readFile } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import { KeepError } from '../shared/errors.js'
+import { selectKeepstore, keepstoreByOrigin, type Config, type KeepstoreConfig } from '../shared/config.js'
+import { createLogger, type Logger } from '../shared/logger.js'
+import { KeepstoreClient } from '../shared/keepstore-client.js'
+import { createVolume } from './volumes/create-volume.js'
+import { MAX_BLOCK_SIZE } from './volumes/volume.js'
+import { Mount } from './mount.js'
+import { Keepstore } from './keepstore.js'
+import { KeepstoreMetrics, type WorklistCounters } from './metrics.js'
+import { openStateDb } from './state-db.js'
+import { createWorklists, type WorklistSet } from './worklists.js'
+import { startTrashEmptier, type TrashEmptier } from './trash-emptier.js'
+import { createApp } from './http/app.js'
+import { handleClientError } from './http/raw-touch.js'
+import type { AppDeps } from './http/context.js'
+
+export const VERSION = '0.1.0'
+
+export interface StartOptions {
+  /** Which keepstore of the config to serve (may be omitted when there is one). */
+  uuid?: string
+  logger?: Logger
+  /** Milliseconds since the epoch (signatures, trash ages). */
+  now?: () => number
+  /** Overrides the listen port from the config (tests use 0). */
+  port?: number
+  /** Bounded wait for in-flight requests on close(). */
+  shutdownGraceMs?: number
+}
+
+export interface RunningKeepstore {
+  url: string
+  port: number
+  config: KeepstoreConfig
+  keepstore: Keepstore
+  worklists: WorklistSet
+  emptier: TrashEmptier
+  metrics: KeepstoreMetrics
+  close(): Promise<void>
+}
+
+/** Opens volumes and state, resumes worklists, and listens. Any start-up fault is a KeepError (KEEP_CONFIG for operator mistakes). */
+export async function startKeepstore(config: Config, options: StartOptions = {}): Promise<RunningKeepstore> {
+  const ksConfig = selectKeepstore(config, options.uuid)
+  const logger = (options.logger ?? createLogger()).child({ keepstore: ksConfig.uuid })
+  if (!config.cluster.systemRootToken) throw new KeepError('KEEP_CONFIG', 'config: cluster.systemRootToken: required')
+  const now = options.now ?? Date.now
+  const nowNs = (): bigint => BigInt(now()) * 1_000_000n
+  const mounts: Mount[] = []
+  for (const v of ksConfig.volumes) {
+    const volume = createVolume(v, options.now ? { now: nowNs } : {})
+    await volume.open()
+    mounts.push(new Mount({ volume, replication: v.replication, storageClasses: v.storageClasses, priority: v.priority, readOnly: v.readOnly, minFreeSpace: ksConfig.minFreeSpace, now }))
+  }
+  const keepstore = new Keepstore({ uuid: ksConfig.uuid, mounts, cluster: config.cluster, logger, now })
+  let worklists: WorklistSet | undefined
+  const metrics = new KeepstoreMetrics({
+    mounts: () => keepstore.mounts,
+    worklists: (): Record<string, WorklistCounters> => (worklists ? { pull: worklists.pull.status(), trash: worklists.trash.status() } : {}),
+  })
+  const db = await openStateDb(ksConfig.stateDir)
+  const client = new KeepstoreClient()
+  worklists = await createWorklists({
+    keepstore,
+    db,
+    client,
+    metrics,
+    logger,
+    pullConcurrency: ksConfig.pullConcurrency,
+    trashConcurrency: ksConfig.trashConcurrency,
+    isKnownServer: (url) => keepstoreByOrigin(config, url) !== undefined,
+  })
+  const emptier = startTrashEmptier(keepstore, config.cluster.blobTrashCheckIntervalMs, logger, (n) => metrics.trashEmptied.inc(n))
+
+  const deps: AppDeps = { keepstore, worklists, metrics, logger, version: VERSION }
+  const app = createApp(deps, { maxConcurrentRequests: ksConfig.maxConcurrentRequests })
+  const handler = app.callback()
+  const server = ksConfig.tls
+    ? https.createServer({ cert: await readFile(ksConfig.tls.certificate), key: await readFile(ksConfig.tls.key) }, handler)
+    : http.createServer(handler)
+  server.headersTimeout = ksConfig.headerTimeoutMs
+  server.requestTimeout = ksConfig.requestTimeoutMs
+  server.keepAliveTimeout = 65_000
+  // `Expect: 100-continue`: refuse an oversized block before the client sends it.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BLOCK_SIZE) {
+      res.writeHead(413, { 'Content-Type': 'text/plain', Connection: 'close' })
+      res.end('block exceeds 64 MiB\n')
+      return
+    }
+    res.writeContinue()
+    server.emit('request', req, res)
+  })
+  server.on('clientError', (err: Error, socket) => handleClientError(deps, err, socket as import('node:net').Socket))
+
+  const port = options.port ?? ksConfig.listen.port
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new KeepError('KEEP_CONFIG', `keepstore ${ksConfig.uuid}: cannot listen on ${ksConfig.listen.host}:${port}: ${err.code ?? err.message}`)),
+    )
+    server.listen(port, ksConfig.listen.host, () => resolve())
+  })
+  const actual = (server.address() as AddressInfo).port
+  const url = `${ksConfig.tls ? 'https' : 'http'}://${ksConfig.listen.host.includes(':') ? `[${ksConfig.listen.host}]` : ksConfig.listen.host}:${actual}`
+  logger.info({ url, volumes: mounts.map((m) => m.uuid) }, 'keepstore listening')
+
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      const grace = options.shutdownGraceMs ?? 10_000
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      const timer = setTimeout(() => server.closeAllConnections(), grace)
+      await stopped
+      clearTimeout(timer)
+      await emptier.stop()
+      await worklists!.close()
+      await client.close()
+      await db.close()
+      await keepstore.close()
+      logger.info('keepstore stopped')
+    })())
+  return { url, port: actual, config: ksConfig, keepstore, worklists, emptier, metrics, close }
+}

@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto'
+import { Readable, addAbortSignal } from 'node:stream'
+import { KeepError, toKeepError } from '../../shared/errors.js'
+import { MAX_BLOCK_SIZE } from './volume.js'
+
+/** Chunk size of block reads: memory per open read is a few of these, never a block. */
+export const READ_CHUNK_SIZE = 256 * 1024
+
+export interface VerifiedWriteOptions {
+  hash: string
+  expectedSize?: number | undefined
+  signal?: AbortSignal | undefined
+  /** Receives each chunk once it passed the size checks; awaited before the next. */
+  sink(chunk: Buffer): Promise<unknown> | void
+}
+
+/**
+ * Drains `source` into `sink` while hashing and counting, then checks the
+ * result: KEEP_TOO_LARGE as soon as the body passes 64 MiB and
+ * KEEP_SIZE_MISMATCH as soon as it passes `expectedSize` (neither chunk
+ * reaches the sink), KEEP_SIZE_MISMATCH or KEEP_HASH_MISMATCH at the end.
+ * Errors thrown by `source` or `sink` propagate unchanged. Returns the size.
+ */
+export async function consumeVerified(source: AsyncIterable<Buffer | Uint8Array>, options: VerifiedWriteOptions): Promise<number> {
+  const { hash, expectedSize, signal } = options
+  const md5 = createHash('md5')
+  let size = 0
+  checkAborted(signal)
+  for await (const piece of source) {
+    checkAborted(signal)
+    const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength)
+    size += chunk.length
+    if (size > MAX_BLOCK_SIZE) throw new KeepError('KEEP_TOO_LARGE', `block ${hash} is larger than ${MAX_BLOCK_SIZE} bytes`)
+    if (expectedSize !== undefined && size > expectedSize) {
+      throw new KeepError('KEEP_SIZE_MISMATCH', `block ${hash} is longer than its size hint ${expectedSize}`)
+    }
+    md5.update(chunk)
+    await options.sink(chunk)
+  }
+  checkAborted(signal)
+  if (expectedSize !== undefined && size !== expectedSize) {
+    throw new KeepError('KEEP_SIZE_MISMATCH', `block ${hash} has ${size} bytes, size hint says ${expectedSize}`)
+  }
+  const actual = md5.digest('hex')
+  if (actual !== hash) throw new KeepError('KEEP_HASH_MISMATCH', `body MD5 is ${actual}, not ${hash}`)
+  return size
+}
+
+/**
+ * An aborted write fails with the signal's reason when that is a KeepError,
+ * else KEEP_TIMEOUT (the caller gave up; the volume is not at fault).
+ */
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return
+  const reason: unknown = signal.reason
+  if (reason instanceof KeepError) throw reason
+  throw new KeepError('KEEP_TIMEOUT', 'write aborted', { cause: reason })
+}
+
+/** Where a verified read stream pulls its bytes from. */
+export interface ChunkSource {
+  /** The next chunk, or null at the end. */
+  next(): Promise<Buffer | null>
+  /** Releases the source; called once, when the stream ends or is destroyed. */
+  close(): Promise<void>
+}
+
+export interface VerifiedStreamOptions {
+  hash: string
+  size: number
+  signal?: AbortSignal | undefined
+  /** Maps a source failure to the error the consumer sees (default: KEEP_IO). */
+  mapError?: (err: unknown) => KeepError
+}
+
+/**
+ * A block's bytes as a stream that hashes as it goes and always holds one
+ * chunk back: the held chunk is released only once the whole body has been
+ * hashed and matches `hash` (and `size`), otherwise the stream fails with
+ * KEEP_CORRUPT, so a consumer never receives a complete corrupt body.
+ */
+export function createVerifiedStream(source: ChunkSource, options: VerifiedStreamOptions): Readable {
+  const stream = new VerifiedStream(source, options)
+  if (options.signal) addAbortSignal(options.signal, stream)
+  return stream
+}
+
+class VerifiedStream extends Readable {
+  private readonly md5 = createHash('md5')
+  private held: Buffer | null = null
+  private bytes = 0
+  private pulling = false
+
+  constructor(
+    private readonly source: ChunkSource,
+    private readonly options: VerifiedStreamOptions,
+  ) {
+    super({ highWaterMark: READ_CHUNK_SIZE })
+  }
+
+  override _read(): void {
+    if (this.pulling) return
+    this.pulling = true
+    this.pull().catch((err: unknown) => {
+      this.pulling = false
+      this.destroy(this.options.mapError ? this.options.mapError(err) : toKeepError(err, 'KEEP_IO'))
+    })
+  }
+
+  /**
+   * Pushes at most one chunk: the one held back before the newest. `pulling`
+   * is cleared before pushing because push() may ask for the next chunk at once.
+   */
+  private async pull(): Promise<void> {
+    for (;;) {
+      const chunk = await this.source.next()
+      if (this.destroyed) return
+      if (chunk === null) {
+        this.pulling = false
+        return this.finish()
+      }
+      this.md5.update(chunk)
+      this.bytes += chunk.length
+      const previous = this.held
+      this.held = chunk
+      if (previous) {
+        this.pulling = false
+        this.push(previous)
+        return
+      }
+    }
+  }
+
+  private finish(): void {
+    const { hash, size } = this.options
+    const actual = this.md5.digest('hex')
+    if (actual !== hash || this.bytes !== size) {
+      this.destroy(new KeepError('KEEP_CORRUPT', `stored block ${hash} fails its hash (MD5 ${actual}, ${this.bytes} bytes)`))
+      return
+    }
+    if (this.held) this.push(this.held)
+    this.held = null
+    this.push(null)
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.held = null
+    this.source.close().then(
+      () => callback(err),
+      (closeErr: unknown) => callback(err ?? toKeepError(closeErr, 'KEEP_IO')),
+    )
+  }
+}

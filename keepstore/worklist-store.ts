@@ -1,0 +1,167 @@
+import type { AbstractBatchOperation } from 'abstract-level'
+import { KeepError } from '../shared/errors.js'
+import type { Logger } from '../shared/logger.js'
+import type { ItemCodec } from '../shared/worklist-items.js'
+import type { StateSublevel } from './state-db.js'
+
+export type { ItemCodec } from '../shared/worklist-items.js'
+
+export interface WorklistCounters {
+  done: number
+  failed: number
+  skipped: number
+}
+
+/** What a list was, as persisted beside its items. */
+export interface WorklistMeta {
+  digest: string | null
+  receivedAt: string | null
+  counters: WorklistCounters
+}
+
+/** A persisted item: `key` names it for {@link WorklistStore.finish} and {@link WorklistStore.remove}. */
+export interface StoredItem<T> {
+  key: string
+  item: T
+}
+
+/**
+ * Where a worklist keeps its current list so a restart resumes it. Writes are
+ * applied in call order, each resolving once durable in the database.
+ */
+export interface WorklistStore<T> {
+  /** The current list, in order, minus finished items. Removes what an interrupted replace left behind. */
+  load(): Promise<{ meta: WorklistMeta; items: Array<StoredItem<T>> }>
+  /** Atomically makes `items` the current list (one batch: a crash leaves the old list or the new one). */
+  replace(items: T[], meta: { digest: string; receivedAt: Date }): Promise<Array<StoredItem<T>>>
+  /** Forgets a finished item; `counters` are saved with it when the item belongs to the current list. */
+  finish(key: string, counters: WorklistCounters): Promise<void>
+  /** Forgets items that will not run (dropped). */
+  remove(keys: string[]): Promise<void>
+  /** Resolves once every write issued so far has settled. */
+  flush(): Promise<void>
+}
+
+export interface WorklistStoreOptions {
+  /** For errors that have no caller to reject, such as removing an old list after a replace. */
+  logger?: Logger
+  /** Names the worklist in errors and logs. */
+  name?: string
+}
+
+/** Sorts after every item key (they start with a digit). */
+export const META_KEY = 'meta'
+const WIDTH = 12
+
+interface MetaRecord {
+  generation: number
+  digest: string | null
+  received_at: string | null
+  done: number
+  failed: number
+  skipped: number
+}
+
+const pad = (n: number): string => n.toString().padStart(WIDTH, '0')
+
+/** `<generation>:<seq>`, both zero-padded, so a generation is one ordered key range. */
+export function itemKey(generation: number, seq: number): string {
+  return `${pad(generation)}:${pad(seq)}`
+}
+
+const generationOf = (key: string): number => Number(key.slice(0, WIDTH))
+const generationStart = (generation: number): string => `${pad(generation)}:`
+const generationEnd = (generation: number): string => `${pad(generation)};`
+
+/**
+ * A {@link WorklistStore} in a sublevel of the state database. Keys are
+ * `<generation>:<seq>` plus {@link META_KEY}, which names the current
+ * generation; a replace writes the new generation and the meta switch in one
+ * batch and removes the old generation after.
+ */
+export function createWorklistStore<T>(db: StateSublevel, codec: ItemCodec<T>, options: WorklistStoreOptions = {}): WorklistStore<T> {
+  const name = options.name ?? db.prefix
+  let meta: MetaRecord = { generation: 0, digest: null, received_at: null, done: 0, failed: 0, skipped: 0 }
+  let tail: Promise<unknown> = Promise.resolve()
+
+  function serial<R>(write: () => Promise<R>): Promise<R> {
+    const result = tail.then(write)
+    tail = result.catch(() => undefined)
+    return result
+  }
+
+  function corrupt(what: string, err: unknown): KeepError {
+    const reason = err instanceof Error ? err.message : String(err)
+    return new KeepError('KEEP_CONFIG', `state database: worklist ${name}: ${what}: ${reason}`, { cause: err })
+  }
+
+  async function readMeta(): Promise<MetaRecord> {
+    const text = await db.get(META_KEY)
+    if (text === undefined) return meta
+    try {
+      const record = JSON.parse(text) as MetaRecord
+      if (!Number.isSafeInteger(record.generation)) throw new Error('no generation')
+      return record
+    } catch (err) {
+      throw corrupt(`meta ${JSON.stringify(text)}`, err)
+    }
+  }
+
+  async function clearOthers(generation: number): Promise<void> {
+    await db.clear({ lt: generationStart(generation) })
+    await db.clear({ gt: generationEnd(generation), lt: META_KEY })
+  }
+
+  return {
+    load: () =>
+      serial(async () => {
+        meta = await readMeta()
+        const items: Array<StoredItem<T>> = []
+        const range = { gte: generationStart(meta.generation), lt: generationEnd(meta.generation) }
+        for await (const [key, value] of db.iterator(range)) {
+          try {
+            items.push({ key, item: codec.decode(value) })
+          } catch (err) {
+            throw corrupt(`item ${key}`, err)
+          }
+        }
+        await clearOthers(meta.generation)
+        const { digest, received_at: receivedAt, done, failed, skipped } = meta
+        return { meta: { digest, receivedAt, counters: { done, failed, skipped } }, items }
+      }),
+
+    replace: (items, { digest, receivedAt }) =>
+      serial(async () => {
+        const generation = meta.generation + 1
+        const next: MetaRecord = { generation, digest, received_at: receivedAt.toISOString(), done: 0, failed: 0, skipped: 0 }
+        const stored = items.map((item, seq) => ({ key: itemKey(generation, seq), item }))
+        const ops: Array<AbstractBatchOperation<StateSublevel, string, string>> = stored.map(({ key, item }) => ({
+          type: 'put',
+          key,
+          value: codec.encode(item),
+        }))
+        ops.push({ type: 'put', key: META_KEY, value: JSON.stringify(next) })
+        await db.batch(ops)
+        meta = next
+        // Queued behind this write, not awaited: the new list is durable already.
+        serial(() => db.clear({ lt: generationStart(generation) })).catch((err: unknown) => {
+          options.logger?.error({ err, worklist: name }, 'removing the previous list failed; it goes on the next open')
+        })
+        return stored
+      }),
+
+    finish: (key, counters) =>
+      serial(async () => {
+        if (generationOf(key) !== meta.generation) return db.del(key)
+        meta = { ...meta, ...counters }
+        return db.batch([
+          { type: 'del', key },
+          { type: 'put', key: META_KEY, value: JSON.stringify(meta) },
+        ])
+      }),
+
+    remove: (keys) => serial(() => db.batch(keys.map((key) => ({ type: 'del' as const, key })))),
+
+    flush: () => serial(async () => undefined),
+  }
+}

@@ -1,0 +1,79 @@
+import type { Logger } from '../shared/logger.js'
+import { parseLocator } from '../shared/locator.js'
+import type { KeepstoreClient } from '../shared/keepstore-client.js'
+import type { PullItem, TrashItem } from '../shared/worklist-items.js'
+import type { Keepstore } from './keepstore.js'
+import type { KeepstoreMetrics } from './metrics.js'
+import { createWorklist, type Worklist } from './worklist.js'
+import { createPullHandler } from './pull-worker.js'
+import { createTrashHandler } from './trash-worker.js'
+import type { StateDb } from './state-db.js'
+
+export interface WorklistSet {
+  pull: Worklist<PullItem>
+  trash: Worklist<TrashItem>
+  /** Whether a URL is a keepstore of this cluster (pull sources must be). */
+  isKnownServer(url: string): boolean
+  close(): Promise<void>
+}
+
+export interface WorklistSetOptions {
+  keepstore: Keepstore
+  db: StateDb
+  client: KeepstoreClient
+  metrics: KeepstoreMetrics
+  logger: Logger
+  pullConcurrency: number
+  trashConcurrency: number
+  isKnownServer(url: string): boolean
+}
+
+const pullTarget = (item: PullItem): string => `${parseLocator(item.locator).hash}/${item.mount_uuid ?? ''}`
+
+/** The keepstore's two worklists, persisted in its state database, opened (resumed) and running. */
+export async function createWorklists(options: WorklistSetOptions): Promise<WorklistSet> {
+  const { keepstore, db, metrics, logger } = options
+  const pull: Worklist<PullItem> = createWorklist<PullItem>({
+    name: 'pull',
+    concurrency: options.pullConcurrency,
+    db: db.sublevel('pull'),
+    codec: { encode: (item) => JSON.stringify(item), decode: (s) => JSON.parse(s) as PullItem },
+    logger: logger.child({ worklist: 'pull' }),
+    handle: createPullHandler({
+      keepstore,
+      signer: keepstore.signer,
+      client: options.client,
+      logger: logger.child({ worklist: 'pull' }),
+      dropDuplicates: (done) => {
+        const target = pullTarget(done)
+        return pull.drop((queued) => pullTarget(queued) === target)
+      },
+      onBytes: (n) => metrics.pullBytes.inc(n),
+      onFailure: (reason) => metrics.pullFailures.inc({ reason }),
+    }),
+  })
+  const trash: Worklist<TrashItem> = createWorklist<TrashItem>({
+    name: 'trash',
+    concurrency: options.trashConcurrency,
+    db: db.sublevel('trash'),
+    codec: {
+      encode: (item) => JSON.stringify({ ...item, block_mtime: String(item.block_mtime) }),
+      decode: (s) => {
+        const raw = JSON.parse(s) as Omit<TrashItem, 'block_mtime'> & { block_mtime: string }
+        return { ...raw, block_mtime: BigInt(raw.block_mtime) }
+      },
+    },
+    logger: logger.child({ worklist: 'trash' }),
+    handle: createTrashHandler({ keepstore, logger: logger.child({ worklist: 'trash' }) }),
+  })
+  await pull.open()
+  await trash.open()
+  return {
+    pull,
+    trash,
+    isKnownServer: options.isKnownServer,
+    async close() {
+      await Promise.all([pull.close(), trash.close()])
+    },
+  }
+}

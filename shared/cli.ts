@@ -1,0 +1,36 @@
+import { isKeepError } from './errors.js'
+
+/** Exit codes shared by the programs (PROTOCOL.md §8 for the datamanager). */
+export const EXIT = { ok: 0, refused: 1, usage: 2, locked: 3 } as const
+
+/**
+ * Runs a program's main: a config or usage mistake is one line on stderr and
+ * exit 2 (no stack trace for a person's mistake); a bug prints its stack.
+ */
+export async function runMain(main: () => Promise<number | void>): Promise<void> {
+  try {
+    const code = await main()
+    if (typeof code === 'number') process.exitCode = code
+  } catch (err) {
+    if (isKeepError(err, 'KEEP_CONFIG') || isKeepError(err, 'KEEP_BAD_REQUEST')) {
+      process.stderr.write(`${err.message}\n`)
+      process.exitCode = EXIT.usage
+    } else {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+      process.exitCode = 1
+    }
+  }
+}
+
+/** Resolves on the first SIGTERM or SIGINT. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGTERM', on)
+      process.off('SIGINT', on)
+      resolve(sig)
+    }
+    process.on('SIGTERM', on)
+    process.on('SIGINT', on)
+  })
+}

@@ -1,0 +1,101 @@
+import { Readable } from 'node:stream'
+import { Agent, request, type Dispatcher } from 'undici'
+import { KeepError } from './errors.js'
+
+export interface KeepstoreClientOptions {
+  /** Injected for tests; default: one shared keep-alive Agent. */
+  dispatcher?: Dispatcher
+  token?: string
+  connectTimeoutMs?: number
+  headersTimeoutMs?: number
+  bodyTimeoutMs?: number
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal
+  token?: string
+}
+
+/**
+ * HTTP client for keepstores (undici). Every method consumes or hands over the
+ * response body, so no socket is left busy. Non-2xx → KeepError whose message
+ * starts with the status (`404 block not found`).
+ */
+export class KeepstoreClient {
+  private readonly dispatcher: Dispatcher
+  private readonly ownsDispatcher: boolean
+  private readonly token: string | undefined
+
+  constructor(options: KeepstoreClientOptions = {}) {
+    this.ownsDispatcher = options.dispatcher === undefined
+    this.dispatcher =
+      options.dispatcher ??
+      new Agent({
+        keepAliveTimeout: 30_000,
+        connectTimeout: options.connectTimeoutMs ?? 10_000,
+        headersTimeout: options.headersTimeoutMs ?? 60_000,
+        bodyTimeout: options.bodyTimeoutMs ?? 120_000,
+        connections: 64,
+      })
+    this.token = options.token
+  }
+
+  /** GET a block: resolves once headers arrive with 200; the body is the caller's to consume. */
+  async getBlock(server: string, locator: string, options: RequestOptions = {}): Promise<Readable> {
+    const res = await this.send('GET', server, `/${locator}`, undefined, options)
+    return res.body as unknown as Readable
+  }
+
+  /** PUT a JSON body (pull or trash list); resolves when the server answered 200. */
+  async putJson(server: string, path: string, json: string, options: RequestOptions = {}): Promise<void> {
+    const res = await this.send('PUT', server, path, json, options, { 'content-type': 'application/json' })
+    await res.body.dump()
+  }
+
+  /** GET and parse a JSON document (e.g. /mounts). */
+  async getJson<T = unknown>(server: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const res = await this.send('GET', server, path, undefined, options)
+    return (await res.body.json()) as T
+  }
+
+  /** GET a streamed text body (e.g. an index); the caller consumes it. */
+  async getStream(server: string, path: string, options: RequestOptions = {}): Promise<Readable> {
+    const res = await this.send('GET', server, path, undefined, options)
+    return res.body as unknown as Readable
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close()
+  }
+
+  private async send(
+    method: 'GET' | 'PUT',
+    server: string,
+    path: string,
+    body: string | undefined,
+    options: RequestOptions,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Dispatcher.ResponseData> {
+    const token = options.token ?? this.token
+    const headers: Record<string, string> = { ...extraHeaders }
+    if (token) headers.authorization = `Bearer ${token}`
+    let res: Dispatcher.ResponseData
+    try {
+      res = await request(new URL(path, server), {
+        method,
+        headers,
+        dispatcher: this.dispatcher,
+        ...(body !== undefined ? { body } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      })
+    } catch (err) {
+      const reason = (err as { code?: string }).code ?? (err as Error).message
+      throw new KeepError('KEEP_UNAVAILABLE', `${server}: ${reason}`, { cause: err })
+    }
+    if (res.statusCode !== 200) {
+      const text = (await res.body.text().catch(() => '')).split('\n')[0]?.slice(0, 200) ?? ''
+      throw new KeepError(res.statusCode === 404 ? 'KEEP_BLOCK_NOT_FOUND' : 'KEEP_UNAVAILABLE', `${res.statusCode} ${text}`.trim())
+    }
+    return res
+  }
+}

@@ -1,0 +1,106 @@
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { KeepError } from './errors.js'
+import { formatLocator, parseLocator, type Locator } from './locator.js'
+
+export interface SignerOptions {
+  /** `blobSigningKey`: whoever holds it can issue signatures. */
+  key: string
+  /** `blobSigningTTL` in whole seconds; part of every signed message. */
+  ttlSeconds: number
+  /** `maxClockSkew`: an expiry may lie at most TTL + skew in the future (ours). */
+  maxClockSkewSeconds: number
+  /** Milliseconds since the epoch; `Date.now` unless a test injects a clock. */
+  now?: () => number
+}
+
+/**
+ * Permission signatures (PROTOCOL §2): `+A<hmac-sha1 hex>@<expiry 8 hex>`,
+ * HMAC over `hash@token@expHex@ttlHex`. Only the 32-digit hash is covered.
+ */
+export interface Signer {
+  /** The 40 lowercase hex digits signing `hash` for `token` until `expiry` (unix seconds). */
+  signature(hash: string, token: string, expiry: number): string
+  /**
+   * `locator` with every hint kept, any old `+A` dropped, and a fresh
+   * `+A<sig>@<expiry>` appended. `expiry` defaults to now + TTL.
+   */
+  sign(locator: string | Locator, token: string, expiry?: number): string
+  /**
+   * Checks, in the order §2 prescribes, and throws the first failure:
+   * no token → `KEEP_UNAUTHORIZED`; not exactly one well-formed A-hint →
+   * `KEEP_INVALID_SIGNATURE`; expiry before now → `KEEP_EXPIRED_SIGNATURE`
+   * (an expiry equal to now, to the millisecond, is still valid, as in
+   * Arvados); expiry beyond now + TTL + skew → `KEEP_INVALID_SIGNATURE`
+   * (exactly at the cap is allowed); wrong signature → `KEEP_INVALID_SIGNATURE`.
+   */
+  verify(locator: Locator, token: string | undefined): void
+}
+
+const A_HINT_LENGTH = 50 // 'A' + 40 hex + '@' + 8 hex
+const A_HINT_RE = /^A[0-9a-f]{40}@[0-9a-f]{8}$/
+const MAX_EXPIRY = 0xffffffff
+
+/** `blobSigningTTL` as signed: lowercase hex seconds, no padding (1209600 → `127500`). */
+export function ttlHex(ttlSeconds: number): string {
+  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) {
+    throw new KeepError('KEEP_CONFIG', 'blobSigningTTL must be a whole number of seconds ≥ 1')
+  }
+  return ttlSeconds.toString(16)
+}
+
+function expiryHex(expiry: number): string {
+  if (!Number.isInteger(expiry) || expiry < 0 || expiry > MAX_EXPIRY) {
+    throw new KeepError('KEEP_INTERNAL', 'signature expiry must be unix seconds in 0..0xffffffff')
+  }
+  return expiry.toString(16).padStart(8, '0')
+}
+
+function invalidSignature(message = 'invalid signature'): KeepError {
+  return new KeepError('KEEP_INVALID_SIGNATURE', message)
+}
+
+export function createSigner(options: SignerOptions): Signer {
+  const { ttlSeconds, maxClockSkewSeconds } = options
+  if (options.key.length === 0) throw new KeepError('KEEP_CONFIG', 'blobSigningKey must not be empty')
+  if (!(maxClockSkewSeconds >= 0) || !Number.isFinite(maxClockSkewSeconds)) {
+    throw new KeepError('KEEP_CONFIG', 'maxClockSkew must be a finite number of seconds ≥ 0')
+  }
+  const ttl = ttlHex(ttlSeconds)
+  const key: KeyObject = createSecretKey(Buffer.from(options.key, 'utf8'))
+  const now = options.now ?? Date.now
+  const capMs = (ttlSeconds + maxClockSkewSeconds) * 1000
+
+  const digest = (hash: string, token: string, expHex: string): Buffer =>
+    createHmac('sha1', key).update(`${hash}@${token}@${expHex}@${ttl}`).digest()
+
+  return {
+    signature(hash, token, expiry) {
+      return digest(hash, token, expiryHex(expiry)).toString('hex')
+    },
+
+    sign(locator, token, expiry) {
+      const loc = typeof locator === 'string' ? parseLocator(locator) : locator
+      const expHex = expiryHex(expiry ?? Math.floor(now() / 1000) + ttlSeconds)
+      const sig = digest(loc.hash, token, expHex).toString('hex')
+      return `${formatLocator({ ...loc, signatures: [] })}+A${sig}@${expHex}`
+    },
+
+    verify(loc, token) {
+      if (token === undefined || token.length === 0) {
+        throw new KeepError('KEEP_UNAUTHORIZED', 'no token')
+      }
+      const hint = loc.signatures.length === 1 ? loc.signatures[0]! : ''
+      if (hint.length !== A_HINT_LENGTH || !A_HINT_RE.test(hint)) throw invalidSignature()
+      const expHex = hint.slice(42)
+      const expiryMs = parseInt(expHex, 16) * 1000
+      const nowMs = now()
+      if (expiryMs < nowMs) throw new KeepError('KEEP_EXPIRED_SIGNATURE', 'expired signature')
+      if (expiryMs > nowMs + capMs) throw invalidSignature('signature expiry is too far in the future')
+      const expected = digest(loc.hash, token, expHex)
+      const given = Buffer.from(hint.slice(1, 41), 'hex')
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        throw invalidSignature()
+      }
+    },
+  }
+}
