@@ -1,7 +1,7 @@
 import type { Logger } from '../shared/logger.js'
 import { parseLocator } from '../shared/locator.js'
 import type { KeepstoreClient } from '../shared/keepstore-client.js'
-import type { PullItem, TrashItem } from '../shared/worklist-items.js'
+import { pullItemCodec, trashItemCodec, type PullItem, type TrashItem } from '../shared/worklist-items.js'
 import type { Keepstore } from './keepstore.js'
 import type { KeepstoreMetrics } from './metrics.js'
 import { createWorklist, type Worklist } from './worklist.js'
@@ -37,7 +37,7 @@ export async function createWorklists(options: WorklistSetOptions): Promise<Work
     name: 'pull',
     concurrency: options.pullConcurrency,
     db: db.sublevel('pull'),
-    codec: { encode: (item) => JSON.stringify(item), decode: (s) => JSON.parse(s) as PullItem },
+    codec: pullItemCodec,
     logger: logger.child({ worklist: 'pull' }),
     handle: createPullHandler({
       keepstore,
@@ -56,13 +56,7 @@ export async function createWorklists(options: WorklistSetOptions): Promise<Work
     name: 'trash',
     concurrency: options.trashConcurrency,
     db: db.sublevel('trash'),
-    codec: {
-      encode: (item) => JSON.stringify({ ...item, block_mtime: String(item.block_mtime) }),
-      decode: (s) => {
-        const raw = JSON.parse(s) as Omit<TrashItem, 'block_mtime'> & { block_mtime: string }
-        return { ...raw, block_mtime: BigInt(raw.block_mtime) }
-      },
-    },
+    codec: trashItemCodec,
     logger: logger.child({ worklist: 'trash' }),
     handle: createTrashHandler({ keepstore, logger: logger.child({ worklist: 'trash' }) }),
   })

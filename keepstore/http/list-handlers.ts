@@ -8,7 +8,7 @@ import {
   listDigest,
   type ListContext,
 } from '../../shared/worklist-items.js'
-import type { Worklist, WorklistStatus } from '../worklist.js'
+import { serializeStatus, type Worklist } from '../worklist.js'
 import type { AppDeps, KeepContext } from './context.js'
 import { requireAdmin } from './context.js'
 
@@ -48,19 +48,8 @@ function putList<T>(name: 'pull' | 'trash', parse: (body: string, ctx: ListConte
 function getList<T>(pick: (deps: AppDeps) => Worklist<T>, serialize: (items: T[]) => string): Handler {
   return async (ctx, deps) => {
     requireAdmin(ctx, deps)
-    const s: WorklistStatus<T> = pick(deps).status()
-    const head = {
-      received_at: s.received_at,
-      digest: s.digest,
-      queued: s.queued,
-      in_progress: s.in_progress,
-      done: s.done,
-      failed: s.failed,
-      skipped: s.skipped,
-    }
-    // Built by hand: trash items carry nanosecond mtimes that JSON.stringify cannot write exactly.
     ctx.type = 'application/json'
-    ctx.body = `${JSON.stringify(head).slice(0, -1)},"items":${serialize(s.items)}}\n`
+    ctx.body = `${serializeStatus(pick(deps).status(), serialize)}\n`
   }
 }
 

@@ -114,8 +114,9 @@ export async function compareStored(fs: FsRunner, storedPath: string, candidateP
   const stored = await fs.run('open', storedPath, () => open(storedPath, 'r'))
   let candidate: FileHandle | undefined
   try {
-    candidate = await fs.run('open', candidatePath, () => open(candidatePath, 'r'))
-    const [a, b] = await Promise.all([stored.stat(), candidate.stat()])
+    candidate = await fs.run('open', candidatePath, () => open(candidatePath, 'r'), 'KEEP_IO')
+    const opened = candidate
+    const [a, b] = await fs.run('stat', storedPath, () => Promise.all([stored.stat(), opened.stat()]), 'KEEP_IO')
     let same = a.size === b.size
     const md5 = createHash('md5')
     const bufA = Buffer.allocUnsafe(READ_CHUNK_SIZE)

@@ -19,25 +19,39 @@ export interface VerifiedWriteOptions {
  * result: KEEP_TOO_LARGE as soon as the body passes 64 MiB and
  * KEEP_SIZE_MISMATCH as soon as it passes `expectedSize` (neither chunk
  * reaches the sink), KEEP_SIZE_MISMATCH or KEEP_HASH_MISMATCH at the end.
- * Errors thrown by `source` or `sink` propagate unchanged. Returns the size.
+ * An abort ends the wait for a source that has stalled. On failure the
+ * source is closed (`return()`, as `for await` would); errors thrown by
+ * `source` or `sink` propagate unchanged. Returns the size.
  */
 export async function consumeVerified(source: AsyncIterable<Buffer | Uint8Array>, options: VerifiedWriteOptions): Promise<number> {
   const { hash, expectedSize, signal } = options
   const md5 = createHash('md5')
   let size = 0
   checkAborted(signal)
-  for await (const piece of source) {
-    checkAborted(signal)
-    const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength)
-    size += chunk.length
-    if (size > MAX_BLOCK_SIZE) throw new KeepError('KEEP_TOO_LARGE', `block ${hash} is larger than ${MAX_BLOCK_SIZE} bytes`)
-    if (expectedSize !== undefined && size > expectedSize) {
-      throw new KeepError('KEEP_SIZE_MISMATCH', `block ${hash} is longer than its size hint ${expectedSize}`)
+  const iterator = source[Symbol.asyncIterator]()
+  const abort = abortPromise(signal)
+  try {
+    for (;;) {
+      const step = await (abort ? Promise.race([iterator.next(), abort.promise]) : iterator.next())
+      checkAborted(signal)
+      if (step.done) break
+      const piece = step.value
+      const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength)
+      size += chunk.length
+      if (size > MAX_BLOCK_SIZE) throw new KeepError('KEEP_TOO_LARGE', `block ${hash} is larger than ${MAX_BLOCK_SIZE} bytes`)
+      if (expectedSize !== undefined && size > expectedSize) {
+        throw new KeepError('KEEP_SIZE_MISMATCH', `block ${hash} is longer than its size hint ${expectedSize}`)
+      }
+      md5.update(chunk)
+      await options.sink(chunk)
     }
-    md5.update(chunk)
-    await options.sink(chunk)
+  } catch (err) {
+    // Not awaited: a generator stalled in next() would only answer return() after it.
+    iterator.return?.()?.catch(() => undefined)
+    throw err
+  } finally {
+    abort?.dispose()
   }
-  checkAborted(signal)
   if (expectedSize !== undefined && size !== expectedSize) {
     throw new KeepError('KEEP_SIZE_MISMATCH', `block ${hash} has ${size} bytes, size hint says ${expectedSize}`)
   }
@@ -50,11 +64,24 @@ export async function consumeVerified(source: AsyncIterable<Buffer | Uint8Array>
  * An aborted write fails with the signal's reason when that is a KeepError,
  * else KEEP_TIMEOUT (the caller gave up; the volume is not at fault).
  */
-function checkAborted(signal: AbortSignal | undefined): void {
-  if (!signal?.aborted) return
+function abortError(signal: AbortSignal): KeepError {
   const reason: unknown = signal.reason
-  if (reason instanceof KeepError) throw reason
-  throw new KeepError('KEEP_TIMEOUT', 'write aborted', { cause: reason })
+  return reason instanceof KeepError ? reason : new KeepError('KEEP_TIMEOUT', 'write aborted', { cause: reason })
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError(signal)
+}
+
+function abortPromise(signal: AbortSignal | undefined): { promise: Promise<never>; dispose(): void } | undefined {
+  if (!signal) return undefined
+  let onAbort!: () => void
+  const promise = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortError(signal))
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  promise.catch(() => undefined)
+  return { promise, dispose: () => signal.removeEventListener('abort', onAbort) }
 }
 
 /** Where a verified read stream pulls its bytes from. */

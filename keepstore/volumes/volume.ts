@@ -28,6 +28,7 @@ export interface ReadResult extends BlockStat {
 export interface WriteOptions {
   /** Size hint from the locator: a body of another length fails KEEP_SIZE_MISMATCH. */
   expectedSize?: number
+  /** Aborting fails the write with the signal's reason if it is a KeepError, else KEEP_TIMEOUT; nothing is stored. */
   signal?: AbortSignal
 }
 
@@ -69,8 +70,11 @@ export interface BlockWriter {
    * `hash`, fails KEEP_HASH_COLLISION; stored bytes that fail their own hash are
    * replaced. Other failures: KEEP_HASH_MISMATCH, KEEP_SIZE_MISMATCH,
    * KEEP_TOO_LARGE (> 64 MiB), KEEP_FULL (disk full), KEEP_READ_ONLY, KEEP_IO.
-   * Writes, touches and trashes of one hash on one volume are serialised by the
-   * volume's per-hash lock.
+   * KEEP_TOO_LARGE and a body longer than `expectedSize` fail as soon as the
+   * excess arrives: the volume stops iterating `source` (with `for await`
+   * semantics, so a Readable source is destroyed). An error thrown by `source`
+   * itself propagates unchanged. Writes, touches and trashes of one hash on
+   * one volume are serialised by the volume's per-hash lock.
    */
   write(hash: string, source: AsyncIterable<Buffer | Uint8Array>, options?: WriteOptions): Promise<WriteResult>
   /** Sets a live block's mtime to now. Absent → KEEP_BLOCK_NOT_FOUND; read-only → KEEP_READ_ONLY. */
@@ -86,12 +90,17 @@ export interface BlockTrasher {
    * `notNewerThan`. Absent → KEEP_BLOCK_NOT_FOUND; read-only → KEEP_READ_ONLY.
    */
   trash(hash: string, options: TrashOptions): Promise<boolean>
-  /** Restores the newest trashed copy as the live block. None trashed → KEEP_BLOCK_NOT_FOUND. */
+  /**
+   * Restores the newest trashed copy (latest deadline, then newest mtime) as the
+   * live block, keeping its mtime. None trashed → KEEP_BLOCK_NOT_FOUND. When a
+   * live copy exists already it stays as it is (the trashed copies wait for
+   * emptyTrash) and its stat is returned. Read-only → KEEP_READ_ONLY.
+   */
   untrash(hash: string): Promise<BlockStat>
   /**
    * Deletes for good every trashed copy whose deadline is at or before `nowSeconds`.
    * Never touches live blocks (a PUT after a trash makes a live copy emptying leaves alone).
-   * Returns how many copies were deleted.
+   * Returns how many copies were deleted (always 0 on a read-only volume).
    */
   emptyTrash(nowSeconds: number): Promise<number>
 }
