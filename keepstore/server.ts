@@ -15,7 +15,7 @@ import { openStateDb } from './state-db.js'
 import { createWorklists, type WorklistSet } from './worklists.js'
 import { startTrashEmptier, type TrashEmptier } from './trash-emptier.js'
 import { createApp } from './http/app.js'
-import { handleClientError } from './http/raw-touch.js'
+import { handleClientError } from './http/client-error.js'
 import type { AppDeps } from './http/context.js'
 
 export const VERSION = '0.1.0'
@@ -79,9 +79,11 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
   const deps: AppDeps = { keepstore, worklists, metrics, logger, version: VERSION }
   const app = createApp(deps, { maxConcurrentRequests: ksConfig.maxConcurrentRequests })
   const handler = app.callback()
+  // Node checks header/request timeouts every connectionsCheckingInterval (30 s by default).
+  const serverOptions = { connectionsCheckingInterval: Math.max(100, Math.min(1000, ksConfig.headerTimeoutMs / 2)) }
   const server = ksConfig.tls
-    ? https.createServer({ cert: await readFile(ksConfig.tls.certificate), key: await readFile(ksConfig.tls.key) }, handler)
-    : http.createServer(handler)
+    ? https.createServer({ ...serverOptions, cert: await readFile(ksConfig.tls.certificate), key: await readFile(ksConfig.tls.key) }, handler)
+    : http.createServer(serverOptions, handler)
   server.headersTimeout = ksConfig.headerTimeoutMs
   server.requestTimeout = ksConfig.requestTimeoutMs
   server.keepAliveTimeout = 65_000

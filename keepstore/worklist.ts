@@ -174,7 +174,6 @@ export function createWorklist<T>(options: WorklistOptions<T>): Worklist<T> {
         receivedAt: meta.receivedAt.toISOString(),
         counters: { done: 0, failed: 0, skipped: 0 },
       }
-      logger.info({ count: items.length, digest: meta.digest }, 'list received')
       pump()
     },
 

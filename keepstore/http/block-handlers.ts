@@ -104,7 +104,7 @@ export const untrashBlock: Handler = async (ctx, deps) => {
   ctx.body = ''
 }
 
-/** TOUCH arrives outside Koa (Node's parser rejects the method): see raw-touch.ts. */
+/** TOUCH arrives outside Koa (Node's parser rejects the method): see client-error.ts. */
 export async function touchBlock(locator: string, token: string | undefined, deps: AppDeps): Promise<void> {
   requireToken(token, deps.keepstore.cluster.systemRootToken)
   const loc = parseLocator(locator)

@@ -11,7 +11,7 @@ type Method = 'get' | 'head' | 'put' | 'delete'
 /**
  * The route table of PROTOCOL.md §3. Order matters: static paths come before
  * `/:locator` (PUT /pull must never be taken for a block named "pull"). TOUCH
- * never reaches Koa (see raw-touch.ts); OPTIONS is answered before routing.
+ * never reaches Koa (see client-error.ts); OPTIONS is answered before routing.
  */
 export const ROUTES: ReadonlyArray<readonly [Method, string, string, Handler]> = [
   ['get', '/_health/ping', 'health', getHealth],

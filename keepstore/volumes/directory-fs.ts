@@ -20,7 +20,8 @@ export type FsOp =
 /**
  * Test seam: called before each file-system step with the path involved; a
  * thrown error (e.g. `Object.assign(new Error('x'), { code: 'ENOSPC' })`)
- * stands for that step failing, and is mapped like a real one.
+ * stands for that step failing, and is mapped like a real one. The index
+ * scan's synchronous readdir/stat calls do not consult it.
  */
 export type FaultHook = (op: FsOp, path: string) => void | Promise<void>
 

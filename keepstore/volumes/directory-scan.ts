@@ -48,7 +48,8 @@ export async function* scanIndex(
       if (errnoOf(err) === 'ENOENT') continue
       throw fs.map(err, 'readdir', dir, 'KEEP_IO')
     }
-    yield* statBatch(fs, dir, names.filter((n) => isHash(n) && n.startsWith(prefix)).sort())
+    // A plain loop: `yield*` over an array costs twice as much per item in an async generator.
+    for (const stat of statBatch(fs, dir, names.filter((n) => isHash(n) && n.startsWith(prefix)).sort())) yield stat
     if (performance.now() - sliceStart > SLICE_MS) {
       await new Promise<void>((resolve) => setImmediate(resolve))
       sliceStart = performance.now()

@@ -21,8 +21,9 @@ export function handleClientError(deps: AppDeps, err: Error & { code?: string; r
   if (handled.has(socket)) return
   const raw = err.rawPacket ?? Buffer.alloc(0)
   if (err.code !== 'HPE_INVALID_METHOD' || !raw.subarray(0, 6).equals(Buffer.from('TOUCH '))) {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 12\r\n\r\nBad Request\n')
-    else socket.destroy()
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') respond(socket, 408, 'request timeout', undefined)
+    else if (err.code === 'HPE_HEADER_OVERFLOW') respond(socket, 431, 'request head too large', undefined)
+    else respond(socket, 400, 'Bad Request', undefined)
     return
   }
   handled.add(socket)
@@ -75,7 +76,7 @@ async function answer(deps: AppDeps, head: string, socket: Socket): Promise<void
   respond(socket, status, message, requestId)
 }
 
-const REASONS: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error' }
+const REASONS: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error' }
 
 function respond(socket: Socket, status: number, message: string, requestId: string | undefined): void {
   const body = message ? `${message}\n` : ''
