@@ -2,6 +2,7 @@
  * `npm run bench`: the keepstore against a bare-Node baseline in one run, same
  * load, side by side (see bench/README.md). Environment knobs:
  *   BENCH_SECONDS (10), BENCH_MAX_BYTES (2GiB)  per phase, whichever is reached first
+ *   BENCH_ROUNDS (4)            each phase in this many slices, alternating the servers
  *   BENCH_WARMUP_SECONDS (2)    unmeasured warm-up per case and server
  *   BENCH_INDEX_BLOCKS (100000) BENCH_MEMORY_PUTS (32)
  *   BENCH_ONLY=throughput,memory,index   a subset
@@ -30,6 +31,7 @@ const env = process.env
 const settings = {
   seconds: Number(env.BENCH_SECONDS ?? 10),
   maxBytes: parseSize(env.BENCH_MAX_BYTES ?? '2GiB', 'BENCH_MAX_BYTES'),
+  rounds: Number(env.BENCH_ROUNDS ?? 4),
   warmupSeconds: Number(env.BENCH_WARMUP_SECONDS ?? 2),
   indexBlocks: Number(env.BENCH_INDEX_BLOCKS ?? 100_000),
   memoryPuts: Number(env.BENCH_MEMORY_PUTS ?? 32),
@@ -82,7 +84,11 @@ await runMain(async () => {
   let baselineMemory: MemoryResult | undefined
   let index: IndexBenchResult | undefined
   let profile: string | undefined
-  say(`keep bench: ${os.cpus().length} cpus, node ${process.version}, data in ${tmp}; phases ${settings.seconds} s or ${settings.maxBytes / MiB} MiB; blob signing on (signed locators + token on GET)`)
+  const loadBefore = os.loadavg()
+  say(
+    `keep bench: ${os.cpus().length} cpus (load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}), node ${process.version}, data in ${tmp}\n` +
+      `phases: ${settings.seconds} s or ${settings.maxBytes / MiB} MiB each, in ${settings.rounds} alternating slices; blob signing on (PUT with a token, GET by the signed locator + token)`,
+  )
   try {
     if (settings.only.has('throughput')) {
       const profDir = settings.cpuProfile ? path.join(tmp, 'profile') : undefined
@@ -144,7 +150,7 @@ await runMain(async () => {
   process.stdout.write(`\n${report}\n`)
   const results = {
     startedAt: stamp,
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryBytes: os.totalmem(), node: process.version },
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryBytes: os.totalmem(), node: process.version, loadBefore, loadAfter: os.loadavg() },
     settings: { ...settings, only: [...settings.only] },
     phases,
     memory,

@@ -23,6 +23,14 @@ export interface PhaseResult {
 /** One request of a phase; resolves to the block bytes it moved. */
 export type Job = (worker: number, n: number) => Promise<number>
 
+/** What one run of a phase measured; several runs of the same phase add up with {@link summarize}. */
+export interface PhaseSample {
+  bytes: number
+  seconds: number
+  /** Milliseconds, one per completed request. */
+  latencies: number[]
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!
@@ -32,12 +40,12 @@ function percentile(sorted: number[], p: number): number {
  * Runs `concurrency` workers, each issuing `job` back to back, until the
  * limits are reached; requests in flight at that moment finish and count.
  * The first failed request fails the phase (a benchmark with errors measures
- * nothing worth reporting).
+ * nothing worth reporting). `first` numbers the jobs on from an earlier run.
  */
-export async function runPhase(concurrency: number, limits: PhaseLimits, job: Job): Promise<PhaseResult> {
+export async function runPhase(concurrency: number, limits: PhaseLimits, job: Job, first = 0): Promise<PhaseSample> {
   const latencies: number[] = []
   let bytes = 0
-  let issued = 0
+  let issued = first
   let stop = false
   const start = performance.now()
   const worker = async (w: number): Promise<void> => {
@@ -55,8 +63,14 @@ export async function runPhase(concurrency: number, limits: PhaseLimits, job: Jo
     stop = true
     throw err
   }
-  const seconds = (performance.now() - start) / 1000
-  latencies.sort((a, b) => a - b)
+  return { bytes, seconds: (performance.now() - start) / 1000, latencies }
+}
+
+/** Totals over the runs of one phase: rates over the summed time, percentiles over every request. */
+export function summarize(samples: PhaseSample[]): PhaseResult {
+  const latencies = samples.flatMap((s) => s.latencies).sort((a, b) => a - b)
+  const bytes = samples.reduce((n, s) => n + s.bytes, 0)
+  const seconds = samples.reduce((n, s) => n + s.seconds, 0)
   return {
     requests: latencies.length,
     bytes,

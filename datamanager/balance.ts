@@ -104,8 +104,10 @@ const uuidOf = (s: TopologyServer): string => s.uuid
  * holding the block (read-only counts), else its first writable mount of the
  * class in mount order (reusing one already chosen for another class) — until
  * the mounts' `replication` adds up to the desired count. A device already
- * used by the class is not counted twice. Missing positions are pulled;
- * other copies are trashed only once every class is held at its positions.
+ * used by the class is not counted twice. Missing positions are pulled.
+ * Other copies are trashed only once the positions already hold every class
+ * (pending pulls do not count), and only when older than the cutoff, on a
+ * trashable mount, with an mtime no kept copy has.
  * Throws `KEEP_INTERNAL` for a replica on a mount the topology does not have.
  */
 export function balanceBlock(block: BlockState, topology: Topology, policy: BalancePolicy): BlockDecision {

@@ -12,16 +12,19 @@ export interface IndexParserOptions {
  * Turns a keepstore index body (PROTOCOL §3), fed as arbitrary chunks, into
  * entries. A complete index is lines sorted by hash, then exactly one empty
  * line and nothing after it; {@link IndexParser.end} says whether that final
- * line was seen. Throws `KEEP_BAD_REQUEST` for a malformed line, a hash
- * outside the prefix, a repeated hash, bytes after the final line, and — unless
- * `allowUnsorted` — `KEEP_BAD_REQUEST` with {@link IndexParser.unsorted} set
- * when a hash is lower than the one before it.
+ * line was seen. A malformed line, a hash outside the prefix, a repeated
+ * hash, bytes after the final line, and — unless `allowUnsorted` — a hash
+ * lower than the one before it (also setting {@link IndexParser.unsorted})
+ * stop parsing: `push` returns the entries before the fault and
+ * {@link IndexParser.error} holds a `KEEP_BAD_REQUEST` saying what it was.
  */
 export class IndexParser {
   /** Index lines parsed. */
   lines = 0
   /** True once a hash arrived out of order (and `allowUnsorted` was off). */
   unsorted = false
+  /** The first fault; nothing is parsed after it. */
+  error: Error | undefined
   private rest: Buffer | undefined
   private terminated = false
   private previous = ''
@@ -35,9 +38,25 @@ export class IndexParser {
 
   /** Parses the complete lines of `chunk` (plus what was left of the previous one). */
   push(chunk: Buffer): IndexEntry[] {
+    const out: IndexEntry[] = []
+    if (this.error !== undefined) return out
+    try {
+      this.parse(chunk, out)
+    } catch (err) {
+      this.error = err as Error
+      this.rest = undefined
+    }
+    return out
+  }
+
+  /** True when the body ended right after its final empty line; false when it was cut short or faulty. */
+  end(): boolean {
+    return this.error === undefined && this.terminated && this.rest === undefined
+  }
+
+  private parse(chunk: Buffer, out: IndexEntry[]): void {
     const buf = this.rest === undefined ? chunk : Buffer.concat([this.rest, chunk])
     this.rest = undefined
-    const out: IndexEntry[] = []
     let pos = 0
     while (pos < buf.length) {
       if (this.terminated) throw bad('data after the final empty line')
@@ -50,20 +69,13 @@ export class IndexParser {
         this.terminated = true
       } else {
         // latin1: one byte per char, and a fresh string that holds nothing of the chunk alive.
-        out.push(this.entry(buf.toString('latin1', pos, nl)))
+        out.push(this.check(fastEntry(buf, pos, nl) ?? parseIndexLine(buf.toString('latin1', pos, nl))))
       }
       pos = nl + 1
     }
-    return out
   }
 
-  /** True when the body ended right after its final empty line; false when it was cut short. */
-  end(): boolean {
-    return this.terminated && this.rest === undefined
-  }
-
-  private entry(line: string): IndexEntry {
-    const entry = parseIndexLine(line)
+  private check(entry: IndexEntry): IndexEntry {
     const hash = entry.hash
     if (!hash.startsWith(this.prefix)) throw bad(`${hash} outside the requested prefix ${this.prefix}`)
     if (hash <= this.previous) {
@@ -77,6 +89,40 @@ export class IndexParser {
     this.lines++
     return entry
   }
+}
+
+const LOWER_HEX = new Uint8Array(256)
+for (const c of '0123456789abcdef') LOWER_HEX[c.charCodeAt(0)] = 1
+const PLUS = 43
+const SPACE = 32
+const ZERO = 48
+const NINE = 57
+
+/**
+ * The common case of {@link parseIndexLine}, read straight from the bytes
+ * (no line string, no regular expression): about twice as fast, which
+ * matters at 30 M lines. Anything unusual — including every malformed line —
+ * returns `undefined`, and `parseIndexLine` decides (and explains).
+ */
+function fastEntry(buf: Buffer, start: number, end: number): IndexEntry | undefined {
+  if (end - start < 36 || buf[start + 32] !== PLUS) return undefined
+  for (let i = start; i < start + 32; i++) if (LOWER_HEX[buf[i]!] === 0) return undefined
+  let i = start + 33
+  let size = 0
+  for (; i < end; i++) {
+    const c = buf[i]!
+    if (c < ZERO || c > NINE) break
+    size = size * 10 + (c - ZERO)
+  }
+  // 15 digits always fit in 2^53; longer sizes take the slow path.
+  if (i === start + 33 || i - start - 33 > 15 || buf[i] !== SPACE) return undefined
+  const mtimeStart = ++i
+  for (; i < end; i++) {
+    const c = buf[i]!
+    if (c < ZERO || c > NINE) return undefined
+  }
+  if (i === mtimeStart) return undefined
+  return { hash: buf.toString('latin1', start, start + 32), size, mtime: BigInt(buf.toString('latin1', mtimeStart, end)) }
 }
 
 function bad(message: string): KeepError {

@@ -107,6 +107,7 @@ export function openIndex(client: DatamanagerClient, server: ServerRef, mount: s
       for await (const chunk of body) {
         const entries = parser.push(chunk as Buffer)
         if (entries.length > 0) yield entries
+        if (parser.error !== undefined) throw parser.error
       }
       settle(status, parser)
     } catch (err) {
@@ -150,6 +151,7 @@ export async function spillIndex(
     body = await client.getStream(server.url, indexPath(mount, prefix), options.signal ? { signal: options.signal } : {})
     for await (const chunk of body) {
       const entries = parser.push(chunk as Buffer)
+      if (parser.error !== undefined) throw parser.error
       if (entries.length === 0) continue
       const batch = db.batch()
       for (const e of entries) batch.put(e.hash, `${e.size} ${e.mtime}`)

@@ -31,6 +31,13 @@ export interface ServerReport {
   trashes: { listed: number; deferred: number; outcome: ServerCommit['trash'] }
 }
 
+/** Wall time of the phases, in ms (collections: reading and spilling them; balance: indexes merged and decided). */
+export interface Timings {
+  collectionsMs: number
+  balanceMs: number
+  commitMs: number
+}
+
 /** The JSON report of one run (`datamanager.reportFile`). */
 export interface Report {
   startedAt: string
@@ -53,6 +60,7 @@ export interface Report {
   /** Bytes content addressing saves: each reference beyond a block's first would have stored it again. */
   dedupSavedBytes: number
   lost: { blocks: number; bytes: number; file: string | undefined }
+  timings: Timings
   servers: ServerReport[]
 }
 
@@ -76,6 +84,7 @@ export interface ReportInput {
   commits: readonly ServerCommit[]
   /** Set when the lost-blocks file was (re)written by this run. */
   lostFile: string | undefined
+  timings: Timings
 }
 
 export function buildReport(input: ReportInput): Report {
@@ -117,6 +126,7 @@ export function buildReport(input: ReportInput): Report {
     trashes: work('trash'),
     dedupSavedBytes: input.totals.dedupSavedBytes,
     lost: { blocks: lost.blocks, bytes: lost.bytes, file: input.lostFile },
+    timings: input.timings,
     servers: input.servers.map((s) => {
       const set = setOf(s.uuid)
       const commit = commitOf(s.uuid)

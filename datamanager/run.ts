@@ -13,7 +13,7 @@ import { fetchMounts, type DatamanagerClient } from './indexes.js'
 import type { Lock } from './lock.js'
 import { noProgress, type Progress } from './progress.js'
 import { createReferenceSpill } from './references.js'
-import { buildReport, summaryLine, writeReport, type Outcome, type Report } from './report.js'
+import { buildReport, summaryLine, writeReport, type Outcome, type Report, type Timings } from './report.js'
 import { checkMounts, checkSanity, type Refusal, type ServerMounts } from './sanity.js'
 import { createSpill } from './spill.js'
 import { readRunState, topologyChanged, topologyKey, writeRunState, type RunState } from './state.js'
@@ -80,6 +80,8 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
   const spill = await createSpill(path.join(dm.stateDir, 'spill'))
   try {
     const references = createReferenceSpill(await spill.open('references'), chunkOptions(options))
+    const timings: Timings = { collectionsMs: 0, balanceMs: 0, commitMs: 0 }
+    let mark = performance.now()
     progress.phase('reading collections', 1)
     const [serverMounts, collections] = await Promise.all([
       Promise.all(servers.map((s) => mountsOf(client, s))),
@@ -89,6 +91,8 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       }),
     ])
     await references.finish()
+    timings.collectionsMs = Math.round(performance.now() - mark)
+    mark = performance.now()
     const mountRefusals = checkMounts(serverMounts)
     const answered = serverMounts.filter((s) => s.mounts !== undefined)
     let pass: PassResult | undefined
@@ -108,6 +112,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       })
     }
     progress.stop()
+    timings.balanceMs = Math.round(performance.now() - mark)
     const refusals = checkSanity({
       mounts: mountRefusals,
       indexes: pass?.indexes ?? [],
@@ -116,7 +121,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       previous,
       force: options.force ?? false,
     })
-    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile })
+    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings })
   } finally {
     progress.stop()
     await spill.destroy()
@@ -131,6 +136,7 @@ interface Collected {
   pass: PassResult | undefined
   refusals: Refusal[]
   stateFile: string
+  timings: Timings
 }
 
 /** Sanity has spoken: commit (or refuse, or pretend), then report and remember. */
@@ -146,6 +152,7 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
   if (refused) logger.warn({ refusals: c.refusals.map((r) => r.code) }, `refusing to pull or trash: ${c.refusals.map((r) => r.message).join('; ')}`)
   let commits: ServerCommit[] = []
   let outcome: Outcome
+  const commitStarted = performance.now()
   const commitOptions = { client: options.client, logger, ...options.commit }
   if (dryRun) {
     await writeDryRun(path.join(dm.stateDir, 'dry-run'), changeSets, c.refusals, options.out ?? process.stdout)
@@ -157,6 +164,7 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     commits = await commitChanges(changeSets, { ...commitOptions, clearFirst: changed })
     outcome = commits.every((r) => r.pull === 'sent' && r.trash === 'sent') ? 'committed' : 'commit-failed'
   }
+  c.timings.commitMs = Math.round(performance.now() - commitStarted)
   let lostFile: string | undefined
   if (c.pass !== undefined && !refused) {
     await c.pass.lost.commit()
@@ -184,6 +192,7 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     changeSets,
     commits,
     lostFile,
+    timings: c.timings,
   })
   await writeReport(dm.reportFile, report)
   if (!dryRun) await writeRunState(c.stateFile, nextState(c, report, commits, currentTopology, options.config.keepstores.length))

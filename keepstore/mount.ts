@@ -92,7 +92,8 @@ export class Mount {
       this.checkedAt = this.now()
       return
     }
-    if (isKeepError(err, 'KEEP_IO') || !isKeepError(err)) {
+    // Only the disk's own failures count; a client hanging up mid-PUT is not the disk's fault.
+    if (isKeepError(err, 'KEEP_IO')) {
       this.errors++
       this.consecutiveIoErrors++
     }

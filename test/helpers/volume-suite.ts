@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Test } from 'tap'
+import { KeepError } from '../../shared/errors.js'
 import { MAX_BLOCK_SIZE, type BlockStat, type Volume } from '../../keepstore/volumes/volume.js'
 
 export interface VolumeSuiteOptions {
@@ -351,6 +352,15 @@ export function volumeSuite(t: Test, name: string, factory: VolumeFactory): void
       yield data.subarray(1000)
     }
     await t.rejects(volume.write(hash, body(), { signal: controller.signal }), { code: 'KEEP_TIMEOUT' })
+    await t.rejects(volume.stat(hash), { code: 'KEEP_BLOCK_NOT_FOUND' })
+    const stalled = new AbortController()
+    async function* stalling(): AsyncGenerator<Buffer> {
+      yield data.subarray(0, 1000)
+      stalled.abort(new KeepError('KEEP_UNAVAILABLE', 'shutting down'))
+      await new Promise<never>(() => undefined)
+    }
+    const write = volume.write(hash, stalling(), { signal: stalled.signal })
+    await t.rejects(write, { code: 'KEEP_UNAVAILABLE' }, 'a stalled body is given up; a KeepError reason is kept')
     await t.rejects(volume.stat(hash), { code: 'KEEP_BLOCK_NOT_FOUND' })
     await put(volume, data)
     const reading = new AbortController()

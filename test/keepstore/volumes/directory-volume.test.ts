@@ -161,6 +161,20 @@ t.test('directory volume: EIO fails KEEP_IO wherever it happens', async (t) => {
   t.ok(got.data.length < data.length, 'short of the full body')
 })
 
+t.test('directory volume: an abandoned write removes its temp file', async (t) => {
+  const root = t.testdir()
+  const volume = await openVolume(t, root)
+  const data = bytes(10_000, 8)
+  const controller = new AbortController()
+  async function* stalling(): AsyncGenerator<Buffer> {
+    yield data.subarray(0, 5000)
+    controller.abort()
+    await new Promise<never>(() => undefined)
+  }
+  await t.rejects(volume.write(md5(data), stalling(), { signal: controller.signal }), { code: 'KEEP_TIMEOUT' })
+  t.same(hidden(`${root}/${md5(data).slice(0, 3)}`), [])
+})
+
 t.test('directory volume: deviceId is host, device and inode of the root', async (t) => {
   const root = t.testdir({ real: {} })
   symlinkSync(`${root}/real`, `${root}/link`)
