@@ -71,6 +71,27 @@ export function keepstoreUuid(i: number): string {
   return `bench-bi6l4-${String(i).padStart(15, '0')}`
 }
 
+const live = new Set<ChildProcess>()
+let guarded = false
+
+/** SIGKILLs every child still running (for exit paths that cannot await a clean stop). */
+export function killAll(): void {
+  for (const c of live) c.kill('SIGKILL')
+}
+
+/** Children must not outlive the bench, however it ends (an error, Ctrl-C, a closed pipe). */
+function adopt(child: ChildProcess): ChildProcess {
+  if (!guarded) {
+    guarded = true
+    process.on('exit', killAll)
+    process.once('SIGINT', () => process.exit(130))
+    process.once('SIGTERM', () => process.exit(143))
+  }
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+  return child
+}
+
 function stopper(child: ChildProcess): () => Promise<void> {
   return () =>
     new Promise<void>((resolve) => {
@@ -105,7 +126,7 @@ export async function startKeepstoreChild(options: KeepstoreChildOptions): Promi
     '--uuid', options.uuid,
     '--log-level', options.logLevel ?? 'info',
   ]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] })
+  const child = adopt(spawn(process.execPath, args, { stdio: ['ignore', log, log] }))
   const server: ChildServer = { name: `keepstore ${options.uuid}`, url: options.url, pid: child.pid!, stop: stopper(child) }
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) {
@@ -129,7 +150,7 @@ export async function startKeepstoreChild(options: KeepstoreChildOptions): Promi
 export async function startBaselineChild(root: string, options: { hashOnGet?: boolean } = {}): Promise<ChildServer> {
   mkdirSync(root, { recursive: true })
   const args = [path.join(DIST, 'bench/baseline-server.js'), root, ...(options.hashOnGet === false ? ['--no-get-md5'] : [])]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = adopt(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] }))
   const port = await new Promise<number>((resolve, reject) => {
     let out = ''
     child.stdout!.on('data', (chunk: Buffer) => {

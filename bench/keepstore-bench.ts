@@ -11,14 +11,15 @@
  *   BENCH_BASELINE_GET_MD5=0    baseline GET without hashing
  *   BENCH_TMP (os.tmpdir())     BENCH_KEEP_TMP=1 keeps the data afterwards
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { Agent } from 'undici'
 import { parseSize } from '../shared/duration.js'
 import { runMain } from '../shared/cli.js'
 import { KiB, MiB } from './blocks.js'
-import { ADMIN_TOKEN, freePorts, keepstoreUuid, startBaselineChild, startKeepstoreChild, writeClusterConfig, type ChildServer } from './children.js'
+import { ADMIN_TOKEN, freePorts, killAll, keepstoreUuid, startBaselineChild, startKeepstoreChild, writeClusterConfig, type ChildServer } from './children.js'
 import { compareIndexWithFind, populateVolume, type IndexBenchResult } from './index-bench.js'
 import { createLoadAgent } from './load.js'
 import { measurePutMemory, type MemoryResult } from './memory-bench.js'
@@ -66,97 +67,106 @@ async function launchKeepstore(dir: string, options: { cpuProfDir?: string; popu
   })
 }
 
+/** The throughput part: both servers side by side; a keepstore profile when BENCH_CPU_PROF=1. */
+async function throughputPart(tmp: string, agent: Agent, stamp: string): Promise<{ phases: PhaseRecord[]; profile?: string }> {
+  const profDir = settings.cpuProfile ? path.join(tmp, 'profile') : undefined
+  const baseline = await startBaselineChild(path.join(tmp, 'baseline'), { hashOnGet: settings.baselineGetMd5 })
+  const keepstore = await launchKeepstore(path.join(tmp, 'ks-throughput'), profDir ? { cpuProfDir: profDir } : {})
+  let phases: PhaseRecord[]
+  try {
+    const targets: Target[] = [
+      { name: 'baseline', server: baseline },
+      { name: 'keepstore', server: keepstore, token: ADMIN_TOKEN },
+    ]
+    if (settings.warmupSeconds > 0) await warmUp(agent, targets, CASES, settings.warmupSeconds)
+    phases = await runThroughput(agent, targets, CASES, settings, (r) =>
+      say(`  ${r.case} ${r.op} ${r.target}: ${r.result.requests} req in ${r.result.seconds.toFixed(1)} s, ${r.result.requestsPerSecond.toFixed(1)} req/s, ${r.result.megabytesPerSecond.toFixed(1)} MB/s, p50 ${r.result.p50Ms.toFixed(1)} ms, p99 ${r.result.p99Ms.toFixed(1)} ms, server cpu ${r.serverCpuSeconds.toFixed(1)} s`),
+    )
+  } finally {
+    // SIGTERM, so the keepstore writes its profile.
+    await Promise.all([baseline.stop(), keepstore.stop()])
+  }
+  rmSync(path.join(tmp, 'baseline'), { recursive: true, force: true })
+  rmSync(path.join(tmp, 'ks-throughput'), { recursive: true, force: true })
+  const file = profDir && existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined
+  if (!profDir || !file) return { phases }
+  mkdirSync(RESULTS, { recursive: true })
+  const profile = path.join(RESULTS, `${stamp.replace(/[:.]/g, '-')}-keepstore.cpuprofile`)
+  copyFileSync(path.join(profDir, file), profile)
+  return { phases, profile }
+}
+
+/** The memory part: a fresh keepstore, then a fresh baseline, each under the same concurrent 64 MiB PUTs. */
+async function memoryPart(tmp: string, agent: Agent): Promise<{ keepstore: MemoryResult; baseline: MemoryResult }> {
+  say(`memory: ${settings.memoryPuts} concurrent 64 MiB PUTs into a fresh keepstore, then a fresh baseline`)
+  const measure = async (server: ChildServer, token?: string): Promise<MemoryResult> => {
+    try {
+      return await measurePutMemory(agent, server, { puts: settings.memoryPuts, ...(token ? { token } : {}) })
+    } finally {
+      await server.stop()
+    }
+  }
+  const keepstore = await measure(await launchKeepstore(path.join(tmp, 'ks-memory')), ADMIN_TOKEN)
+  const baseline = await measure(await startBaselineChild(path.join(tmp, 'baseline-memory')))
+  rmSync(path.join(tmp, 'ks-memory'), { recursive: true, force: true })
+  rmSync(path.join(tmp, 'baseline-memory'), { recursive: true, force: true })
+  return { keepstore, baseline }
+}
+
+/** The index part: a volume filled on disk before its keepstore starts, listed by GET /index and by find. */
+async function indexPart(tmp: string, agent: Agent): Promise<IndexBenchResult> {
+  say(`index: writing ${settings.indexBlocks} blocks into a volume directory`)
+  let root = ''
+  const populate = (r: string): void => {
+    root = r
+    populateVolume(r, settings.indexBlocks)
+  }
+  const keepstore = await launchKeepstore(path.join(tmp, 'ks-index'), { populate })
+  try {
+    return await compareIndexWithFind(agent, keepstore.url, ADMIN_TOKEN, root, settings.indexBlocks)
+  } finally {
+    await keepstore.stop()
+  }
+}
+
 await runMain(async () => {
   const tmp = mkdtempSync(path.join(env.BENCH_TMP ?? os.tmpdir(), 'keep-bench-'))
+  // Ctrl-C or a closed pipe skips the finally below: still leave no data behind.
+  process.once('exit', () => {
+    killAll()
+    if (env.BENCH_KEEP_TMP !== '1') rmSync(tmp, { recursive: true, force: true })
+  })
   const stamp = new Date().toISOString()
   const agent = createLoadAgent()
-  const running = new Set<ChildServer>()
-  const track = (s: ChildServer): ChildServer => {
-    running.add(s)
-    return s
-  }
-  const stop = async (s: ChildServer): Promise<void> => {
-    await s.stop()
-    running.delete(s)
-  }
-  let phases: PhaseRecord[] = []
-  let memory: MemoryResult | undefined
-  let baselineMemory: MemoryResult | undefined
-  let index: IndexBenchResult | undefined
-  let profile: string | undefined
   const loadBefore = os.loadavg()
   say(
     `keep bench: ${os.cpus().length} cpus (load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}), node ${process.version}, data in ${tmp}\n` +
       `phases: ${settings.seconds} s or ${settings.maxBytes / MiB} MiB each, in ${settings.rounds} alternating slices; blob signing on (PUT with a token, GET by the signed locator + token)`,
   )
+  let throughput: { phases: PhaseRecord[]; profile?: string } = { phases: [] }
+  let memory: { keepstore: MemoryResult; baseline: MemoryResult } | undefined
+  let index: IndexBenchResult | undefined
   try {
-    if (settings.only.has('throughput')) {
-      const profDir = settings.cpuProfile ? path.join(tmp, 'profile') : undefined
-      const baseline = track(await startBaselineChild(path.join(tmp, 'baseline'), { hashOnGet: settings.baselineGetMd5 }))
-      const keepstore = track(await launchKeepstore(path.join(tmp, 'ks-throughput'), profDir ? { cpuProfDir: profDir } : {}))
-      const targets: Target[] = [
-        { name: 'baseline', server: baseline },
-        { name: 'keepstore', server: keepstore, token: ADMIN_TOKEN },
-      ]
-      if (settings.warmupSeconds > 0) await warmUp(agent, targets, CASES, settings.warmupSeconds)
-      phases = await runThroughput(agent, targets, CASES, settings, (r) =>
-        say(`  ${r.case} ${r.op} ${r.target}: ${r.result.requests} req in ${r.result.seconds.toFixed(1)} s, ${r.result.requestsPerSecond.toFixed(1)} req/s, ${r.result.megabytesPerSecond.toFixed(1)} MB/s, p50 ${r.result.p50Ms.toFixed(1)} ms, p99 ${r.result.p99Ms.toFixed(1)} ms, server cpu ${r.serverCpuSeconds.toFixed(1)} s`),
-      )
-      await stop(baseline)
-      await stop(keepstore)
-      if (profDir) {
-        const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
-        if (file) {
-          mkdirSync(RESULTS, { recursive: true })
-          profile = path.join(RESULTS, `${stamp.replace(/[:.]/g, '-')}-keepstore.cpuprofile`)
-          copyFileSync(path.join(profDir, file), profile)
-        }
-      }
-      rmSync(path.join(tmp, 'baseline'), { recursive: true, force: true })
-      rmSync(path.join(tmp, 'ks-throughput'), { recursive: true, force: true })
-    }
-    if (settings.only.has('memory')) {
-      say(`memory: ${settings.memoryPuts} concurrent 64 MiB PUTs into a fresh keepstore, then a fresh baseline`)
-      const keepstore = track(await launchKeepstore(path.join(tmp, 'ks-memory')))
-      memory = await measurePutMemory(agent, keepstore, { puts: settings.memoryPuts, token: ADMIN_TOKEN })
-      await stop(keepstore)
-      const baseline = track(await startBaselineChild(path.join(tmp, 'baseline-memory')))
-      baselineMemory = await measurePutMemory(agent, baseline, { puts: settings.memoryPuts })
-      await stop(baseline)
-      rmSync(path.join(tmp, 'ks-memory'), { recursive: true, force: true })
-      rmSync(path.join(tmp, 'baseline-memory'), { recursive: true, force: true })
-    }
-    if (settings.only.has('index')) {
-      say(`index: writing ${settings.indexBlocks} blocks into a volume directory`)
-      let root = ''
-      const keepstore = track(
-        await launchKeepstore(path.join(tmp, 'ks-index'), {
-          populate: (r) => {
-            root = r
-            populateVolume(r, settings.indexBlocks)
-          },
-        }),
-      )
-      index = await compareIndexWithFind(agent, keepstore.url, ADMIN_TOKEN, root, settings.indexBlocks)
-      await stop(keepstore)
-    }
+    if (settings.only.has('throughput')) throughput = await throughputPart(tmp, agent, stamp)
+    if (settings.only.has('memory')) memory = await memoryPart(tmp, agent)
+    if (settings.only.has('index')) index = await indexPart(tmp, agent)
   } finally {
-    await Promise.all([...running].map((s) => s.stop()))
+    killAll()
     await agent.close()
     if (env.BENCH_KEEP_TMP !== '1') rmSync(tmp, { recursive: true, force: true })
   }
 
-  const report = renderReport(phases, index, memory, baselineMemory)
-  process.stdout.write(`\n${report}\n`)
+  const { phases, profile } = throughput
+  process.stdout.write(`\n${renderReport(phases, index, memory?.keepstore, memory?.baseline)}\n`)
   const results = {
     startedAt: stamp,
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryBytes: os.totalmem(), node: process.version, loadBefore, loadAfter: os.loadavg() },
     settings: { ...settings, only: [...settings.only] },
     phases,
-    memory,
-    baselineMemory,
+    memory: memory?.keepstore,
+    baselineMemory: memory?.baseline,
     index,
-    verdicts: verdicts(phases, index, memory),
+    verdicts: verdicts(phases, index, memory?.keepstore),
     ...(profile ? { keepstoreCpuProfile: profile } : {}),
   }
   mkdirSync(RESULTS, { recursive: true })

@@ -51,7 +51,9 @@ export async function runPhase(concurrency: number, limits: PhaseLimits, job: Jo
   const worker = async (w: number): Promise<void> => {
     while (!stop) {
       const t0 = performance.now()
-      bytes += await job(w, issued++)
+      // Not `bytes += await …`: that reads `bytes` before the await and loses the other workers' updates.
+      const moved = await job(w, issued++)
+      bytes += moved
       const t1 = performance.now()
       latencies.push(t1 - t0)
       if ((t1 - start) / 1000 >= limits.seconds || bytes >= limits.maxBytes) stop = true

@@ -9,7 +9,7 @@
  * BENCH_PULL_CONCURRENCY (4, also written as pullConcurrency), BENCH_PULL_ROUNDS (2),
  * BENCH_CPU_PROF=1 (profile B), BENCH_TMP, BENCH_KEEP_TMP=1.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,8 +18,8 @@ import { parseSize } from '../shared/duration.js'
 import { KeepError } from '../shared/errors.js'
 import { runMain } from '../shared/cli.js'
 import { createBlockSource, MiB } from './blocks.js'
-import { ADMIN_TOKEN, freePorts, keepstoreUuid, startKeepstoreChild, writeClusterConfig, type ChildServer, type KeepstoreSpec } from './children.js'
-import { adminGet, createLoadAgent, putBlock, runPhase } from './load.js'
+import { ADMIN_TOKEN, freePorts, killAll, keepstoreUuid, startKeepstoreChild, writeClusterConfig, type ChildServer, type KeepstoreSpec } from './children.js'
+import { adminGet, createLoadAgent, putBlock } from './load.js'
 import { TARGET_PULL_RATIO, copyLoop, pullAll } from './pull-steps.js'
 
 const RESULTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/results')
@@ -42,6 +42,11 @@ async function indexOf(agent: Agent, url: string): Promise<Set<string>> {
 
 await runMain(async () => {
   const tmp = mkdtempSync(path.join(env.BENCH_TMP ?? os.tmpdir(), 'keep-pull-bench-'))
+  // Ctrl-C or a closed pipe skips the finally below: still leave no data behind.
+  process.once('exit', () => {
+    killAll()
+    if (env.BENCH_KEEP_TMP !== '1') rmSync(tmp, { recursive: true, force: true })
+  })
   const stamp = new Date().toISOString()
   const agent = createLoadAgent()
   const ports = await freePorts(2)
@@ -54,21 +59,21 @@ await runMain(async () => {
   const config = writeClusterConfig(tmp, specs, { pullConcurrency: settings.concurrency })
   const urls = specs.map((s) => `http://127.0.0.1:${s.port}`)
   const profDir = path.join(tmp, 'profile')
-  const start = (i: number): Promise<ChildServer> =>
+  const start = (i: number, profile = false): Promise<ChildServer> =>
     startKeepstoreChild({
       config,
       uuid: specs[i]!.uuid,
       url: urls[i]!,
       logFile: path.join(tmp, `keepstore-${i}.log`),
-      ...(settings.cpuProfile && i === 1 ? { cpuProfDir: profDir } : {}),
+      ...(profile ? { cpuProfDir: profDir } : {}),
     })
   const servers: ChildServer[] = []
-  /** B with an empty volume and an empty state database. */
-  const freshB = async (): Promise<ChildServer> => {
+  /** B with an empty volume and an empty state database; `profile` only for the pull runs (BENCH_CPU_PROF). */
+  const freshB = async (profile = false): Promise<ChildServer> => {
     if (servers[1]) await servers[1].stop()
     rmSync(path.dirname(specs[1]!.root), { recursive: true, force: true })
     mkdirSync(specs[1]!.root, { recursive: true })
-    servers[1] = await start(1)
+    servers[1] = await start(1, profile && settings.cpuProfile)
     return servers[1]
   }
   const rounds: Array<{ loopSeconds: number; pullSeconds: number; pullStatus: unknown }> = []
@@ -77,18 +82,21 @@ await runMain(async () => {
     say(`pull bench: ${settings.blocks} × ${settings.blockSize / MiB} MiB blocks, concurrency ${settings.concurrency}, ${settings.rounds} rounds (load average ${os.loadavg()[0]!.toFixed(2)}); data in ${tmp}`)
     const source = createBlockSource(settings.blockSize)
     const locators: string[] = []
-    await runPhase(8, { seconds: Infinity, maxBytes: settings.blocks * settings.blockSize }, async () => {
-      const block = source.next()
-      locators.push(await putBlock(agent, urls[0]!, block, ADMIN_TOKEN))
-      return block.size
-    })
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (locators.length < settings.blocks) {
+          const i = locators.push('') - 1
+          locators[i] = await putBlock(agent, urls[0]!, source.next(), ADMIN_TOKEN)
+        }
+      }),
+    )
     const plain = locators.map((l) => l.split('+').slice(0, 2).join('+'))
     for (let r = 0; r < settings.rounds; r++) {
       const loopB = await freshB()
       const loopSeconds = await copyLoop(agent, urls[0]!, loopB.url, locators, settings.blockSize, settings.concurrency)
       const afterLoop = await indexOf(agent, loopB.url)
       if (!plain.every((l) => afterLoop.has(l))) throw new KeepError('KEEP_INTERNAL', 'bare loop: B is missing blocks')
-      const pullB = await freshB()
+      const pullB = await freshB(true)
       const { seconds: pullSeconds, status } = await pullAll(agent, pullB.url, plain, urls[0]!)
       const afterPull = await indexOf(agent, pullB.url)
       const missing = plain.filter((l) => !afterPull.has(l)).length
@@ -99,11 +107,12 @@ await runMain(async () => {
   } finally {
     await Promise.all(servers.map((s) => s.stop()))
     await agent.close()
-    if (settings.cpuProfile) {
-      const file = readdirSync(profDir, { withFileTypes: true }).find((f) => f.name.endsWith('.cpuprofile'))
+    if (settings.cpuProfile && existsSync(profDir)) {
+      // Each pull run's B writes a profile when it stops; names sort by time: keep the last.
+      const file = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1)
       if (file) {
         mkdirSync(RESULTS, { recursive: true })
-        copyFileSync(path.join(profDir, file.name), path.join(RESULTS, `${stamp.replace(/[:.]/g, '-')}-pull-b.cpuprofile`))
+        copyFileSync(path.join(profDir, file), path.join(RESULTS, `${stamp.replace(/[:.]/g, '-')}-pull-b.cpuprofile`))
       }
     }
     if (env.BENCH_KEEP_TMP !== '1') rmSync(tmp, { recursive: true, force: true })

@@ -72,7 +72,7 @@ export function renderReport(phases: PhaseRecord[], index: IndexBenchResult | un
       fmt(p.serverCpuMsPerRequest, 2),
     ])
   }
-  const out = [table(rows)]
+  const out = rows.length > 1 ? [table(rows)] : []
   if (index) {
     const v = verdict('index', index.ratio, INDEX_TARGET, 'min')
     out.push(

@@ -37,6 +37,7 @@ await runMain(async () => {
   try {
     if (opts.once || opts.dryRun) {
       const result = await runDatamanager({ ...common, dryRun: opts.dryRun })
+      if (result.exitCode === EXIT.locked) process.stderr.write(`datamanager: another instance holds the lock ${lock.description}\n`)
       return result.exitCode
     }
     const stop = new AbortController()

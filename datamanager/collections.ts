@@ -122,7 +122,7 @@ interface RecordScanner {
 function createRecordScanner(summary: CollectionsSummary, sink: CollectionSink, defaultReplication: number): RecordScanner {
   const invalidJson = (file: string, line: number, err: unknown): void => {
     const reason = (err as Error).message.split('\n')[0] ?? ''
-    malformed(summary, { file, line, reason: `invalid JSON: ${reason.replace(/ \(line \d+ column \d+\)$/, '')}` })
+    malformed(summary, { file, line, reason: `invalid JSON: ${reason.replace(/ (?:in JSON )?at position \d+.*$| \(line \d+ column \d+\)$/, '')}` })
   }
   const record = (record: unknown, file: string, line: number): void | Promise<void> => {
     const parsed = recordSchema.safeParse(record)
@@ -185,9 +185,19 @@ async function scanJsonFile(file: string, scan: RecordScanner): Promise<void> {
   try {
     doc = JSON.parse(text)
   } catch (err) {
-    const line = /line (\d+)/.exec((err as Error).message)?.[1]
-    scan.invalidJson(file, line === undefined ? 1 : Number(line), err)
+    scan.invalidJson(file, errorLine(text, (err as Error).message), err)
     return
   }
   for (const record of Array.isArray(doc) ? doc : [doc]) await scan.record(record, file, 1)
+}
+
+/** The line of a JSON.parse error: Node 20 gives `at position N`, later versions `(line L column C)`. */
+function errorLine(text: string, message: string): number {
+  const line = /line (\d+)/.exec(message)?.[1]
+  if (line !== undefined) return Number(line)
+  const position = /at position (\d+)/.exec(message)?.[1]
+  if (position === undefined) return 1
+  let n = 1
+  for (let i = text.indexOf('\n'); i !== -1 && i < Number(position); i = text.indexOf('\n', i + 1)) n++
+  return n
 }

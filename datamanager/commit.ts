@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger } from '../shared/logger.js'
-import { serializePullList, serializeTrashList } from '../shared/worklist-items.js'
+import { pullItemCodec, trashItemCodec, type ItemCodec } from '../shared/worklist-items.js'
 import type { ChangeSet } from './change-sets.js'
 import type { DatamanagerClient, ServerRef } from './indexes.js'
 
@@ -50,8 +50,8 @@ export async function commitChanges(
   await Promise.all(
     sets.map(async (s, i) => {
       const result = results[i]!
-      await send(s.server, '/pull', serializePullList(s.pulls), result, 'pull', options)
-      await send(s.server, '/trash', serializeTrashList(s.trashes), result, 'trash', options)
+      await send(s.server, '/pull', () => listBody(s.pulls, pullItemCodec), result, 'pull', options)
+      await send(s.server, '/trash', () => listBody(s.trashes, trashItemCodec), result, 'trash', options)
     }),
   )
   return results
@@ -64,6 +64,24 @@ export async function clearTrashLists(servers: readonly ServerRef[], options: Co
   return results
 }
 
+const ITEMS_PER_PIECE = 512
+
+/**
+ * A list body in pieces of a few hundred items — the same bytes as
+ * `serializePullList` / `serializeTrashList`, streamed, so three servers'
+ * 100 k-item lists never sit in memory as whole strings at once.
+ */
+export function* listBody<T>(items: readonly T[], codec: ItemCodec<T>): Generator<string> {
+  if (items.length === 0) {
+    yield EMPTY
+    return
+  }
+  for (let start = 0; start < items.length; start += ITEMS_PER_PIECE) {
+    const piece = items.slice(start, start + ITEMS_PER_PIECE).map(codec.encode).join(',')
+    yield `${start === 0 ? '[' : ','}${piece}${start + ITEMS_PER_PIECE >= items.length ? ']' : ''}`
+  }
+}
+
 function blank(server: ServerRef): ServerCommit {
   return { server: server.uuid, url: server.url, pull: 'not-sent', trash: 'not-sent', error: undefined }
 }
@@ -71,7 +89,7 @@ function blank(server: ServerRef): ServerCommit {
 async function send(
   server: ServerRef,
   path: '/pull' | '/trash',
-  body: string,
+  body: string | (() => Iterable<string>),
   result: ServerCommit,
   which: 'pull' | 'trash',
   options: CommitOptions,
@@ -81,7 +99,7 @@ async function send(
   let wait = options.retryDelayMs ?? 1000
   for (let attempt = 1; ; attempt++) {
     try {
-      await options.client.putJson(server.url, path, body)
+      await options.client.putJson(server.url, path, typeof body === 'string' ? body : body())
       result[which] = 'sent'
       return
     } catch (err) {

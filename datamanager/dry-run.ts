@@ -1,7 +1,8 @@
 import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
-import { serializePullList, serializeTrashList } from '../shared/worklist-items.js'
-import { writeFileAtomic } from './atomic-file.js'
+import { pullItemCodec, trashItemCodec } from '../shared/worklist-items.js'
+import { createAtomicWriter } from './atomic-file.js'
+import { listBody } from './commit.js'
 import type { ChangeSet } from './change-sets.js'
 import type { Refusal } from './sanity.js'
 
@@ -20,11 +21,23 @@ export async function writeDryRun(dir: string, sets: readonly ChangeSet[], refus
     const base = path.join(dir, set.server.uuid)
     const pulls = refused ? [] : set.pulls
     const trashes = refused ? [] : set.trashes
-    await writeFileAtomic(`${base}.pull.json`, `${serializePullList(pulls)}\n`)
-    await writeFileAtomic(`${base}.trash.json`, `${serializeTrashList(trashes)}\n`)
+    await writeList(`${base}.pull.json`, listBody(pulls, pullItemCodec))
+    await writeList(`${base}.trash.json`, listBody(trashes, trashItemCodec))
     out.write(
       `dry run: ${set.server.uuid} ${set.server.url}: ${refused ? 'no pull list' : `${pulls.length} pulls`} ` +
         `(${set.deferredPulls} deferred), ${trashes.length} trashes (${set.deferredTrashes} deferred) → ${base}.{pull,trash}.json\n`,
     )
+  }
+}
+
+async function writeList(file: string, pieces: Iterable<string>): Promise<void> {
+  const writer = await createAtomicWriter(file)
+  try {
+    for (const piece of pieces) await writer.write(piece)
+    await writer.write('\n')
+    await writer.commit()
+  } catch (err) {
+    await writer.abort()
+    throw err
   }
 }

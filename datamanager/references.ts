@@ -48,6 +48,7 @@ interface Aggregate {
 }
 
 const BATCH = 1024
+const WRITE_BATCH = 16_384
 const TAG_WIDTH = 4
 
 export function createReferenceSpill(db: SpillDb, options: ReferenceSpillOptions = {}): ReferenceSpill {
@@ -58,18 +59,28 @@ export function createReferenceSpill(db: SpillDb, options: ReferenceSpillOptions
   let chunks = 0
   const classKeys = new Map<readonly string[], string>()
 
+  // The write of one batch (on LevelDB's thread) overlaps the building of the next (on ours).
+  let writing: Promise<void> | undefined
   const flush = async (): Promise<void> => {
     if (chunk.size === 0) return
     const full = chunk
     chunk = new Map()
     chunkChars = 0
     const tag = (chunks++).toString(36).padStart(TAG_WIDTH, '0')
-    const batch = db.batch()
-    for (const hash of [...full.keys()].sort()) {
-      const a = full.get(hash)!
-      batch.put(hash + tag, `${a.size}\t${a.replication}\t${a.refs}\t${a.classes}\t${a.uuids}`)
+    const hashes = [...full.keys()].sort()
+    // Several moderate writes: one 200 k-entry batch would be held whole in native memory.
+    for (let start = 0; start < hashes.length; start += WRITE_BATCH) {
+      const batch = db.batch()
+      const end = Math.min(start + WRITE_BATCH, hashes.length)
+      for (let i = start; i < end; i++) {
+        const hash = hashes[i]!
+        const a = full.get(hash)!
+        batch.put(hash + tag, `${a.size}\t${a.replication}\t${a.refs}\t${a.classes}\t${a.uuids}`)
+      }
+      await writing
+      writing = batch.write()
+      writing.catch(() => {}) // awaited by the next flush or by finish(); never an unhandled rejection meanwhile
     }
-    await batch.write()
   }
 
   return {
@@ -88,7 +99,7 @@ export function createReferenceSpill(db: SpillDb, options: ReferenceSpillOptions
         const hash = hashes[i]!
         const a = chunk.get(hash)
         if (a === undefined) {
-          chunk.set(hash, { size: sizes[i]!, replication, refs: 1, classes, uuids: uuid, last: uuid })
+          chunk.set(flatCopy(hash), { size: sizes[i]!, replication, refs: 1, classes, uuids: uuid, last: uuid })
           chunkChars += uuid.length
           continue
         }
@@ -104,7 +115,10 @@ export function createReferenceSpill(db: SpillDb, options: ReferenceSpillOptions
       if (chunk.size >= chunkSize || chunkChars >= maxChunkChars) return flush()
       return undefined
     },
-    finish: flush,
+    async finish() {
+      await flush()
+      await writing
+    },
     blocks: () => readBlocks(db),
   }
 }
@@ -162,6 +176,15 @@ async function* readBlocks(db: SpillDb): AsyncGenerator<ReferencedBlock[]> {
   } finally {
     await iterator.close()
   }
+}
+
+/**
+ * A hash cut out of a manifest is a slice that keeps the whole manifest
+ * alive and sorts ~4× slower than a flat string; a chunk key gets its own
+ * copy (once per distinct hash per chunk, not per reference).
+ */
+function flatCopy(hash: string): string {
+  return Buffer.from(hash, 'latin1').toString('latin1')
 }
 
 /** A collection split across two chunks shows at the end of one and the start of the next. */

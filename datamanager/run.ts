@@ -82,7 +82,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
     const references = createReferenceSpill(await spill.open('references'), chunkOptions(options))
     const timings: Timings = { collectionsMs: 0, balanceMs: 0, commitMs: 0 }
     let mark = performance.now()
-    progress.phase('reading collections', 1)
+    progress.phase('reading collections', 0x10000)
     const [serverMounts, collections] = await Promise.all([
       Promise.all(servers.map((s) => mountsOf(client, s))),
       scanCollections(dm.collections, references, {

@@ -22,12 +22,17 @@ export async function createSpill(dir: string): Promise<Spill> {
   const dbs: SpillDb[] = []
   return {
     async open(name) {
-      // A larger write buffer means fewer level-0 compactions while sorted chunks pour in.
+      // LevelDB maps every open table file into memory, and mapped pages count
+      // as RSS: few open files of small size keep that bounded (~64 × 256 KiB, plus up to a few 4 MiB level-0 files)
+      // however large the spill grows.
       const db = new Level<string, string>(path.join(dir, name), {
         keyEncoding: 'utf8',
         valueEncoding: 'utf8',
-        writeBufferSize: 16 << 20,
         compression: false,
+        maxOpenFiles: 64,
+        maxFileSize: 256 << 10,
+        writeBufferSize: 4 << 20,
+        cacheSize: 4 << 20,
       })
       await db.open()
       dbs.push(db)

@@ -2,6 +2,10 @@ import { Readable } from 'node:stream'
 import { Agent, request, type Dispatcher } from 'undici'
 import { KeepError } from './errors.js'
 
+function* pieces(json: Iterable<string>): Generator<Buffer> {
+  for (const piece of json) yield Buffer.from(piece)
+}
+
 export interface KeepstoreClientOptions {
   /** Injected for tests; default: one shared keep-alive Agent. */
   dispatcher?: Dispatcher
@@ -46,9 +50,14 @@ export class KeepstoreClient {
     return res.body as unknown as Readable
   }
 
-  /** PUT a JSON body (pull or trash list); resolves when the server answered 200. */
-  async putJson(server: string, path: string, json: string, options: RequestOptions = {}): Promise<void> {
-    const res = await this.send('PUT', server, path, json, options, { 'content-type': 'application/json' })
+  /**
+   * PUT a JSON body (pull or trash list); resolves when the server answered 200.
+   * An iterable of string pieces is streamed (chunked), so a list of 100 k items
+   * need not exist as one string; iterate it afresh for each call.
+   */
+  async putJson(server: string, path: string, json: string | Iterable<string>, options: RequestOptions = {}): Promise<void> {
+    const body = typeof json === 'string' ? json : Readable.from(pieces(json), { objectMode: false })
+    const res = await this.send('PUT', server, path, body, options, { 'content-type': 'application/json' })
     await res.body.dump()
   }
 
@@ -72,7 +81,7 @@ export class KeepstoreClient {
     method: 'GET' | 'PUT',
     server: string,
     path: string,
-    body: string | undefined,
+    body: string | Readable | undefined,
     options: RequestOptions,
     extraHeaders: Record<string, string> = {},
   ): Promise<Dispatcher.ResponseData> {

@@ -107,10 +107,11 @@ export class RecordingClient implements DatamanagerClient {
     return Readable.from([Buffer.from(rewrite(text))])
   }
 
-  async putJson(server: string, p: string, json: string, options?: RequestOptions): Promise<void> {
+  async putJson(server: string, p: string, json: string | Iterable<string>, options?: RequestOptions): Promise<void> {
     this.check(server)
-    this.sent.push({ url: server, path: p, body: json })
-    await this.inner.putJson(server, p, json, options)
+    const body = typeof json === 'string' ? json : [...json].join('')
+    this.sent.push({ url: server, path: p, body })
+    await this.inner.putJson(server, p, json === body ? body : [body], options)
   }
 
   /** PUTs to `path`, optionally only the non-empty ones. */
