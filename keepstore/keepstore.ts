@@ -109,7 +109,8 @@ export class Keepstore {
     }
     await Promise.all(ordered.map((m) => m.refresh()))
     // A mount that already holds the block goes first: the volume then only touches it.
-    const held = await Promise.all(ordered.map((m) => this.holds(m, hash)))
+    // (With one writable mount there is nothing to reorder: the volume itself touches identical bytes.)
+    const held = ordered.length > 1 ? await Promise.all(ordered.map((m) => this.holds(m, hash))) : [false]
     const candidates = [...ordered.filter((_, i) => held[i]), ...ordered.filter((_, i) => !held[i])].filter(
       (m) => m.state === 'ok',
     )

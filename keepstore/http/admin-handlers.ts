@@ -26,7 +26,9 @@ async function streamIndex(ctx: KeepContext, deps: AppDeps, mountUuid: string | 
   const prefix = prefixOf(ctx)
   if (mountUuid !== undefined) deps.keepstore.requireMount(mountUuid)
   const ac = new AbortController()
-  ctx.req.once('close', () => ac.abort())
+  ctx.res.once('close', () => {
+    if (!ctx.res.writableFinished) ac.abort()
+  })
   const entries = deps.keepstore.index(prefix, mountUuid, ac.signal)[Symbol.asyncIterator]()
   let next = await entries.next() // errors before any output still get a status
   ctx.respond = false

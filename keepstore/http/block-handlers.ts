@@ -55,7 +55,10 @@ function readableLocator(ctx: KeepContext, deps: AppDeps, needSize: boolean): st
 export const getBlock: Handler = async (ctx, deps) => {
   const hash = readableLocator(ctx, deps, true)
   const ac = new AbortController()
-  ctx.req.once('close', () => ac.abort())
+  // 'close' also fires after every completed response: abort only a cut-off one.
+  ctx.res.once('close', () => {
+    if (!ctx.res.writableFinished) ac.abort()
+  })
   const block = await deps.keepstore.open(hash, ac.signal)
   // From here on we write the response ourselves, so that a hash failure found
   // after bytes went out cuts the connection instead of completing a body.

@@ -56,6 +56,7 @@ class DirectoryVolume implements Volume {
   private readonly hostname: string
   private readonly fs: FsRunner
   private readonly locks = new KeyedMutex()
+  private readonly knownDirs = new Set<string>()
   private knownDeviceId: string | undefined
 
   constructor(options: DirectoryVolumeOptions) {
@@ -138,20 +139,29 @@ class DirectoryVolume implements Volume {
     const dir = this.dirOf(hash)
     await this.ensureDir(dir)
     const temp = `${dir}/${tempName(hash)}`
-    const handle = await this.fs.run('open', temp, () => open(temp, 'wx'), 'KEEP_IO')
+    const openTemp = (): Promise<FileHandle> => this.fs.run('open', temp, () => open(temp, 'wx'), 'KEEP_IO')
+    const handle = await openTemp().catch(async (err: unknown) => {
+      // The directory was known to exist; if someone removed it, make it again once.
+      if (!this.knownDirs.delete(dir)) throw err
+      await this.ensureDir(dir)
+      return openTemp()
+    })
     let settled = false
+    const writer = new BatchedWriter((chunks) => this.writeChunks(handle, temp, chunks))
     try {
       try {
         await consumeVerified(source, {
           hash,
           expectedSize: options.expectedSize,
           signal: options.signal,
-          sink: (chunk) => this.writeAll(handle, temp, chunk),
+          sink: (chunk) => writer.push(chunk),
         })
+        await writer.end()
         const t = this.nowSeconds()
         if (t !== undefined) await this.fs.run('utimes', temp, () => handle.utimes(t, t), 'KEEP_IO')
         await this.fs.run('fsync', temp, () => handle.sync(), 'KEEP_IO')
       } finally {
+        await writer.settled()
         // Once fsync succeeded the bytes are safe; a failing close changes nothing.
         await handle.close().catch(() => undefined)
       }
@@ -262,6 +272,13 @@ class DirectoryVolume implements Volume {
     return this.stat(hash)
   }
 
+  /** One writev for a batch of chunks; a short write finishes with plain writes. */
+  private async writeChunks(handle: FileHandle, path: string, chunks: Buffer[]): Promise<void> {
+    const total = chunks.reduce((n, c) => n + c.length, 0)
+    const { bytesWritten } = await this.fs.run('write', path, () => handle.writev(chunks), 'KEEP_IO')
+    if (bytesWritten < total) await this.writeAll(handle, path, Buffer.concat(chunks).subarray(bytesWritten))
+  }
+
   private async writeAll(handle: FileHandle, path: string, chunk: Buffer): Promise<void> {
     let offset = 0
     while (offset < chunk.length) {
@@ -277,6 +294,7 @@ class DirectoryVolume implements Volume {
 
   /** Creates `dir` if needed; a new directory's entry in the root is made durable too. */
   private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return // at most 4096 prefix directories: no mkdir per PUT
     const created = await this.fs.run(
       'mkdir',
       dir,
@@ -291,6 +309,7 @@ class DirectoryVolume implements Volume {
       'KEEP_IO',
     )
     if (created) await this.fs.syncDir(this.root)
+    this.knownDirs.add(dir)
   }
 
   /** The injected clock in (float) seconds, as utimes takes it; undefined without one. */
@@ -312,5 +331,48 @@ class DirectoryVolume implements Volume {
 
   private assertWritable(): void {
     if (this.readOnly) throw new KeepError('KEEP_READ_ONLY', `volume ${this.uuid} is read-only`)
+  }
+}
+
+/** Bytes gathered before one writev: fewer thread-pool round trips than a write per socket chunk. */
+const WRITE_BATCH_BYTES = 1024 * 1024
+
+/**
+ * Gathers body chunks and writes them in batches, one batch in flight while
+ * the next is read from the socket (so reading and writing overlap, as a
+ * piped stream would). Memory per write: at most two batches.
+ */
+class BatchedWriter {
+  private pending: Buffer[] = []
+  private pendingBytes = 0
+  private inflight: Promise<void> | undefined
+
+  constructor(private readonly write: (chunks: Buffer[]) => Promise<void>) {}
+
+  async push(chunk: Buffer): Promise<void> {
+    this.pending.push(chunk)
+    this.pendingBytes += chunk.length
+    if (this.pendingBytes < WRITE_BATCH_BYTES) return
+    if (this.inflight) await this.inflight
+    this.inflight = this.write(this.take())
+    this.inflight.catch(() => undefined) // rejections surface at the next await
+  }
+
+  async end(): Promise<void> {
+    if (this.inflight) await this.inflight
+    this.inflight = undefined
+    if (this.pending.length) await this.write(this.take())
+  }
+
+  /** Waits for a write still in flight after a failure, so the file is not closed under it. */
+  async settled(): Promise<void> {
+    await this.inflight?.catch(() => undefined)
+  }
+
+  private take(): Buffer[] {
+    const chunks = this.pending
+    this.pending = []
+    this.pendingBytes = 0
+    return chunks
   }
 }

@@ -66,7 +66,7 @@ t.test('directory volume: a block is written to a hidden temp file and appears o
   const temps = hidden(dir)
   t.equal(temps.length, 1, 'one temp file')
   t.match(temps[0], new RegExp(`^\\.${hash}\\.tmp-`), 'named after the hash, hidden')
-  t.equal(statSync(`${dir}/${temps[0]}`).size, 1000, 'holding the bytes so far')
+  t.ok(statSync(`${dir}/${temps[0]}`).size <= 1000, 'holding at most the bytes so far (writes are batched)')
   await t.rejects(volume.stat(hash), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'the block is not visible')
   t.same(await collect(volume.index('')), [], 'nor indexed')
   release()
