@@ -20,6 +20,7 @@ const varDir = path.join(repo, 'var')
 const configFile = path.join(varDir, 'cluster.yml')
 const collectionsFile = path.join(varDir, 'collections.jsonl')
 const PORTS = [25107, 25108, 25109]
+const SAMPLE = 'hello keep\n'
 
 function writeConfigOnce(): void {
   if (existsSync(configFile)) return
@@ -43,7 +44,11 @@ function writeConfigOnce(): void {
   }
   writeFileSync(configFile, `# Local cluster made by npm start; edit freely, delete to start over.\n${stringify(doc)}`, { mode: 0o600 })
   for (let i = 0; i < PORTS.length; i++) mkdirSync(path.join(varDir, `keep${i}`), { recursive: true })
-  if (!existsSync(collectionsFile)) writeFileSync(collectionsFile, '')
+  if (!existsSync(collectionsFile)) {
+    // One sample collection: the quick start's block, wanted at 2 replicas. Add lines to reference more.
+    const sample = { uuid: 'local-4zz18-000000000000001', manifest_text: `. ${md5hex(SAMPLE)}+${Buffer.byteLength(SAMPLE)} 0:${Buffer.byteLength(SAMPLE)}:hello.txt\n`, replication_desired: 2 }
+    writeFileSync(collectionsFile, `${JSON.stringify(sample)}\n`)
+  }
 }
 
 async function waitHealthy(url: string, token: string, child: ChildProcess): Promise<void> {
@@ -85,11 +90,12 @@ await runMain(async () => {
   let datamanagerNote = 'datamanager: not yet available in this build'
   if (existsSync(datamanagerMain)) {
     start('datamanager', [datamanagerMain, '--config', configFile])
-    datamanagerNote = `datamanager: every ${config.datamanager ? Math.round(config.datamanager.periodMs / 1000) : 60} s against var/collections.jsonl (report: var/datamanager/report.json)`
+    datamanagerNote = `datamanager: every ${config.datamanager ? Math.round(config.datamanager.periodMs / 1000) : 60} s against var/collections.jsonl, which references the block below
+           at 2 replicas: after the PUT, the next run pulls a second copy (report: var/datamanager/report.json)`
   }
 
   const token = config.cluster.systemRootToken
-  const data = 'hello keep\n'
+  const data = SAMPLE
   const hash = md5hex(data)
   const signer = createSigner({
     key: config.cluster.blobSigningKey ?? '',
