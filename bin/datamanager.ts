@@ -1,7 +1,7 @@
-import { Command, CommanderError } from 'commander'
+import { Command } from 'commander'
 import { loadConfig, requireDatamanager } from '../shared/config.js'
 import { createLogger } from '../shared/logger.js'
-import { runMain, untilSignal, EXIT } from '../shared/cli.js'
+import { runMain, untilSignal, parseArgs, EXIT } from '../shared/cli.js'
 import { KeepstoreClient } from '../shared/keepstore-client.js'
 import { createFileLock } from '../datamanager/lock.js'
 import { progressFor } from '../datamanager/progress.js'
@@ -17,15 +17,8 @@ await runMain(async () => {
     .option('--force', 'accept a drop of collections or referenced blocks beyond 10 %', false)
     .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
     .option('--pretty', 'human-readable logs', false)
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-  try {
-    program.parse()
-  } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage
-    throw err
-  }
-  const opts = program.opts<{ config: string; once: boolean; dryRun: boolean; force: boolean; logLevel: string; pretty: boolean }>()
+  const opts = parseArgs<{ config: string; once: boolean; dryRun: boolean; force: boolean; logLevel: string; pretty: boolean }>(program)
+  if (typeof opts === 'number') return opts
   const config = await loadConfig(opts.config)
   const dm = requireDatamanager(config)
   const logger = createLogger({ level: opts.logLevel, pretty: opts.pretty, name: 'datamanager' })

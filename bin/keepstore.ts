@@ -1,7 +1,7 @@
-import { Command, CommanderError } from 'commander'
+import { Command } from 'commander'
 import { loadConfig } from '../shared/config.js'
 import { createLogger } from '../shared/logger.js'
-import { runMain, untilSignal, EXIT } from '../shared/cli.js'
+import { runMain, untilSignal, parseArgs, EXIT } from '../shared/cli.js'
 import { KeepError } from '../shared/errors.js'
 import { startKeepstore, VERSION } from '../keepstore/server.js'
 
@@ -13,15 +13,8 @@ await runMain(async () => {
     .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
     .option('--pretty', 'human-readable logs', false)
     .version(VERSION)
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-  try {
-    program.parse()
-  } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage
-    throw err
-  }
-  const opts = program.opts<{ config: string; uuid?: string; logLevel: string; pretty: boolean }>()
+  const opts = parseArgs<{ config: string; uuid?: string; logLevel: string; pretty: boolean }>(program)
+  if (typeof opts === 'number') return opts
   if (!opts.config) throw new KeepError('KEEP_CONFIG', 'keepstore: --config FILE is required')
   const config = await loadConfig(opts.config)
   const logger = createLogger({ level: opts.logLevel, pretty: opts.pretty })

@@ -1,3 +1,4 @@
+import { CommanderError, type Command } from 'commander'
 import { isKeepError } from './errors.js'
 
 /** Exit codes shared by the programs (PROTOCOL.md §8 for the datamanager). */
@@ -33,4 +34,19 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', on)
     process.on('SIGINT', on)
   })
+}
+
+/**
+ * Parses argv with commander: returns the options, or the exit code when
+ * commander already answered (--help → 0, a usage mistake → 2).
+ */
+export function parseArgs<T>(program: Command): T | number {
+  program.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  try {
+    program.parse()
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage
+    throw err
+  }
+  return program.opts<Record<string, unknown>>() as T
 }

@@ -1,4 +1,3 @@
-import net from 'node:net'
 import path from 'node:path'
 import { Writable } from 'node:stream'
 import { request } from 'undici'
@@ -11,18 +10,8 @@ export const ADMIN_TOKEN = 'admin-token-0123456789abcdefghijklmnopqrstuvwxyz'
 export const MANAGEMENT_TOKEN = 'management-token-0123456789abcdefghijklmnop'
 export const SIGNING_KEY = 'signing-key-0123456789abcdefghijklmnopqrstuvwxyz'
 
-/** Ports the OS says are free now (loopback); good enough for tests on one machine. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
-      const s = net.createServer()
-      s.listen(0, '127.0.0.1', () => resolve(s))
-    })),
-  )
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
-  return ports
-}
+import { freePorts } from '../../shared/free-ports.js'
+export { freePorts }
 
 export interface ClusterOptions {
   keepstores?: number
