@@ -3,8 +3,12 @@ import { Readable, addAbortSignal } from 'node:stream'
 import { KeepError, toKeepError } from '../../shared/errors.js'
 import { MAX_BLOCK_SIZE } from './volume.js'
 
-/** Chunk size of block reads: memory per open read is a few of these, never a block. */
-export const READ_CHUNK_SIZE = 256 * 1024
+/**
+ * Chunk size of block reads: memory per open read is a few of these, never a block.
+ * 1 MiB rather than 256 KiB: a quarter of the reads, awaits and buffers per block
+ * (64 MiB GET went from 0.78 to 0.86 of the bare-node baseline).
+ */
+export const READ_CHUNK_SIZE = 1024 * 1024
 
 export interface VerifiedWriteOptions {
   hash: string
