@@ -91,21 +91,18 @@ export const headBlock: Handler = async (ctx, deps) => {
   ctx.length = stat.size
 }
 
-export const deleteBlock: Handler = async (ctx, deps) => {
-  requireAdmin(ctx, deps)
-  const loc = parseLocator(ctx.params.locator ?? '')
-  await deps.keepstore.delete(loc.hash)
-  ctx.status = 200
-  ctx.body = ''
+/** An admin action on one block by its locator: 200 with an empty body. */
+function adminBlockAction(action: (deps: AppDeps, hash: string) => Promise<unknown>): Handler {
+  return async (ctx, deps) => {
+    requireAdmin(ctx, deps)
+    await action(deps, parseLocator(ctx.params.locator ?? '').hash)
+    ctx.status = 200
+    ctx.body = ''
+  }
 }
 
-export const untrashBlock: Handler = async (ctx, deps) => {
-  requireAdmin(ctx, deps)
-  const loc = parseLocator(ctx.params.locator ?? '')
-  await deps.keepstore.untrash(loc.hash)
-  ctx.status = 200
-  ctx.body = ''
-}
+export const deleteBlock = adminBlockAction((deps, hash) => deps.keepstore.delete(hash))
+export const untrashBlock = adminBlockAction((deps, hash) => deps.keepstore.untrash(hash))
 
 /** TOUCH arrives outside Koa (Node's parser rejects the method): see client-error.ts. */
 export async function touchBlock(locator: string, token: string | undefined, deps: AppDeps): Promise<void> {
