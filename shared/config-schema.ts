@@ -138,12 +138,15 @@ const keepstoreSchema = z
     listen: hostPort.optional(),
     tls: z.strictObject({ certificate: text, key: text }).optional(),
     maxConcurrentRequests: integer(1, 64),
+    maxConcurrentWrites: integer(1, 16),
     stateDir: text.optional(),
     pullConcurrency: integer(1, 4),
     trashConcurrency: integer(1, 1),
     headerTimeout: duration('60s'),
     requestTimeout: duration('5m'),
+    bodyIdleTimeout: duration('30s', positive),
     minFreeSpace: size('64MiB'),
+    scrubRate: z.number({ error: 'must be a number of MB/s (0 = off)' }).min(0, 'must be ≥ 0 (0 = off)').default(0),
     volumes: z.array(volumeSchema).min(1, 'must list at least one volume'),
   })
   .superRefine((keepstore, ctx) => {
@@ -161,6 +164,8 @@ const datamanagerSchema = z.strictObject({
   lostBlocksFile: text.optional(),
   reportFile: text.optional(),
   listen: hostPort.optional(),
+  runTimeout: duration('6h', positive),
+  maxRecordBytes: size('256MiB').refine((n) => n >= 1024 && n <= 512 * 1024 * 1024, 'must be between 1KiB and 512MiB'),
 })
 
 export const configSchema = z.strictObject({

@@ -37,12 +37,18 @@ export interface KeepstoreConfig {
   listen: { host: string; port: number }
   tls: { certificate: string; key: string } | undefined
   maxConcurrentRequests: number
+  /** PUTs and pull writes in flight; their own queue (as long), so reads never wait behind writes. */
+  maxConcurrentWrites: number
   /** Worklists' database; `undefined` = in memory (every volume is `memory`). */
   stateDir: string | undefined
   pullConcurrency: number
   trashConcurrency: number
   headerTimeoutMs: number
   requestTimeoutMs: number
+  /** A request body that sends nothing this long is cut. */
+  bodyIdleTimeoutMs: number
+  /** MB/s the scrubber may read (0 = no periodic scrub). */
+  scrubRate: number
   /** Bytes; a volume with less free space is `full`. */
   minFreeSpace: number
   volumes: VolumeConfig[]
@@ -76,6 +82,10 @@ export interface DatamanagerConfig {
   lostBlocksFile: string
   reportFile: string
   listen: { host: string; port: number } | undefined
+  /** A run still going after this is refused (keep-balance's BalanceTimeout). */
+  runTimeoutMs: number
+  /** A larger collection record refuses the run. */
+  maxRecordBytes: number
 }
 
 export interface Config {
@@ -181,11 +191,14 @@ function resolveKeepstores(raw: RawConfig['keepstores'], resolve: (p: string) =>
       listen: ks.listen ?? listenFromUrl(url),
       tls: ks.tls && { certificate: resolve(ks.tls.certificate), key: resolve(ks.tls.key) },
       maxConcurrentRequests: ks.maxConcurrentRequests,
+      maxConcurrentWrites: ks.maxConcurrentWrites,
       stateDir,
       pullConcurrency: ks.pullConcurrency,
       trashConcurrency: ks.trashConcurrency,
       headerTimeoutMs: ks.headerTimeout,
       requestTimeoutMs: ks.requestTimeout,
+      bodyIdleTimeoutMs: ks.bodyIdleTimeout,
+      scrubRate: ks.scrubRate,
       minFreeSpace: ks.minFreeSpace,
       volumes,
     }
@@ -203,6 +216,8 @@ function resolveDatamanager(raw: NonNullable<RawConfig['datamanager']>, resolve:
     lostBlocksFile: raw.lostBlocksFile === undefined ? path.join(stateDir, 'lost-blocks.txt') : resolve(raw.lostBlocksFile),
     reportFile: raw.reportFile === undefined ? path.join(stateDir, 'report.json') : resolve(raw.reportFile),
     listen: raw.listen,
+    runTimeoutMs: raw.runTimeout,
+    maxRecordBytes: raw.maxRecordBytes,
   }
 }
 
