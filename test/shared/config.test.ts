@@ -73,11 +73,14 @@ t.test('a minimal file gets every documented default', async (t) => {
         listen: { host: '127.0.0.1', port: 25107 },
         tls: undefined,
         maxConcurrentRequests: 64,
+        maxConcurrentWrites: 16,
         stateDir: '/etc/keep/disk0/.keep-state',
         pullConcurrency: 4,
         trashConcurrency: 1,
         headerTimeoutMs: 60_000,
         requestTimeoutMs: 300_000,
+        bodyIdleTimeoutMs: 30_000,
+        scrubRate: 0,
         minFreeSpace: 64 * 1024 * 1024,
         volumes: [
           {
@@ -116,12 +119,13 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
       Object.assign(d.keepstores[0], {
         maxConcurrentRequests: 8, pullConcurrency: 2, trashConcurrency: 3,
         headerTimeout: '5s', requestTimeout: 0, minFreeSpace: '1GiB',
+        maxConcurrentWrites: 4, bodyIdleTimeout: '2s', scrubRate: 12.5,
       }),
     pick: (c) => {
       const ks = selectKeepstore(c)
-      return [ks.maxConcurrentRequests, ks.pullConcurrency, ks.trashConcurrency, ks.headerTimeoutMs, ks.requestTimeoutMs, ks.minFreeSpace]
+      return [ks.maxConcurrentRequests, ks.pullConcurrency, ks.trashConcurrency, ks.headerTimeoutMs, ks.requestTimeoutMs, ks.minFreeSpace, ks.maxConcurrentWrites, ks.bodyIdleTimeoutMs, ks.scrubRate]
     },
-    want: [8, 2, 3, 5000, 0, 1024 ** 3],
+    want: [8, 2, 3, 5000, 0, 1024 ** 3, 4, 2000, 12.5],
   },
   {
     name: 'listen given explicitly',
@@ -208,6 +212,8 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
       lostBlocksFile: '/var/lib/keep/dm/lost-blocks.txt',
       reportFile: '/var/lib/keep/dm/report.json',
       listen: undefined,
+      runTimeoutMs: 6 * 3_600_000,
+      maxRecordBytes: 256 * 1024 * 1024,
     },
   },
   {
@@ -216,11 +222,13 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
       (d.datamanager = {
         collections: '/c', period: '1h', pullLimit: 5, trashLimit: 0, stateDir: 'dm',
         lostBlocksFile: 'lost.txt', reportFile: '/r.json', listen: '127.0.0.1:25110',
+        runTimeout: '30m', maxRecordBytes: '1MiB',
       }),
     pick: (c) => requireDatamanager(c),
     want: {
       collections: '/c', periodMs: 3_600_000, pullLimit: 5, trashLimit: 0, stateDir: '/etc/keep/dm',
       lostBlocksFile: '/etc/keep/lost.txt', reportFile: '/r.json', listen: { host: '127.0.0.1', port: 25110 },
+      runTimeoutMs: 1_800_000, maxRecordBytes: 1024 * 1024,
     },
   },
 ]
@@ -351,6 +359,13 @@ const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
   { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', period: 0 }), message: 'config: datamanager.period: must be > 0' },
   { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', pullLimit: -1 }), message: 'config: datamanager.pullLimit: must be an integer ≥ 0' },
   { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', period: '10m', dryRun: true }), message: 'config: datamanager.dryRun: unknown key' },
+  { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', runTimeout: 0 }), message: 'config: datamanager.runTimeout: must be > 0' },
+  { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', maxRecordBytes: 1023 }), message: 'config: datamanager.maxRecordBytes: must be between 1KiB and 512MiB' },
+  { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', maxRecordBytes: '513MiB' }), message: 'config: datamanager.maxRecordBytes: must be between 1KiB and 512MiB' },
+  { edit: (d) => (d.keepstores[0].maxConcurrentWrites = 0), message: 'config: keepstores[0].maxConcurrentWrites: must be an integer ≥ 1' },
+  { edit: (d) => (d.keepstores[0].bodyIdleTimeout = 0), message: 'config: keepstores[0].bodyIdleTimeout: must be > 0' },
+  { edit: (d) => (d.keepstores[0].scrubRate = -1), message: 'config: keepstores[0].scrubRate: must be ≥ 0 (0 = off)' },
+  { edit: (d) => (d.keepstores[0].scrubRate = '5MB'), message: 'config: keepstores[0].scrubRate: must be a number of MB/s (0 = off)' },
 ]
 
 t.test('invalid files fail with KEEP_CONFIG and one line naming the key', async (t) => {
