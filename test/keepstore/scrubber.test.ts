@@ -141,11 +141,16 @@ t.test('scrubber: a PUT of a good copy waits for a quarantine in progress and th
   let onRename: (() => Promise<void>) | undefined
   let putReachedLock!: () => void
   const atLock = new Promise<void>((resolve) => (putReachedLock = resolve))
+  let putAtBlock!: () => void
+  const commitStarted = new Promise<void>((resolve) => (putAtBlock = resolve))
   let target = ''
   const { volume, root } = await directoryVolume(t, async (op, p) => {
     if (!target) return
     if (op === 'fsync' && p.includes('.tmp-')) putReachedLock()
-    if (op === 'stat' && p === target) events.push('stat block')
+    if (op === 'stat' && p === target) {
+      events.push('stat block')
+      if (put) putAtBlock()
+    }
     if (op === 'rename' && p === target && onRename) {
       const pause = onRename
       onRename = undefined
@@ -163,8 +168,10 @@ t.test('scrubber: a PUT of a good copy waits for a quarantine in progress and th
     events.length = 0
     put = volume.write(hash, chunked(data)).then((r) => events.push(`put ${r.outcome}`))
     await atLock
-    // Give an unlocked commit every chance to run now, inside the quarantine.
-    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r))
+    // An unlocked commit would look at the block now, inside the quarantine: give it time to show (its fsync may be slow on a busy disk).
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([commitStarted, new Promise((r) => (timer = setTimeout(r, 2000)))])
+    clearTimeout(timer)
   }
   const report = await new Scrubber({ mounts: () => [mountOf(volume)], rateMBps: 0, logger: silent }).scrubOnce()
   await put
