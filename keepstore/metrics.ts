@@ -27,6 +27,13 @@ export class KeepstoreMetrics {
   readonly pullBytes: Counter
   readonly pullFailures: Counter<'reason'>
   readonly trashEmptied: Counter
+  /** Scrubber: blocks checked, bytes read, corrupt copies found and quarantined, failures, per volume. */
+  readonly scrubBlocks: Counter<'volume'>
+  readonly scrubBytes: Counter<'volume'>
+  readonly scrubCorrupt: Counter<'volume'>
+  readonly scrubQuarantined: Counter<'volume'>
+  readonly scrubErrors: Counter<'volume'>
+  readonly scrubLastRun: Gauge
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry]
@@ -43,6 +50,13 @@ export class KeepstoreMetrics {
     this.pullBytes = new Counter({ name: 'keepstore_pull_bytes_total', help: 'Bytes pulled from other keepstores', registers })
     this.pullFailures = new Counter({ name: 'keepstore_pull_failures_total', help: 'Failed pull attempts by reason', labelNames: ['reason'], registers })
     this.trashEmptied = new Counter({ name: 'keepstore_trash_emptied_total', help: 'Trashed blocks deleted for good', registers })
+    const perVolume = { labelNames: ['volume'] as const, registers }
+    this.scrubBlocks = new Counter({ name: 'keepstore_scrub_blocks_total', help: 'Blocks the scrubber checked', ...perVolume })
+    this.scrubBytes = new Counter({ name: 'keepstore_scrub_bytes_total', help: 'Bytes the scrubber read and verified', ...perVolume })
+    this.scrubCorrupt = new Counter({ name: 'keepstore_scrub_corrupt_total', help: 'Stored copies the scrubber found corrupt or not regular files', ...perVolume })
+    this.scrubQuarantined = new Counter({ name: 'keepstore_scrub_quarantined_total', help: 'Corrupt copies moved to quarantine', ...perVolume })
+    this.scrubErrors = new Counter({ name: 'keepstore_scrub_errors_total', help: 'Blocks the scrubber could not check or quarantine', ...perVolume })
+    this.scrubLastRun = new Gauge({ name: 'keepstore_scrub_last_run_timestamp_seconds', help: 'When the last complete scrub pass ended', registers })
     new Gauge({
       name: 'keepstore_volume_free_bytes',
       help: 'Free bytes per volume',

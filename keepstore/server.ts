@@ -14,6 +14,7 @@ import { KeepstoreMetrics, type WorklistCounters } from './metrics.js'
 import { openStateDb } from './state-db.js'
 import { createWorklists, type WorklistSet } from './worklists.js'
 import { startTrashEmptier, type TrashEmptier } from './trash-emptier.js'
+import { Scrubber, type ScrubClock, type ScrubReport } from './scrubber.js'
 import { createApp } from './http/app.js'
 import { handleClientError } from './http/client-error.js'
 import type { AppDeps } from './http/context.js'
@@ -30,6 +31,8 @@ export interface StartOptions {
   port?: number
   /** Bounded wait for in-flight requests on close(). */
   shutdownGraceMs?: number
+  /** The scrubber's clock (tests pace it without waiting). */
+  scrubClock?: ScrubClock
 }
 
 export interface RunningKeepstore {
@@ -39,6 +42,7 @@ export interface RunningKeepstore {
   keepstore: Keepstore
   worklists: WorklistSet
   emptier: TrashEmptier
+  scrubber: Scrubber
   metrics: KeepstoreMetrics
   close(): Promise<void>
 }
@@ -75,8 +79,16 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
     isKnownServer: (url) => keepstoreByOrigin(config, url) !== undefined,
   })
   const emptier = startTrashEmptier(keepstore, config.cluster.blobTrashCheckIntervalMs, logger, (n) => metrics.trashEmptied.inc(n))
+  const scrubber = new Scrubber({
+    mounts: () => keepstore.mounts,
+    rateMBps: ksConfig.scrubRate,
+    logger,
+    metrics,
+    ...(options.scrubClock ? { clock: options.scrubClock } : {}),
+  })
+  scrubber.start()
 
-  const deps: AppDeps = { keepstore, worklists, metrics, logger, version: VERSION }
+  const deps: AppDeps = { keepstore, worklists, metrics, logger, version: VERSION, scrubber }
   const app = createApp(deps, { maxConcurrentRequests: ksConfig.maxConcurrentRequests })
   const handler = app.callback()
   // Node checks header/request timeouts every connectionsCheckingInterval (30 s by default).
@@ -120,11 +132,35 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
       await stopped
       clearTimeout(timer)
       await emptier.stop()
+      await scrubber.stop()
       await worklists!.close()
       await client.close()
       await db.close()
       await keepstore.close()
       logger.info('keepstore stopped')
     })())
-  return { url, port: actual, config: ksConfig, keepstore, worklists, emptier, metrics, close }
+  return { url, port: actual, config: ksConfig, keepstore, worklists, emptier, scrubber, metrics, close }
+}
+
+/**
+ * `bin/keepstore --scrub-once`: opens this keepstore's volumes (no HTTP, no
+ * worklists) and scrubs each once, at scrubRate when one is set, else as fast
+ * as the disks go. Meant for a stopped keepstore: the per-hash lock that
+ * keeps a quarantine from racing a PUT lives in one process.
+ */
+export async function scrubKeepstoreOnce(config: Config, options: { uuid?: string; logger?: Logger; scrubClock?: ScrubClock } = {}): Promise<ScrubReport> {
+  const ksConfig = selectKeepstore(config, options.uuid)
+  const logger = (options.logger ?? createLogger()).child({ keepstore: ksConfig.uuid })
+  const mounts: Mount[] = []
+  try {
+    for (const v of ksConfig.volumes) {
+      const volume = createVolume(v)
+      await volume.open()
+      mounts.push(new Mount({ volume, replication: v.replication, storageClasses: v.storageClasses, priority: v.priority, readOnly: v.readOnly, minFreeSpace: ksConfig.minFreeSpace }))
+    }
+    const scrubber = new Scrubber({ mounts: () => mounts, rateMBps: ksConfig.scrubRate, logger, ...(options.scrubClock ? { clock: options.scrubClock } : {}) })
+    return await scrubber.scrubOnce()
+  } finally {
+    await Promise.allSettled(mounts.map((m) => m.volume.close()))
+  }
 }

@@ -92,6 +92,7 @@ export const getStatus: Handler = async (ctx, deps) => {
     })),
     pull: deps.worklists ? counters(deps.worklists.pull.status()) : undefined,
     trash: deps.worklists ? counters(deps.worklists.trash.status()) : undefined,
+    scrub: deps.scrubber?.status(),
   }
 }
 

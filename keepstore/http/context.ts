@@ -4,6 +4,7 @@ import type { KeepstoreMetrics } from '../metrics.js'
 import type { Logger } from '../../shared/logger.js'
 import { tokenFromAuthorization, requireToken } from '../../shared/auth.js'
 import type { WorklistSet } from '../worklists.js'
+import type { Scrubber } from '../scrubber.js'
 
 /** What every handler may reach: the core, the worklists and the observability hooks. */
 export interface AppDeps {
@@ -12,6 +13,7 @@ export interface AppDeps {
   metrics: KeepstoreMetrics
   logger: Logger
   version: string
+  scrubber?: Scrubber
 }
 
 export interface KeepState {

@@ -17,6 +17,7 @@ import {
 } from './directory-fs.js'
 import { blockDirs, dirEntries, scanIndex } from './directory-scan.js'
 import { READ_CHUNK_SIZE, consumeVerified, createVerifiedStream } from './hashing-stream.js'
+import { type QuarantineOutcome, checkStored, freeQuarantinePath, scanIrregular } from './directory-quarantine.js'
 import type { BlockStat, ReadResult, TrashOptions, Volume, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
 
 export type { FaultHook, FsOp } from './directory-fs.js'
@@ -245,6 +246,24 @@ class DirectoryVolume implements Volume {
 
   index(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<BlockStat> {
     return scanIndex(this.fs, this.root, prefix, options.signal)
+  }
+
+  async quarantine(hash: string): Promise<QuarantineOutcome> {
+    this.assertWritable()
+    const path = this.blockPath(hash)
+    return this.locks.run(hash, async () => {
+      const verdict = await checkStored(this.fs, path, hash)
+      if (verdict !== 'bad') return verdict
+      const dir = this.dirOf(hash)
+      const target = await freeQuarantinePath(this.fs, dir, hash, Math.floor(this.nowSeconds() ?? Date.now() / 1000))
+      await this.fs.run('rename', path, () => rename(path, target))
+      await this.fs.syncDir(dir)
+      return 'quarantined'
+    })
+  }
+
+  irregular(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<string> {
+    return scanIrregular(this.fs, this.root, prefix, options.signal)
   }
 
   /** Under the hash's lock: moves a verified temp file into place, unless the volume already has these bytes. */

@@ -4,6 +4,7 @@ import { md5hex } from '../../shared/hash.js'
 import { KeyedMutex } from '../../shared/keyed-mutex.js'
 import { READ_CHUNK_SIZE, consumeVerified, createVerifiedStream } from './hashing-stream.js'
 import type { BlockStat, ReadResult, TrashOptions, Volume, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
+import type { QuarantineOutcome } from './volume.js'
 
 export interface MemoryVolumeOptions {
   uuid: string
@@ -58,6 +59,8 @@ class MemoryVolumeImpl implements MemoryVolume {
   private readonly trashed = new Map<string, Trashed[]>()
   private readonly locks = new KeyedMutex()
   private usedBytes = 0
+  /** Quarantined copies, kept (and counted as used) as a disk keeps them. */
+  private readonly quarantined: Stored[] = []
 
   constructor(options: MemoryVolumeOptions) {
     this.uuid = options.uuid
@@ -194,6 +197,21 @@ class MemoryVolumeImpl implements MemoryVolume {
       if (stored) yield this.statOf(hash, stored)
     }
   }
+
+  async quarantine(hash: string): Promise<QuarantineOutcome> {
+    this.assertWritable()
+    return this.locks.run(hash, async () => {
+      const stored = this.live.get(hash)
+      if (!stored) return 'absent'
+      if (md5hex(stored.data) === hash) return 'good'
+      this.live.delete(hash)
+      this.quarantined.push(stored)
+      return 'quarantined'
+    })
+  }
+
+  /** Memory holds nothing but byte strings. */
+  async *irregular(): AsyncIterable<string> {}
 
   corruptForTest(hash: string): void {
     const stored = this.require(hash)

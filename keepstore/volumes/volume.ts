@@ -111,11 +111,36 @@ export interface BlockIndexer {
   index(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<BlockStat>
 }
 
+/** `quarantined`: moved out of sight; `good`: the copy verified under the lock and stays; `absent`: nothing there. */
+export type QuarantineOutcome = 'quarantined' | 'good' | 'absent'
+
+/** Scrub slice: what the scrubber needs besides reading and the index. */
+export interface BlockQuarantiner {
+  /**
+   * Re-checks the copy stored under `hash` *under the per-hash lock* (a
+   * regular file, its MD5 equal to `hash`) and only when it fails moves it
+   * out of sight: a quarantined copy is kept for inspection but is listed by
+   * no index and found by no read, stat, trash, untrash or emptyTrash, so
+   * the block counts as missing here and is replicated again. A good copy
+   * (say a PUT replaced a bad one since the caller looked) is left exactly as
+   * it is, mtime included. Every call writes nothing else. Read-only →
+   * KEEP_READ_ONLY; a failing disk → KEEP_IO (nothing moved).
+   */
+  quarantine(hash: string): Promise<QuarantineOutcome>
+  /**
+   * Hashes (starting with `prefix`, ascending) whose block path holds
+   * something other than a regular file: a symlink, directory, FIFO or
+   * device. The index never lists them and reads refuse them; this is how
+   * the scrubber finds them to quarantine. Never opens or follows them.
+   */
+  irregular(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<string>
+}
+
 /**
  * A place blocks live: a directory on a disk, or memory. Drivers pass the one
  * conformance suite in test/helpers/volume-suite.ts.
  */
-export interface Volume extends BlockReader, BlockWriter, BlockTrasher, BlockIndexer {
+export interface Volume extends BlockReader, BlockWriter, BlockTrasher, BlockIndexer, BlockQuarantiner {
   readonly uuid: string
   readonly driver: 'directory' | 'memory'
   readonly readOnly: boolean

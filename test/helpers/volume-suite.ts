@@ -72,8 +72,8 @@ export async function drain(stream: Readable): Promise<{ data: Buffer; chunks: n
   }
 }
 
-export async function collect(it: AsyncIterable<BlockStat>): Promise<BlockStat[]> {
-  const out: BlockStat[] = []
+export async function collect<T = BlockStat>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
   for await (const s of it) out.push(s)
   return out
 }
@@ -369,6 +369,59 @@ export function volumeSuite(t: Test, name: string, factory: VolumeFactory): void
     const got = await drain(r.stream)
     t.match(got.error, { name: 'AbortError' }, 'stream fails with the abort')
     t.ok(got.data.length < data.length, 'short of the full body')
+  })
+
+  t.test(`${name}: quarantine hides a corrupt copy from every reader until a good write`, async (t) => {
+    const { volume, corrupt } = await factory(t)
+    const data = bytes(70_000, 17)
+    const hash = md5(data)
+    await put(volume, data)
+    await corrupt(hash)
+    t.equal(await volume.quarantine(hash), 'quarantined')
+    await t.rejects(volume.read(hash), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'read misses it')
+    await t.rejects(volume.stat(hash), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'stat misses it')
+    await t.rejects(volume.touch(hash), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'touch misses it')
+    await t.rejects(volume.trash(hash, { deadline: 0 }), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'trash misses it')
+    await t.rejects(volume.untrash(hash), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'untrash does not bring it back')
+    t.same(await collect(volume.index('')), [], 'index misses it')
+    t.same(await collect(volume.irregular('')), [], 'it is not reported as irregular either')
+    t.equal(await volume.emptyTrash(Number.MAX_SAFE_INTEGER), 0, 'emptying trash neither deletes nor counts it')
+    t.equal(await volume.quarantine(hash), 'absent', 'a second quarantine finds nothing')
+    t.equal((await put(volume, data)).outcome, 'written', 'a good copy is written afresh')
+    const got = await drain((await volume.read(hash)).stream)
+    t.ok(got.error === undefined && got.data.equals(data), 'and reads back intact')
+  })
+
+  t.test(`${name}: quarantine leaves a good copy exactly as it is`, async (t) => {
+    const clock = manualClock()
+    const { volume } = await factory(t, { now: clock.now })
+    const blocks = [Buffer.alloc(0), bytes(1, 18), bytes(2 * 1024 * 1024 + 1, 19)]
+    for (const data of blocks) await put(volume, data)
+    const before = await collect(volume.index(''))
+    clock.set(T2)
+    for (const data of blocks) t.equal(await volume.quarantine(md5(data)), 'good', `${data.length} bytes: good`)
+    t.same(await collect(volume.index('')), before, 'index unchanged, mtimes included')
+    for (const data of blocks) {
+      const got = await drain((await volume.read(md5(data))).stream)
+      t.ok(got.error === undefined && got.data.equals(data), `${data.length} bytes: intact`)
+    }
+  })
+
+  t.test(`${name}: quarantine of an absent or only trashed block changes nothing`, async (t) => {
+    const { volume } = await factory(t)
+    t.equal(await volume.quarantine(md5(Buffer.from('never written'))), 'absent')
+    const data = bytes(500, 20)
+    const hash = md5(data)
+    await put(volume, data)
+    await volume.trash(hash, { deadline: 100 })
+    t.equal(await volume.quarantine(hash), 'absent', 'the trashed copy is not live')
+    t.match(await volume.untrash(hash), { hash, size: 500 }, 'untrash still restores it')
+  })
+
+  t.test(`${name}: a read-only volume refuses quarantine`, async (t) => {
+    const { volume } = await factory(t, { readOnly: true })
+    await t.rejects(volume.quarantine(md5(Buffer.from('x'))), { code: 'KEEP_READ_ONLY' })
+    t.same(await collect(volume.irregular('')), [], 'an empty volume has nothing irregular')
   })
 
   t.test(`${name}: status reports free and total bytes`, async (t) => {
