@@ -44,6 +44,10 @@ export interface ScanOptions {
   defaultReplication: number
   /** Called now and then with the bytes read so far and the total (for a progress line). */
   onProgress?(bytesRead: number, totalBytes: number): void
+  /** A larger record is refused (`tooLarge`); default 256 MiB. */
+  maxRecordBytes?: number
+  /** Stops the scan (the run's deadline); the summary then says `stopped`. */
+  signal?: AbortSignal
 }
 
 const MAX_MALFORMED_LISTED = 20

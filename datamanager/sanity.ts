@@ -14,6 +14,9 @@ export type RefusalCode =
   | 'malformed-collection'
   | 'collections-dropped'
   | 'references-dropped'
+  | 'run-timeout'
+  | 'index-line-too-long'
+  | 'record-too-large'
 
 export interface Refusal {
   code: RefusalCode
@@ -81,7 +84,7 @@ export function checkSanity(input: SanityInput): Refusal[] {
   for (const index of input.indexes) {
     if (index.state !== 'complete') {
       refusals.push({
-        code: 'index-incomplete',
+        code: index.state === 'line-too-long' ? 'index-line-too-long' : 'index-incomplete',
         message: `index of ${index.server}/${index.mount} ${index.state}${index.error === undefined ? '' : `: ${index.error}`}`,
       })
     }
