@@ -100,6 +100,11 @@ export function checkSanity(input: SanityInput): Refusal[] {
     const where = first === undefined ? '' : `; first: ${first.file}:${first.line}: ${first.reason}`
     refusals.push({ code: 'malformed-collection', message: `${c.malformed} malformed collection record(s)${where}` })
   }
+  if (c.tooLarge > 0) {
+    const first = c.tooLargeRecords[0]
+    const where = first === undefined ? '' : `; first: ${first.uuid ?? `${first.file}:${first.line}`} (${first.uuid === undefined ? '' : `${first.file}:${first.line}, `}${first.bytes} bytes or more)`
+    refusals.push({ code: 'record-too-large', message: `${c.tooLarge} collection record(s) larger than datamanager.maxRecordBytes${where}` })
+  }
   const last = input.previous.lastSuccess
   if (last !== undefined && !input.force) {
     if (dropped(last.collections, c.collections)) {

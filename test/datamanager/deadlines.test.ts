@@ -16,7 +16,12 @@ interface Outcome {
 }
 
 /** One datamanager run against fake keepstores (the first serves `index`, the others a normal empty index). */
-async function runAgainst(t: Test, index: IndexWriter, datamanager: Record<string, unknown> = {}): Promise<Outcome> {
+async function runAgainst(
+  t: Test,
+  index: IndexWriter,
+  datamanager: Record<string, unknown> = {},
+  collections = `${JSON.stringify({ uuid: 'zzzzz-4zz18-000000000000000', manifest_text: '' })}\n`,
+): Promise<Outcome> {
   const dir = t.testdir({})
   const normal: IndexWriter = async (out) => {
     await out.write('\n')
@@ -29,7 +34,7 @@ async function runAgainst(t: Test, index: IndexWriter, datamanager: Record<strin
     { datamanager: { collections: 'collections.jsonl', stateDir: 'dm', ...datamanager } },
   )
   // The fakes serve mount uuids of their own; the config's volumes are not what the datamanager reads.
-  await writeFile(path.join(dir, 'collections.jsonl'), `${JSON.stringify({ uuid: 'zzzzz-4zz18-000000000000000', manifest_text: '' })}\n`)
+  await writeFile(path.join(dir, 'collections.jsonl'), collections)
   const client = new KeepstoreClient({ token: ADMIN_TOKEN })
   t.teardown(() => client.close())
   const logs: Array<Record<string, unknown>> = []
@@ -112,4 +117,27 @@ t.test('an index that trickles one valid line at a time is cut off at datamanage
     'the log says why',
   )
   assertOnlyEmptyTrash(t, fakes)
+})
+
+const emptyIndex: IndexWriter = async (out) => {
+  await out.write('\n')
+  out.end()
+}
+
+/** A collection record line of exactly `bytes` bytes. */
+function record(uuid: string, bytes: number): string {
+  const of = (pad: string): string => JSON.stringify({ uuid, manifest_text: `. ${'a'.repeat(32)}+3 0:3:f${pad}\n` })
+  return of('x'.repeat(bytes - of('').length))
+}
+
+t.test('a collection record over datamanager.maxRecordBytes refuses the run, naming its uuid; one at the limit does not', async (t) => {
+  const over = await runAgainst(t, emptyIndex, { maxRecordBytes: '1KiB' }, `${record('zzzzz-4zz18-000000000000001', 1025)}\n`)
+  t.equal(over.result.exitCode, 1, 'one byte over: exit 1')
+  const refusal = over.result.report!.refusals.find((r) => r.code === 'record-too-large')
+  t.ok(refusal, 'the reason is record-too-large')
+  t.match(refusal?.message ?? '', 'zzzzz-4zz18-000000000000001', 'the reason names the uuid')
+  assertOnlyEmptyTrash(t, over.fakes)
+  const at = await runAgainst(t, emptyIndex, { maxRecordBytes: '1KiB' }, `${record('zzzzz-4zz18-000000000000002', 1024)}\n`)
+  t.same(at.result.report!.refusals, [], 'exactly at the limit: no refusal')
+  t.equal(at.result.exitCode, 0)
 })
