@@ -24,6 +24,8 @@ export interface PassInput {
   lostFile: string
   progress: Progress
   logger: Logger
+  /** The run's deadline: aborts every index read in flight and stops the merge (the run then refuses). */
+  signal?: AbortSignal
 }
 
 export interface PassResult {
@@ -49,6 +51,7 @@ export async function balancePass(input: PassInput): Promise<PassResult> {
   const spilled = new Set<string>()
   for (let attempt = 0; ; attempt++) {
     const result = await onePass(input, spilled, attempt)
+    if (input.signal?.aborted) return result
     const unsorted = result.indexes.filter((i) => i.state === 'unsorted')
     if (unsorted.length === 0) return result
     await result.lost.abort()
@@ -62,13 +65,16 @@ export async function balancePass(input: PassInput): Promise<PassResult> {
 async function onePass(input: PassInput, spilled: ReadonlySet<string>, attempt: number): Promise<PassResult> {
   const { topology, policy, progress } = input
   const ac = new AbortController()
+  const stop = (): void => ac.abort()
+  input.signal?.addEventListener('abort', stop, { once: true })
+  if (input.signal?.aborted) ac.abort()
   const sources: IndexSource[] = []
   let n = 0
   for (const server of input.servers) {
     for (const mount of server.mounts ?? []) {
       if (spilled.has(`${server.uuid}/${mount.uuid}`)) {
         const db = await input.spill.open(`index-${attempt}-${n++}`)
-        sources.push(await spillIndex(input.client, server, mount.uuid, db))
+        sources.push(await spillIndex(input.client, server, mount.uuid, db, { signal: ac.signal }))
       } else {
         sources.push(openIndex(input.client, server, mount.uuid, { signal: ac.signal, onUnsorted: () => ac.abort() }))
       }
@@ -105,5 +111,7 @@ async function onePass(input: PassInput, spilled: ReadonlySet<string>, attempt: 
   } catch (err) {
     await lost.abort()
     throw err
+  } finally {
+    input.signal?.removeEventListener('abort', stop)
   }
 }

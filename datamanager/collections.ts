@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs'
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
-import { createInterface } from 'node:readline'
+import { StringDecoder } from 'node:string_decoder'
 import { z } from 'zod'
 import { parseManifest, type ManifestRefs } from './manifest.js'
 
@@ -27,6 +27,14 @@ export interface MalformedRecord {
   reason: string
 }
 
+export interface TooLargeRecord {
+  file: string
+  line: number
+  uuid: string | undefined
+  /** Bytes of the record (a `.jsonl` line: at least this many; it was not read to its end). */
+  bytes: number
+}
+
 export interface CollectionsSummary {
   files: number
   /** Valid records read. */
@@ -36,6 +44,10 @@ export interface CollectionsSummary {
   malformed: number
   /** The first few malformed records, for the report and the log. */
   malformedRecords: MalformedRecord[]
+  /** Records over `maxRecordBytes` (skipped unread; the run refuses). */
+  tooLarge: number
+  /** The first few of them: uuid when it could be read from the record's start, else file and line. */
+  tooLargeRecords: TooLargeRecord[]
   /** Set when the source itself could not be read (missing file or directory, permissions). */
   unreadable: string | undefined
 }
@@ -44,9 +56,18 @@ export interface ScanOptions {
   defaultReplication: number
   /** Called now and then with the bytes read so far and the total (for a progress line). */
   onProgress?(bytesRead: number, totalBytes: number): void
+  /** A larger record is refused (`tooLarge`); default 256 MiB. */
+  maxRecordBytes?: number
+  /** Stops the scan (the run's deadline); the summary then says `stopped`. */
+  signal?: AbortSignal
 }
 
 const MAX_MALFORMED_LISTED = 20
+const DEFAULT_MAX_RECORD_BYTES = 256 * 1024 * 1024
+/** The start of an oversized record kept to find its uuid in (the rest is skipped unread). */
+const HEAD_BYTES = 64 * 1024
+/** Longer lines are read again from the file in one piece rather than assembled from chunks. */
+const LONG_LINE = 1 << 20
 const DEFAULT_CLASSES: readonly string[] = ['default']
 
 const recordSchema = z.object({
@@ -71,8 +92,11 @@ export async function scanCollections(source: string, sink: CollectionSink, opti
     references: 0,
     malformed: 0,
     malformedRecords: [],
+    tooLarge: 0,
+    tooLargeRecords: [],
     unreadable: undefined,
   }
+  const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES
   let files: Array<{ file: string; size: number }>
   try {
     files = await listFiles(source)
@@ -82,14 +106,23 @@ export async function scanCollections(source: string, sink: CollectionSink, opti
   }
   const total = files.reduce((n, f) => n + f.size, 0)
   let done = 0
-  const scanner = createRecordScanner(summary, sink, options.defaultReplication)
+  const scanner = createRecordScanner(summary, sink, options.defaultReplication, maxRecordBytes)
+  const signal = options.signal
   for (const { file, size } of files) {
+    if (signal?.aborted) {
+      summary.unreadable = 'stopped at the run deadline'
+      return summary
+    }
     summary.files++
     try {
       if (file.endsWith('.jsonl')) {
-        await scanJsonLines(file, scanner, (bytes) => options.onProgress?.(done + bytes, total))
+        await scanJsonLines(file, scanner, maxRecordBytes, (bytes) => options.onProgress?.(done + bytes, total), signal)
       } else {
         await scanJsonFile(file, scanner)
+      }
+      if (signal?.aborted) {
+        summary.unreadable = 'stopped at the run deadline'
+        return summary
       }
     } catch (err) {
       summary.unreadable = `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`
@@ -117,9 +150,10 @@ async function listFiles(source: string): Promise<Array<{ file: string; size: nu
 interface RecordScanner {
   record(record: unknown, file: string, line: number): void | Promise<void>
   invalidJson(file: string, line: number, err: unknown): void
+  tooLarge(record: TooLargeRecord): void
 }
 
-function createRecordScanner(summary: CollectionsSummary, sink: CollectionSink, defaultReplication: number): RecordScanner {
+function createRecordScanner(summary: CollectionsSummary, sink: CollectionSink, defaultReplication: number, maxRecordBytes: number): RecordScanner {
   const invalidJson = (file: string, line: number, err: unknown): void => {
     const reason = (err as Error).message.split('\n')[0] ?? ''
     malformed(summary, { file, line, reason: `invalid JSON: ${reason.replace(/ (?:in JSON )?at position \d+.*$| \(line \d+ column \d+\)$/, '')}` })
@@ -131,11 +165,16 @@ function createRecordScanner(summary: CollectionsSummary, sink: CollectionSink, 
       const where = issue === undefined || issue.path.length === 0 ? '' : `${issue.path.join('.')}: `
       return malformed(summary, { file, line, reason: `${where}${issue?.message ?? 'invalid record'}` })
     }
-    const refs = parseManifest(parsed.data.manifest_text)
+    const text = parsed.data.manifest_text
+    // A record of a .json file is measured by its manifest (the rest of it is small); a .jsonl line was measured as read.
+    if (text.length > maxRecordBytes / 3 && Buffer.byteLength(text) > maxRecordBytes) {
+      return tooLarge({ file, line, uuid: parsed.data.uuid, bytes: Buffer.byteLength(text) })
+    }
+    const refs = parseManifest(text)
     if (typeof refs === 'string') return malformed(summary, { file, line, reason: `${parsed.data.uuid}: ${refs}` })
     const wanted = parsed.data.storage_classes_desired
     summary.collections++
-    summary.references += refs.hashes.length
+    summary.references += refs.count
     return sink.addCollection({
       uuid: parsed.data.uuid,
       replication: parsed.data.replication_desired ?? defaultReplication,
@@ -143,7 +182,11 @@ function createRecordScanner(summary: CollectionsSummary, sink: CollectionSink, 
       refs,
     })
   }
-  return { record, invalidJson }
+  const tooLarge = (record: TooLargeRecord): void => {
+    summary.tooLarge++
+    if (summary.tooLargeRecords.length < MAX_MALFORMED_LISTED) summary.tooLargeRecords.push(record)
+  }
+  return { record, invalidJson, tooLarge }
 }
 
 function malformed(summary: CollectionsSummary, record: MalformedRecord): void {
@@ -151,34 +194,134 @@ function malformed(summary: CollectionsSummary, record: MalformedRecord): void {
   if (summary.malformedRecords.length < MAX_MALFORMED_LISTED) summary.malformedRecords.push(record)
 }
 
-async function scanJsonLines(file: string, scan: RecordScanner, onBytes: (bytes: number) => void): Promise<void> {
-  const stream = createReadStream(file)
+/**
+ * Reads a `.jsonl` file line by line from its bytes. A short line is decoded
+ * as it arrives and joined once. A line past 1 MiB is only counted as it
+ * streams by and then read again from the file in one piece, so it exists
+ * once as bytes (freed at once) and once as text: with the parsed copy of
+ * its manifest, a record costs about twice its size. A line passing
+ * `maxRecordBytes` is never held: its first 64 KiB name its uuid, the rest is
+ * skipped to the next newline.
+ */
+async function scanJsonLines(
+  file: string,
+  scan: RecordScanner,
+  maxRecordBytes: number,
+  onBytes: (bytes: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const stream = createReadStream(file, { highWaterMark: 1 << 20 })
+  const decoder = new StringDecoder('utf8')
+  let handle: FileHandle | undefined
+  let pieces: string[] = []
+  let mode: 'short' | 'long' | 'oversize' = 'short'
+  let lineStart = 0
+  let lineBytes = 0
+  let head = ''
+  let lineNo = 0
   let bytes = 0
   let reported = 0
-  stream.on('data', (chunk) => {
-    bytes += chunk.length
-  })
-  const lines = createInterface({ input: stream, crlfDelay: Infinity })
-  let lineNo = 0
-  for await (const text of lines) {
+  const lineText = async (): Promise<string> => {
+    if (mode === 'short') return pieces.length === 1 ? pieces[0]! : pieces.join('')
+    handle ??= await open(file, 'r')
+    let buf: Buffer | undefined = Buffer.allocUnsafe(lineBytes)
+    for (let got = 0; got < lineBytes; ) {
+      const { bytesRead } = await handle.read(buf, got, lineBytes - got, lineStart + got)
+      if (bytesRead === 0) throw new Error('file changed while read')
+      got += bytesRead
+    }
+    const text = buf.toString('utf8')
+    buf = undefined
+    return text
+  }
+  const endLine = async (): Promise<void> => {
     lineNo++
-    if (text.trim() === '') continue
-    let record: unknown
-    try {
-      record = JSON.parse(text)
-    } catch (err) {
-      scan.invalidJson(file, lineNo, err)
-      continue
+    if (mode === 'oversize') {
+      scan.tooLarge({ file, line: lineNo, uuid: uuidIn(head), bytes: lineBytes })
+    } else {
+      if (mode === 'short') pieces.push(decoder.end())
+      let text: string | undefined = await lineText()
+      pieces = []
+      if (!BLANK_RE.test(text)) {
+        // parseLine parses before its first await; the line is not held while the record is added.
+        const pending = parseLine(scan, text, file, lineNo)
+        text = undefined
+        await pending
+      }
     }
-    const pending = scan.record(record, file, lineNo)
-    if (pending !== undefined) await pending
-    if (bytes - reported >= 1 << 20) {
-      reported = bytes
-      onBytes(bytes)
+    pieces = []
+    mode = 'short'
+    lineBytes = 0
+    head = ''
+  }
+  const take = (chunk: Buffer, start: number, end: number): void => {
+    if (end === start) return
+    lineBytes += end - start
+    if (mode === 'oversize') return
+    if (lineBytes > maxRecordBytes || lineBytes > LONG_LINE) {
+      if (mode === 'short') {
+        pieces.push(decoder.end(chunk.subarray(start, Math.min(end, start + HEAD_BYTES))))
+        head = pieces.join('').slice(0, HEAD_BYTES)
+        pieces = []
+      }
+      mode = lineBytes > maxRecordBytes ? 'oversize' : 'long'
+      return
     }
+    pieces.push(decoder.write(chunk.subarray(start, end)))
+  }
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (signal?.aborted) return
+      const offset = bytes
+      bytes += chunk.length
+      let pos = 0
+      for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, pos)) {
+        take(chunk, pos, nl)
+        await endLine()
+        pos = nl + 1
+        lineStart = offset + pos
+      }
+      take(chunk, pos, chunk.length)
+      if (bytes - reported >= 1 << 20) {
+        reported = bytes
+        onBytes(bytes)
+      }
+    }
+    if (lineBytes > 0) await endLine()
+  } finally {
+    stream.destroy()
+    await handle?.close()
   }
 }
 
+const BLANK_RE = /^\s*$/
+
+async function parseLine(scan: RecordScanner, text: string, file: string, lineNo: number): Promise<void> {
+  let record: unknown
+  try {
+    // A final CR is whitespace to JSON: CRLF files read the same.
+    record = JSON.parse(text)
+    text = '' // the line is not needed while the record is added: let it go
+  } catch (err) {
+    scan.invalidJson(file, lineNo, err)
+    return
+  }
+  const pending = scan.record(record, file, lineNo)
+  if (pending !== undefined) await pending
+}
+
+/** The uuid of a record from its first bytes, when a top-level-looking `"uuid": "…"` is there. */
+function uuidIn(head: string): string | undefined {
+  const m = /"uuid"\s*:\s*("(?:[^"\\]|\\.){1,200}")/.exec(head)
+  if (m === null) return undefined
+  try {
+    return JSON.parse(m[1]!) as string
+  } catch {
+    return undefined
+  }
+}
+
+/** A `.json` file is read whole; each record is measured by its manifest's bytes. */
 async function scanJsonFile(file: string, scan: RecordScanner): Promise<void> {
   const text = await readFile(file, 'utf8')
   let doc: unknown

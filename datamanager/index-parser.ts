@@ -8,6 +8,9 @@ export interface IndexParserOptions {
   allowUnsorted?: boolean
 }
 
+/** The longest index line accepted (PROTOCOL §8); a real one is about 55 bytes. */
+export const MAX_INDEX_LINE = 1024
+
 /**
  * Turns a keepstore index body (PROTOCOL §3), fed as arbitrary chunks, into
  * entries. A complete index is lines sorted by hash, then exactly one empty
@@ -17,12 +20,18 @@ export interface IndexParserOptions {
  * lower than the one before it (also setting {@link IndexParser.unsorted})
  * stop parsing: `push` returns the entries before the fault and
  * {@link IndexParser.error} holds a `KEEP_BAD_REQUEST` saying what it was.
+ * A line longer than {@link MAX_INDEX_LINE} is such a fault (and sets
+ * {@link IndexParser.lineTooLong}) as soon as its first 1 KiB + 1 bytes are
+ * in: the rest is never buffered. Each byte is copied at most once more
+ * (a line split across chunks), so parsing is linear whatever the chunks.
  */
 export class IndexParser {
   /** Index lines parsed. */
   lines = 0
   /** True once a hash arrived out of order (and `allowUnsorted` was off). */
   unsorted = false
+  /** True once a line passed {@link MAX_INDEX_LINE} bytes. */
+  lineTooLong = false
   /** The first fault; nothing is parsed after it. */
   error: Error | undefined
   private rest: Buffer | undefined
@@ -55,24 +64,49 @@ export class IndexParser {
   }
 
   private parse(chunk: Buffer, out: IndexEntry[]): void {
-    const buf = this.rest === undefined ? chunk : Buffer.concat([this.rest, chunk])
-    this.rest = undefined
     let pos = 0
-    while (pos < buf.length) {
-      if (this.terminated) throw bad('data after the final empty line')
-      const nl = buf.indexOf(10, pos)
+    if (this.rest !== undefined) {
+      // Finish the line the previous chunk left open: at most MAX_INDEX_LINE bytes are ever held.
+      const nl = chunk.indexOf(10)
+      const tail = nl === -1 ? chunk : chunk.subarray(0, nl)
+      if (this.rest.length + tail.length > MAX_INDEX_LINE) this.tooLong()
+      const line = Buffer.concat([this.rest, tail])
+      this.rest = undefined
       if (nl === -1) {
-        this.rest = buf.subarray(pos)
-        break
+        this.rest = line
+        return
       }
-      if (nl === pos) {
-        this.terminated = true
-      } else {
-        // latin1: one byte per char, and a fresh string that holds nothing of the chunk alive.
-        out.push(this.check(fastEntry(buf, pos, nl) ?? parseIndexLine(buf.toString('latin1', pos, nl))))
-      }
+      this.line(line, 0, line.length, out)
       pos = nl + 1
     }
+    while (pos < chunk.length) {
+      if (this.terminated) throw bad('data after the final empty line')
+      const nl = chunk.indexOf(10, pos)
+      if (nl === -1) {
+        if (chunk.length - pos > MAX_INDEX_LINE) this.tooLong()
+        // A copy: a slice would keep the whole chunk alive.
+        this.rest = Buffer.from(chunk.subarray(pos))
+        break
+      }
+      this.line(chunk, pos, nl, out)
+      pos = nl + 1
+    }
+  }
+
+  private line(buf: Buffer, start: number, end: number, out: IndexEntry[]): void {
+    if (this.terminated) throw bad('data after the final empty line')
+    if (end === start) {
+      this.terminated = true
+      return
+    }
+    if (end - start > MAX_INDEX_LINE) this.tooLong()
+    // latin1: one byte per char, and a fresh string that holds nothing of the chunk alive.
+    out.push(this.check(fastEntry(buf, start, end) ?? parseIndexLine(buf.toString('latin1', start, end))))
+  }
+
+  private tooLong(): never {
+    this.lineTooLong = true
+    throw bad(`a line longer than ${MAX_INDEX_LINE} bytes`)
   }
 
   private check(entry: IndexEntry): IndexEntry {

@@ -19,13 +19,14 @@ export interface ServerRef {
 /**
  * How one mount's index went. `complete` is the only state balance may
  * trust: `pending` (never finished), `incomplete` (no final empty line),
- * `failed` (HTTP or parse error) all make the run refuse. `unsorted` means
- * the run starts over with that index spilled to disk.
+ * `failed` (HTTP or parse error), `line-too-long` (a line over 1 KiB: the
+ * read stopped there) all make the run refuse. `unsorted` means the run
+ * starts over with that index spilled to disk.
  */
 export interface IndexStatus {
   server: string
   mount: string
-  state: 'pending' | 'complete' | 'incomplete' | 'failed' | 'unsorted'
+  state: 'pending' | 'complete' | 'incomplete' | 'failed' | 'unsorted' | 'line-too-long'
   lines: number
   error: string | undefined
 }
@@ -111,7 +112,7 @@ export function openIndex(client: DatamanagerClient, server: ServerRef, mount: s
       }
       settle(status, parser)
     } catch (err) {
-      status.state = parser.unsorted ? 'unsorted' : 'failed'
+      status.state = parser.unsorted ? 'unsorted' : parser.lineTooLong ? 'line-too-long' : 'failed'
       status.error = (err as Error).message
       if (parser.unsorted) options.onUnsorted?.()
     } finally {
@@ -159,7 +160,7 @@ export async function spillIndex(
     }
     settle(status, parser)
   } catch (err) {
-    status.state = 'failed'
+    status.state = parser.lineTooLong ? 'line-too-long' : 'failed'
     status.error = (err as Error).message
   } finally {
     status.lines = parser.lines

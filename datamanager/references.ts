@@ -1,5 +1,6 @@
 import type { Want } from './balance.js'
 import type { CollectionSink, ParsedCollection } from './collections.js'
+import type { RefCursor } from './manifest.js'
 import type { SpillDb } from './spill.js'
 
 /** A block some collection references, with what the collections want of it (PROTOCOL §7). */
@@ -83,6 +84,32 @@ export function createReferenceSpill(db: SpillDb, options: ReferenceSpillOptions
     }
   }
 
+  /**
+   * Adds references until the chunk is full, spills it, and carries on: one
+   * huge collection costs one chunk of memory, not one entry per reference.
+   */
+  const add = (uuid: string, replication: number, classes: string, refs: RefCursor): void | Promise<void> => {
+    while (refs.next()) {
+      const hash = refs.hash
+      const a = chunk.get(hash)
+      if (a === undefined) {
+        chunk.set(flatCopy(hash), { size: refs.size, replication, refs: 1, classes, uuids: uuid, last: uuid })
+        chunkChars += uuid.length
+      } else {
+        a.refs++
+        if (replication > a.replication) a.replication = replication
+        if (classes !== a.classes) a.classes = unionClasses(a.classes, classes)
+        if (a.last !== uuid) {
+          a.uuids += ` ${uuid}`
+          a.last = uuid
+          chunkChars += uuid.length + 1
+        }
+      }
+      if (chunk.size >= chunkSize || chunkChars >= maxChunkChars) return flush().then(() => add(uuid, replication, classes, refs))
+    }
+    return undefined
+  }
+
   return {
     get chunks() {
       return chunks
@@ -93,27 +120,7 @@ export function createReferenceSpill(db: SpillDb, options: ReferenceSpillOptions
         classes = JSON.stringify(collection.classes)
         if (classKeys.size < 1000) classKeys.set(collection.classes, classes)
       }
-      const { uuid, replication } = collection
-      const { hashes, sizes } = collection.refs
-      for (let i = 0; i < hashes.length; i++) {
-        const hash = hashes[i]!
-        const a = chunk.get(hash)
-        if (a === undefined) {
-          chunk.set(flatCopy(hash), { size: sizes[i]!, replication, refs: 1, classes, uuids: uuid, last: uuid })
-          chunkChars += uuid.length
-          continue
-        }
-        a.refs++
-        if (replication > a.replication) a.replication = replication
-        if (classes !== a.classes) a.classes = unionClasses(a.classes, classes)
-        if (a.last !== uuid) {
-          a.uuids += ` ${uuid}`
-          a.last = uuid
-          chunkChars += uuid.length + 1
-        }
-      }
-      if (chunk.size >= chunkSize || chunkChars >= maxChunkChars) return flush()
-      return undefined
+      return add(collection.uuid, collection.replication, classes, collection.refs.cursor())
     },
     async finish() {
       await flush()

@@ -38,6 +38,8 @@ export interface RunOptions {
   commit?: Pick<CommitOptions, 'attempts' | 'retryDelayMs' | 'sleep'>
   /** Where a dry run prints what it would send; default stdout. */
   out?: NodeJS.WritableStream
+  /** Overrides `datamanager.runTimeout` (ms); tests make it tiny. */
+  runTimeoutMs?: number
 }
 
 export interface RunResult {
@@ -78,15 +80,22 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
   const previous = await readRunState(stateFile, (reason) => logger.warn(`last-run state ignored: ${reason}`))
   const servers = config.keepstores.map((ks) => ({ uuid: ks.uuid, url: ks.url }))
   const spill = await createSpill(path.join(dm.stateDir, 'spill'))
+  // runTimeout (keep-balance's BalanceTimeout): every read in flight is aborted at the deadline, and the run refuses.
+  const runTimeoutMs = options.runTimeoutMs ?? dm.runTimeoutMs
+  const deadline = new AbortController()
+  const timer = setTimeout(() => deadline.abort(), runTimeoutMs)
+  const signal = deadline.signal
   try {
     const references = createReferenceSpill(await spill.open('references'), chunkOptions(options))
     const timings: Timings = { collectionsMs: 0, balanceMs: 0, commitMs: 0 }
     let mark = performance.now()
     progress.phase('reading collections', 0x10000)
     const [serverMounts, collections] = await Promise.all([
-      Promise.all(servers.map((s) => mountsOf(client, s))),
+      Promise.all(servers.map((s) => mountsOf(client, s, signal))),
       scanCollections(dm.collections, references, {
         defaultReplication: config.cluster.defaultReplication,
+        maxRecordBytes: dm.maxRecordBytes,
+        signal,
         onProgress: (done, total) => progress.update(total === 0 ? 0 : Math.floor((done / total) * 0x10000), `${done} bytes`),
       }),
     ])
@@ -96,7 +105,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
     const mountRefusals = checkMounts(serverMounts)
     const answered = serverMounts.filter((s) => s.mounts !== undefined)
     let pass: PassResult | undefined
-    if (!mountRefusals.some((r) => r.code === 'duplicate-mount')) {
+    if (!mountRefusals.some((r) => r.code === 'duplicate-mount') && !signal.aborted) {
       const topology = createTopology(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
       pass = await balancePass({
         client,
@@ -109,6 +118,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
         lostFile: dm.lostBlocksFile,
         progress,
         logger,
+        signal,
       })
     }
     progress.stop()
@@ -121,8 +131,17 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       previous,
       force: options.force ?? false,
     })
+    // Checked before commit; a commit that starts finishes (each request has its own timeout).
+    if (signal.aborted) {
+      refusals.unshift({
+        code: 'run-timeout',
+        message: `the run took longer than datamanager.runTimeout (${runTimeoutMs} ms): reads stopped at the deadline`,
+      })
+    }
+    clearTimeout(timer)
     return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings })
   } finally {
+    clearTimeout(timer)
     progress.stop()
     await spill.destroy()
   }
@@ -216,9 +235,9 @@ function nextState(
   return { lastSuccess, topology: everyServer ? topology : c.previous.topology }
 }
 
-async function mountsOf(client: DatamanagerClient, server: { uuid: string; url: string }): Promise<ServerMounts> {
+async function mountsOf(client: DatamanagerClient, server: { uuid: string; url: string }, signal: AbortSignal): Promise<ServerMounts> {
   try {
-    return { ...server, mounts: await fetchMounts(client, server), error: undefined }
+    return { ...server, mounts: await fetchMounts(client, server, signal), error: undefined }
   } catch (err) {
     return { ...server, mounts: undefined, error: (err as Error).message }
   }

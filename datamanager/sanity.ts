@@ -14,6 +14,9 @@ export type RefusalCode =
   | 'malformed-collection'
   | 'collections-dropped'
   | 'references-dropped'
+  | 'run-timeout'
+  | 'index-line-too-long'
+  | 'record-too-large'
 
 export interface Refusal {
   code: RefusalCode
@@ -81,7 +84,7 @@ export function checkSanity(input: SanityInput): Refusal[] {
   for (const index of input.indexes) {
     if (index.state !== 'complete') {
       refusals.push({
-        code: 'index-incomplete',
+        code: index.state === 'line-too-long' ? 'index-line-too-long' : 'index-incomplete',
         message: `index of ${index.server}/${index.mount} ${index.state}${index.error === undefined ? '' : `: ${index.error}`}`,
       })
     }
@@ -96,6 +99,11 @@ export function checkSanity(input: SanityInput): Refusal[] {
     const first = c.malformedRecords[0]
     const where = first === undefined ? '' : `; first: ${first.file}:${first.line}: ${first.reason}`
     refusals.push({ code: 'malformed-collection', message: `${c.malformed} malformed collection record(s)${where}` })
+  }
+  if (c.tooLarge > 0) {
+    const first = c.tooLargeRecords[0]
+    const where = first === undefined ? '' : `; first: ${first.uuid ?? `${first.file}:${first.line}`} (${first.uuid === undefined ? '' : `${first.file}:${first.line}, `}${first.bytes} bytes or more)`
+    refusals.push({ code: 'record-too-large', message: `${c.tooLarge} collection record(s) larger than datamanager.maxRecordBytes${where}` })
   }
   const last = input.previous.lastSuccess
   if (last !== undefined && !input.force) {

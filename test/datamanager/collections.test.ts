@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { scanCollections, type ParsedCollection } from '../../datamanager/collections.js'
+import { refList } from '../../datamanager/manifest.js'
 
 const A = 'acbd18db4cc2f85cedef654fccc4a4d8'
 const B = '37b51d194a7513e45b56f6524f2d51f2'
@@ -24,7 +25,7 @@ t.test('collections: a .jsonl file gives each record with its replication and cl
   const s = sink()
   const summary = await scanCollections(path.join(dir, 'c.jsonl'), s, { defaultReplication: 2 })
   t.same(
-    s.collections.map((c) => [c.uuid, c.replication, c.classes, c.refs.hashes]),
+    s.collections.map((c) => [c.uuid, c.replication, c.classes, refList(c.refs).map(([h]) => h)]),
     [
       ['c1', 2, ['default'], [A]],
       ['c2', 3, ['default', 'hot'], [A, B]],
@@ -104,4 +105,59 @@ t.test('collections: a sink that returns a promise is awaited before the next re
     },
   }, { defaultReplication: 2 })
   t.same(order, ['start a', 'end a', 'start b', 'end b', 'start c', 'end c'])
+})
+
+/** A `.jsonl` line of exactly `bytes` bytes (newline excluded), its manifest padded with file segments. */
+function recordOf(uuid: string, bytes: number, uuidLast = false): string {
+  const base = (pad: string): string =>
+    uuidLast ? JSON.stringify({ manifest_text: `. ${A}+3 0:3:f${pad}\n`, uuid }) : JSON.stringify({ uuid, manifest_text: `. ${A}+3 0:3:f${pad}\n` })
+  const line = base('x'.repeat(bytes - base('').length))
+  if (Buffer.byteLength(line) !== bytes) throw new Error(`record of ${Buffer.byteLength(line)} bytes, wanted ${bytes}`)
+  return line
+}
+
+t.test('collections: a record of exactly maxRecordBytes is read, one byte more is refused by uuid, and the scan goes on', async (t) => {
+  const dir = t.testdir({
+    'c.jsonl': [recordOf('at-limit', 1024), recordOf('over-limit', 1025), recordOf('after', 100), recordOf('far-over', 300_000)].join('\n') + '\n',
+  })
+  const s = sink()
+  const file = path.join(dir, 'c.jsonl')
+  const summary = await scanCollections(file, s, { defaultReplication: 2, maxRecordBytes: 1024 })
+  t.same(s.collections.map((c) => c.uuid), ['at-limit', 'after'], 'the record at the limit and the one after the oversized one are read')
+  t.equal(summary.tooLarge, 2)
+  t.same(
+    summary.tooLargeRecords.map((r) => [r.uuid, r.file, r.line]),
+    [['over-limit', file, 2], ['far-over', file, 4]],
+  )
+  t.equal(summary.tooLargeRecords[1]!.bytes, 300_000, 'the size of a skipped line is still counted to its end')
+  t.equal(summary.malformed, 0, 'an oversized record is not also malformed')
+})
+
+t.test('collections: an oversized record whose uuid is beyond its first 64 KiB is named by file and line', async (t) => {
+  const dir = t.testdir({ 'c.jsonl': `${recordOf('ok', 200)}\n${recordOf('hidden', 200_000, true)}\n` })
+  const file = path.join(dir, 'c.jsonl')
+  const summary = await scanCollections(file, sink(), { defaultReplication: 2, maxRecordBytes: 1024 })
+  t.same(summary.tooLargeRecords.map((r) => [r.uuid, r.file, r.line]), [[undefined, file, 2]])
+})
+
+t.test('collections: a record of a .json file is measured by its manifest', async (t) => {
+  const big = JSON.parse(recordOf('json-big', 3000)) as object
+  const small = JSON.parse(recordOf('json-small', 500)) as object
+  const dir = t.testdir({ 'a.json': JSON.stringify([small, big]) })
+  const s = sink()
+  const summary = await scanCollections(path.join(dir, 'a.json'), s, { defaultReplication: 2, maxRecordBytes: 1024 })
+  t.same(s.collections.map((c) => c.uuid), ['json-small'])
+  t.same(summary.tooLargeRecords.map((r) => r.uuid), ['json-big'])
+})
+
+t.test('collections: lines longer than 1 MiB (read again from the file in one piece) give the same records', async (t) => {
+  const hashes = Array.from({ length: 40_000 }, (_, i) => i.toString(16).padStart(32, '0'))
+  const long = JSON.stringify({ uuid: 'long', manifest_text: `. ${hashes.map((h) => `${h}+3`).join(' ')} 0:3:f\n` })
+  t.ok(long.length > 1 << 20, 'the line is over 1 MiB')
+  const dir = t.testdir({ 'c.jsonl': [recordOf('before', 300), long, recordOf('after', 300)].join('\r\n') })
+  const s = sink()
+  const summary = await scanCollections(path.join(dir, 'c.jsonl'), s, { defaultReplication: 2 })
+  t.same(s.collections.map((c) => c.uuid), ['before', 'long', 'after'])
+  t.same(refList(s.collections[1]!.refs).map(([h]) => h), hashes)
+  t.equal(summary.malformed, 0)
 })

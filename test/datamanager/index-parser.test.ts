@@ -1,5 +1,5 @@
 import t from 'tap'
-import { IndexParser } from '../../datamanager/index-parser.js'
+import { IndexParser, MAX_INDEX_LINE } from '../../datamanager/index-parser.js'
 
 const A = 'acbd18db4cc2f85cedef654fccc4a4d8'
 const B = 'acbd18db4cc2f85cedef654fccc4a4d9'
@@ -68,4 +68,36 @@ t.test('index parser: allowUnsorted accepts any order (the index is being spille
   const { entries, complete } = parse(`${line(C)}${line(A)}${line(B)}\n`, { allowUnsorted: true })
   t.ok(complete)
   t.same(entries.map((e) => e[0]), [C, A, B])
+})
+
+t.test('index parser: a line of exactly 1 KiB is parsed, one byte more is a fault however it is chunked', async (t) => {
+  const at = `${A}+3 ${'1'.repeat(MAX_INDEX_LINE - 35)}`
+  t.equal(at.length, MAX_INDEX_LINE)
+  for (const chunk of [1, 7, 1000, 1024, 4096]) {
+    const ok = parse(`${at}\n\n`, {}, chunk)
+    t.ok(ok.complete, `1024 bytes, chunks of ${chunk}: accepted`)
+    t.equal(ok.parser.lineTooLong, false)
+    const over = parse(`${at}1\n\n`, {}, chunk)
+    t.notOk(over.complete, `1025 bytes, chunks of ${chunk}: refused`)
+    t.equal(over.parser.lineTooLong, true, `chunks of ${chunk}: lineTooLong`)
+    t.equal((over.parser.error as { code?: string } | undefined)?.code, 'KEEP_BAD_REQUEST')
+  }
+})
+
+t.test('index parser: a 64 MiB line without a newline is refused after its first chunk, holding at most 1 KiB', async (t) => {
+  const parser = new IndexParser()
+  const chunk = Buffer.alloc(64 << 10, 'a')
+  parser.push(Buffer.from(line(A)))
+  let chunks = 0
+  for (let i = 0; i < 1024 && parser.error === undefined; i++) {
+    parser.push(chunk)
+    chunks++
+  }
+  t.equal(chunks, 1, 'the first 64 KiB chunk of the line already faults')
+  t.equal(parser.lineTooLong, true)
+  const byBytes = new IndexParser()
+  let fed = 0
+  for (; fed < 4096 && byBytes.error === undefined; fed += 100) byBytes.push(Buffer.alloc(100, 'b'))
+  t.equal(fed, 1100, 'fed in 100-byte pieces, it faults once 1 KiB is passed')
+  t.equal(byBytes.lineTooLong, true)
 })

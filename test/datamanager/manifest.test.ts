@@ -1,5 +1,6 @@
 import t from 'tap'
-import { parseManifest } from '../../datamanager/manifest.js'
+import fc from 'fast-check'
+import { parseManifest, refList } from '../../datamanager/manifest.js'
 
 const A = 'acbd18db4cc2f85cedef654fccc4a4d8'
 const B = '37b51d194a7513e45b56f6524f2d51f2'
@@ -16,7 +17,7 @@ t.test('manifest: every locator token is a reference, hints and all', async (t) 
   ]
   for (const [name, text, refs] of rows) {
     const got = parseManifest(text)
-    t.same(typeof got === 'string' ? got : got.hashes.map((h, i) => [h, got.sizes[i]]), refs, name)
+    t.same(typeof got === 'string' ? got : refList(got), refs, name)
   }
 })
 
@@ -36,4 +37,33 @@ t.test('manifest: a malformed line is a one-line reason naming the line', async 
     t.type(got, 'string', name)
     t.match(got, reason, name)
   }
+})
+
+t.test('manifest: references are read back lazily exactly as a split into tokens finds them (any valid manifest)', async (t) => {
+  const hex = fc.constantFrom(A, B, EMPTY, '0'.repeat(32))
+  const locator = fc
+    .tuple(hex, fc.constantFrom('0', '3', '00', '1048576'), fc.constantFrom('', '+Aabc@12345678', '+K@zzzzz'))
+    .map(([h, s, hint]) => `${h}+${s}${hint}`)
+  // File names with a `+` or `:` anywhere, digits first: nothing about a segment may pass for a locator.
+  const name = fc.stringMatching(/^[0-9a-f:+.x]{1,40}$/)
+  const segment = fc.tuple(fc.nat(99), fc.nat(99), name).map(([p, l, n]) => `${p}:${l}:${n}`)
+  const line = fc.tuple(fc.constantFrom('.', './a+b', './0000'), fc.array(locator, { minLength: 1, maxLength: 4 }), fc.array(segment, { minLength: 1, maxLength: 3 }))
+  const manifest = fc.array(line, { maxLength: 4 }).map((lines) => lines.map(([s, l, g]) => `${[s, ...l, ...g].join(' ')}\n`).join(''))
+  fc.assert(
+    fc.property(manifest, (text) => {
+      const got = parseManifest(text)
+      if (typeof got === 'string') return false
+      const expected: Array<[string, number]> = []
+      for (const l of text.split('\n').filter((x) => x !== '')) {
+        for (const tok of l.split(' ').slice(1)) {
+          if (!/^[0-9a-f]{32}\+/.test(tok)) break
+          const [hash, size] = [tok.slice(0, 32), Number(tok.slice(33).split('+')[0])]
+          if (hash !== EMPTY || size !== 0) expected.push([hash, size])
+        }
+      }
+      t.same(refList(got), expected)
+      return got.count === expected.length
+    }),
+    { numRuns: 300 },
+  )
 })

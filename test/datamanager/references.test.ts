@@ -3,11 +3,12 @@ import fc from 'fast-check'
 import { createReferenceSpill, type ReferencedBlock } from '../../datamanager/references.js'
 import { createSpill } from '../../datamanager/spill.js'
 import type { ParsedCollection } from '../../datamanager/collections.js'
+import { arrayRefs, refList } from '../../datamanager/manifest.js'
 
 const hashOf = (n: number): string => n.toString(16).padStart(32, '0')
 
 function coll(uuid: string, refs: number[], replication = 2, classes: string[] = ['default']): ParsedCollection {
-  return { uuid, replication, classes, refs: { hashes: refs.map(hashOf), sizes: refs.map((r) => r + 1) } }
+  return { uuid, replication, classes, refs: arrayRefs(refs.map(hashOf), refs.map((r) => r + 1)) }
 }
 
 async function spilled(t: Test, collections: ParsedCollection[], chunkSize: number): Promise<ReferencedBlock[]> {
@@ -28,10 +29,10 @@ async function spilled(t: Test, collections: ParsedCollection[], chunkSize: numb
 function naive(collections: ParsedCollection[]): ReferencedBlock[] {
   const map = new Map<string, ReferencedBlock & { uuidList: string[] }>()
   for (const c of collections) {
-    c.refs.hashes.forEach((hash, i) => {
+    refList(c.refs).forEach(([hash, size]) => {
       let b = map.get(hash)
       if (b === undefined) {
-        b = { hash, size: c.refs.sizes[i]!, want: { replication: 0, classes: [], references: 0 }, collections: '', uuidList: [] }
+        b = { hash, size, want: { replication: 0, classes: [], references: 0 }, collections: '', uuidList: [] }
         map.set(hash, b)
       }
       b.want = {
@@ -87,4 +88,18 @@ t.test('references: any input, any chunk size, same result as aggregating in mem
     }),
     { numRuns: 40 },
   )
+})
+
+t.test('references: one collection with more distinct blocks than a chunk holds is spilled chunk by chunk as it is added', async (t) => {
+  const spill = await createSpill(t.testdir({}))
+  t.teardown(() => spill.destroy())
+  const refs = createReferenceSpill(await spill.open('refs'), { chunkSize: 100 })
+  const n = 1050
+  await refs.addCollection(coll('huge', Array.from({ length: n }, (_, i) => i)))
+  t.equal(refs.chunks, 10, 'ten full chunks spilled while the collection was added (the rest waits for finish)')
+  await refs.finish()
+  const out: ReferencedBlock[] = []
+  for await (const batch of refs.blocks()) out.push(...batch)
+  t.equal(out.length, n)
+  t.ok(out.every((b) => b.collections === 'huge' && b.want.references === 1), 'each block listed once, with its collection')
 })

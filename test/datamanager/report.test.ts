@@ -32,7 +32,7 @@ function input(over: Partial<ReportInput> = {}): ReportInput {
     exitCode: 0,
     refusals: [],
     topologyChanged: false,
-    collections: { files: 1, collections: 4, references: 9, malformed: 0, malformedRecords: [], unreadable: undefined },
+    collections: { files: 1, collections: 4, references: 9, malformed: 0, malformedRecords: [], tooLarge: 0, tooLargeRecords: [], unreadable: undefined },
     referencedBlocks: 8,
     blocks: 9,
     indexLines: 12,

@@ -35,6 +35,8 @@ const collections = (over: Partial<CollectionsSummary> = {}): CollectionsSummary
   references: 1000,
   malformed: 0,
   malformedRecords: [],
+  tooLarge: 0,
+  tooLargeRecords: [],
   unreadable: undefined,
   ...over,
 })
