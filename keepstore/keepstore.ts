@@ -9,7 +9,7 @@ import { mergeSorted } from '../shared/merge-sorted.js'
 import type { IndexEntry } from '../shared/index-format.js'
 import type { BlockStat } from './volumes/volume.js'
 import type { Mount } from './mount.js'
-import { firstChunk } from './first-chunk.js'
+import { abandon, firstChunk } from './first-chunk.js'
 
 export interface KeepstoreOptions {
   uuid: string
@@ -129,7 +129,11 @@ export class Keepstore {
       if (m === first || !covers(m)) continue
       try {
         const { stream } = await first.volume.read(hash, options.signal ? { signal: options.signal } : {})
-        await this.writeOn(m, hash, stream, { ...options, expectedSize: written.size })
+        try {
+          await this.writeOn(m, hash, stream, { ...options, expectedSize: written.size })
+        } finally {
+          abandon(stream) // closes the file when the write failed before reading it all
+        }
         this.confirm(result, m)
         for (const c of m.storageClasses) wanted.delete(c)
       } catch (err) {
