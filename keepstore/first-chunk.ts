@@ -33,7 +33,8 @@ export function firstChunk(stream: Readable): Promise<Buffer | undefined> {
   })
 }
 
-const ignore = (): void => undefined
+/** An 'error' listener for a stream whose failures matter to nobody any more. */
+export const ignore = (): void => undefined
 
 /**
  * Closes a stream that will not be read to its end, without an unhandled
