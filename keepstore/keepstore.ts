@@ -195,7 +195,8 @@ export class Keepstore {
       try {
         return await mount.volume.touch(hash)
       } catch (err) {
-        if (!isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) throw err
+        // A non-regular file in a block's place (KEEP_CORRUPT) is no block to touch.
+        if (!isKeepError(err, 'KEEP_BLOCK_NOT_FOUND') && !isKeepError(err, 'KEEP_CORRUPT')) throw err
       }
     }
     throw new KeepError('KEEP_BLOCK_NOT_FOUND', 'block not found')
@@ -215,7 +216,7 @@ export class Keepstore {
       try {
         stat = await mount.volume.stat(hash)
       } catch (err) {
-        if (isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) continue
+        if (isKeepError(err, 'KEEP_BLOCK_NOT_FOUND') || isKeepError(err, 'KEEP_CORRUPT')) continue
         throw err
       }
       found = true
