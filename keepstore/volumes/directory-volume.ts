@@ -101,6 +101,20 @@ class DirectoryVolume implements Volume {
     return { freeBytes: Number(s.bavail * s.bsize), totalBytes: Number(s.blocks * s.bsize) }
   }
 
+  /** A hidden temp file in the root (removed at start-up if a crash leaves it): write, fsync, remove. */
+  async probe(): Promise<void> {
+    this.assertWritable()
+    const path = `${this.root}/${tempName('probe')}`
+    const handle = await this.fs.run('open', path, () => open(path, 'wx'), 'KEEP_IO')
+    try {
+      await this.fs.run('write', path, () => handle.write(PROBE_BYTES), 'KEEP_IO')
+      await this.fs.run('fsync', path, () => handle.sync(), 'KEEP_IO')
+    } finally {
+      await handle.close().catch(() => undefined)
+      await this.fs.discard(path)
+    }
+  }
+
   async read(hash: string, options: { signal?: AbortSignal } = {}): Promise<ReadResult> {
     const path = this.blockPath(hash)
     const { handle, st } = await openBlockFile(this.fs, path)
@@ -339,6 +353,8 @@ class DirectoryVolume implements Volume {
     if (this.readOnly) throw new KeepError('KEEP_READ_ONLY', `volume ${this.uuid} is read-only`)
   }
 }
+
+const PROBE_BYTES = Buffer.from('keep volume probe\n')
 
 /** Bytes gathered before one writev: fewer thread-pool round trips than a write per socket chunk. */
 const WRITE_BATCH_BYTES = 1024 * 1024
