@@ -50,6 +50,11 @@ export interface OpenedBlock extends BlockStat {
 
 const NS_PER_MS = 1_000_000n
 
+/** A read the client gave up on: nobody's fault, nobody to answer. */
+function aborted(cause: unknown): KeepError {
+  return new KeepError('KEEP_TIMEOUT', 'read aborted: the client left', { cause })
+}
+
 /**
  * The keepstore's core: blocks across mounts in rendezvous order, signatures,
  * storage classes, trash. It knows nothing about HTTP.
@@ -304,12 +309,12 @@ export class Keepstore {
     const { signal, size } = options
     let lastError: unknown
     for (const mount of this.orderedMounts(hash)) {
-      signal?.throwIfAborted()
+      if (signal?.aborted) throw aborted(signal.reason)
       let r: ReadResult
       try {
         r = await mount.volume.read(hash, signal ? { signal } : {})
       } catch (err) {
-        if (signal?.aborted) throw err
+        if (signal?.aborted) throw aborted(err)
         if (!isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) {
           lastError = err
           this.noteReadError(mount, hash, err)
@@ -326,7 +331,7 @@ export class Keepstore {
         return await use(mount, r)
       } catch (err) {
         abandon(r.stream)
-        if (signal?.aborted) throw err
+        if (signal?.aborted) throw aborted(err)
         lastError = err
         this.noteReadError(mount, hash, err)
       }

@@ -1,42 +1,15 @@
-import t, { type Test } from 'tap'
-import http from 'node:http'
+import t from 'tap'
 import { mkdirSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { createHash } from 'node:crypto'
-import { createApp } from '../../../keepstore/http/app.js'
 import { withoutPaths } from '../../../keepstore/http/middleware.js'
-import { Keepstore } from '../../../keepstore/keepstore.js'
-import { KeepstoreMetrics } from '../../../keepstore/metrics.js'
-import { Mount } from '../../../keepstore/mount.js'
-import { type FaultHook, createDirectoryVolume } from '../../../keepstore/volumes/directory-volume.js'
-import { SIGNING_KEY, call, captureLogger, clusterConfig } from '../../helpers/cluster.js'
+import { SIGNING_KEY, call } from '../../helpers/cluster.js'
+import { fault, serveWithFaults } from '../../helpers/fault-app.js'
 import { createSigner } from '../../../shared/signer.js'
 
 const md5 = (b: string): string => createHash('md5').update(b).digest('hex')
-const UUID = 'zzzzz-nyw5e-000000000000000'
 const TOKEN = 'user-token-abcdefghijklmnopqrstuvwxyz'
-const fault = (code: string): Error => Object.assign(new Error(`simulated ${code}`), { code })
 const signer = createSigner({ key: SIGNING_KEY, ttlSeconds: 336 * 3600, maxClockSkewSeconds: 600 })
-
-/** A keepstore app over one directory volume whose file-system steps `faults` may fail. */
-async function serve(t: Test, faults: FaultHook): Promise<{ url: string; root: string; logs: object[] }> {
-  const dir = t.testdir({ disk: {} })
-  const root = path.join(dir, 'disk')
-  const logs: object[] = []
-  const logger = captureLogger(logs)
-  const volume = createDirectoryVolume({ uuid: UUID, root, faults })
-  await volume.open()
-  const mount = new Mount({ volume, replication: 1, storageClasses: ['default'], priority: 0, readOnly: false, minFreeSpace: 0 })
-  const { cluster } = clusterConfig(dir, [1])
-  const keepstore = new Keepstore({ uuid: 'zzzzz-bi6l4-000000000000000', mounts: [mount], cluster, logger })
-  const metrics = new KeepstoreMetrics({ mounts: () => keepstore.mounts })
-  const app = createApp({ keepstore, worklists: undefined, metrics, logger, version: 'test' }, { maxConcurrentRequests: 8 })
-  const server = http.createServer(app.callback())
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, root, logs }
-}
 
 const rows = [
   { name: 'ENOSPC while writing → 507', op: 'write', code: 'ENOSPC', status: 507 },
@@ -46,7 +19,7 @@ const rows = [
 for (const row of rows) {
   t.test(`PUT failing with ${row.name}: the body is a one-line reason without a path, the log keeps the path`, async (t) => {
     let armed = false
-    const { url, root, logs } = await serve(t, (op) => {
+    const { url, root, logs } = await serveWithFaults(t, (op) => {
       if (armed && op === row.op) throw fault(row.code)
     })
     armed = true
@@ -61,7 +34,7 @@ for (const row of rows) {
 
 t.test('a directory in a block file place (EISDIR) and EIO on read: bodies without a path', async (t) => {
   let failing: { op: string; code: string } | undefined
-  const { url, root, logs } = await serve(t, (op) => {
+  const { url, root, logs } = await serveWithFaults(t, (op) => {
     if (failing && op === failing.op) throw fault(failing.code)
   })
   // EISDIR: a directory planted where the block file goes; the PUT cannot replace it.
