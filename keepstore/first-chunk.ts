@@ -32,3 +32,17 @@ export function firstChunk(stream: Readable): Promise<Buffer | undefined> {
     stream.on('error', onError)
   })
 }
+
+/** An 'error' listener for a stream whose failures matter to nobody any more. */
+export const ignore = (): void => undefined
+
+/**
+ * Closes a stream that will not be read to its end, without an unhandled
+ * 'error' event: destroying an unread undici body emits RequestAbortedError,
+ * and an 'error' nobody listens to kills the process. Whatever the stream
+ * fails with from here on matters to nobody.
+ */
+export function abandon(stream: Readable): void {
+  stream.on('error', ignore)
+  stream.destroy()
+}

@@ -7,9 +7,9 @@ import { createSigner, type Signer } from '../shared/signer.js'
 import type { Locator } from '../shared/locator.js'
 import { mergeSorted } from '../shared/merge-sorted.js'
 import type { IndexEntry } from '../shared/index-format.js'
-import type { BlockStat } from './volumes/volume.js'
+import type { BlockStat, ReadResult } from './volumes/volume.js'
 import type { Mount } from './mount.js'
-import { firstChunk } from './first-chunk.js'
+import { abandon, firstChunk, ignore } from './first-chunk.js'
 
 export interface KeepstoreOptions {
   uuid: string
@@ -33,6 +33,14 @@ export interface PutResult {
   classesConfirmed: Record<string, number>
 }
 
+/** How GET and HEAD read: the request's abort signal and the locator's size hint. */
+export interface ReadOptions {
+  /** Aborts the read (the client left): it stops at once and no mount is blamed. */
+  signal?: AbortSignal | undefined
+  /** The locator's size hint: a stored copy of another length is answered 502, before any byte. */
+  size?: number | undefined
+}
+
 /** An opened block: the first chunk was already read (and verified, if it is the only one). */
 export interface OpenedBlock extends BlockStat {
   mount: Mount
@@ -41,6 +49,11 @@ export interface OpenedBlock extends BlockStat {
 }
 
 const NS_PER_MS = 1_000_000n
+
+/** A read the client gave up on: nobody's fault, nobody to answer. */
+function aborted(cause: unknown): KeepError {
+  return new KeepError('KEEP_TIMEOUT', 'read aborted: the client left', { cause })
+}
 
 /**
  * The keepstore's core: blocks across mounts in rendezvous order, signatures,
@@ -129,7 +142,11 @@ export class Keepstore {
       if (m === first || !covers(m)) continue
       try {
         const { stream } = await first.volume.read(hash, options.signal ? { signal: options.signal } : {})
-        await this.writeOn(m, hash, stream, { ...options, expectedSize: written.size })
+        try {
+          await this.writeOn(m, hash, stream, { ...options, expectedSize: written.size })
+        } finally {
+          abandon(stream) // closes the file when the write failed before reading it all
+        }
         this.confirm(result, m)
         for (const c of m.storageClasses) wanted.delete(c)
       } catch (err) {
@@ -155,42 +172,25 @@ export class Keepstore {
 
   /**
    * Opens a block for GET: mounts in rendezvous order; a copy that is absent,
-   * unreadable or fails its hash before the first byte goes out is skipped.
+   * unreadable, of another length than the size hint, or fails its hash
+   * before the first byte goes out is skipped.
    */
-  async open(hash: string, signal?: AbortSignal): Promise<OpenedBlock> {
-    let lastError: unknown
-    for (const mount of this.orderedMounts(hash)) {
-      try {
-        const r = await mount.volume.read(hash, signal ? { signal } : {})
-        const first = await firstChunk(r.stream)
-        mount.recordSuccess()
-        return { hash, size: r.size, mtime: r.mtime, mount, first, rest: r.stream }
-      } catch (err) {
-        if (!isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) {
-          lastError = err
-          this.noteReadError(mount, hash, err)
-        }
-      }
-    }
-    throw lastError ?? new KeepError('KEEP_BLOCK_NOT_FOUND', 'block not found')
+  async open(hash: string, options: ReadOptions = {}): Promise<OpenedBlock> {
+    return this.eachCopy(hash, options, async (mount, r) => {
+      const first = await firstChunk(r.stream)
+      // Its consumer hears errors through its own listeners; this one only keeps a
+      // rest nobody reads any more (the client left) from crashing the process.
+      r.stream.on('error', ignore)
+      return { hash, size: r.size, mtime: r.mtime, mount, first, rest: r.stream }
+    })
   }
 
   /** HEAD: the block exists and its bytes verify on at least one mount. */
-  async head(hash: string, signal?: AbortSignal): Promise<BlockStat> {
-    let lastError: unknown
-    for (const mount of this.orderedMounts(hash)) {
-      try {
-        const r = await mount.volume.read(hash, signal ? { signal } : {})
-        for await (const _ of r.stream) void _
-        return { hash, size: r.size, mtime: r.mtime }
-      } catch (err) {
-        if (!isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) {
-          lastError = err
-          this.noteReadError(mount, hash, err)
-        }
-      }
-    }
-    throw lastError ?? new KeepError('KEEP_BLOCK_NOT_FOUND', 'block not found')
+  async head(hash: string, options: ReadOptions = {}): Promise<BlockStat> {
+    return this.eachCopy(hash, options, async (_mount, r) => {
+      for await (const _ of r.stream) void _
+      return { hash, size: r.size, mtime: r.mtime }
+    })
   }
 
   /** TOUCH: mtime = now on the first mount (rendezvous order) holding it. */
@@ -200,7 +200,8 @@ export class Keepstore {
       try {
         return await mount.volume.touch(hash)
       } catch (err) {
-        if (!isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) throw err
+        // A non-regular file in a block's place (KEEP_CORRUPT) is no block to touch.
+        if (!isKeepError(err, 'KEEP_BLOCK_NOT_FOUND') && !isKeepError(err, 'KEEP_CORRUPT')) throw err
       }
     }
     throw new KeepError('KEEP_BLOCK_NOT_FOUND', 'block not found')
@@ -220,7 +221,7 @@ export class Keepstore {
       try {
         stat = await mount.volume.stat(hash)
       } catch (err) {
-        if (isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) continue
+        if (isKeepError(err, 'KEEP_BLOCK_NOT_FOUND') || isKeepError(err, 'KEEP_CORRUPT')) continue
         throw err
       }
       found = true
@@ -299,6 +300,45 @@ export class Keepstore {
     await Promise.allSettled(this.mounts.map((m) => m.volume.close()))
   }
 
+  /**
+   * Tries `use` on each mount's copy in rendezvous order until one succeeds.
+   * An abort ends the search at once and blames no mount; a copy whose length
+   * differs from the size hint is not read at all.
+   */
+  private async eachCopy<T>(hash: string, options: ReadOptions, use: (mount: Mount, r: ReadResult) => Promise<T>): Promise<T> {
+    const { signal, size } = options
+    let lastError: unknown
+    for (const mount of this.orderedMounts(hash)) {
+      if (signal?.aborted) throw aborted(signal.reason)
+      let r: ReadResult
+      try {
+        r = await mount.volume.read(hash, signal ? { signal } : {})
+      } catch (err) {
+        if (signal?.aborted) throw aborted(err)
+        if (!isKeepError(err, 'KEEP_BLOCK_NOT_FOUND')) {
+          lastError = err
+          this.noteReadError(mount, hash, err)
+        }
+        continue
+      }
+      if (size !== undefined && r.size !== size) {
+        abandon(r.stream)
+        lastError = new KeepError('KEEP_CORRUPT', `stored block ${hash} has ${r.size} bytes, its size hint says ${size}`)
+        this.logger.warn({ hash, mount: mount.uuid, stored: r.size, hint: size }, 'stored length differs from the size hint')
+        continue
+      }
+      try {
+        return await use(mount, r)
+      } catch (err) {
+        abandon(r.stream)
+        if (signal?.aborted) throw aborted(err)
+        lastError = err
+        this.noteReadError(mount, hash, err)
+      }
+    }
+    throw lastError ?? new KeepError('KEEP_BLOCK_NOT_FOUND', 'block not found')
+  }
+
   private async firstWritable(hash: string): Promise<Mount> {
     const ordered = this.orderedMounts(hash).filter((m) => m.allowWrite)
     await Promise.all(ordered.map((m) => m.refresh()))
@@ -347,7 +387,7 @@ export class Keepstore {
   private noteReadError(mount: Mount, hash: string, err: unknown): void {
     if (isKeepError(err, 'KEEP_CORRUPT')) {
       mount.errors++
-      this.logger.error({ hash, mount: mount.uuid }, 'stored block fails its hash')
+      this.logger.error({ err, hash, mount: mount.uuid }, 'stored block is corrupt')
     } else {
       mount.recordError(err)
       this.logger.error({ err, hash, mount: mount.uuid }, 'read failed')

@@ -67,10 +67,22 @@ export class Mount {
     return this.storageClasses.includes(cls)
   }
 
-  /** Refreshes the cached free-space reading when it is stale (or when forced). */
+  /**
+   * Refreshes the cached free-space reading when it is stale (or when forced).
+   * A `failed` mount is probed then: only a successful probe write brings it
+   * back into the write rotation (PROTOCOL.md §5), never a successful read.
+   */
   async refresh(force = false): Promise<void> {
     if (!force && this.now() - this.checkedAt < FREE_SPACE_TTL_MS) return
     this.checkedAt = this.now()
+    if (this.state === 'failed' && this.allowWrite && this.volume.probe) {
+      try {
+        await this.volume.probe()
+        this.consecutiveIoErrors = 0
+      } catch (err) {
+        this.recordError(err)
+      }
+    }
     try {
       const s = await this.volume.status()
       this.freeBytes = s.freeBytes
@@ -99,6 +111,7 @@ export class Mount {
     }
   }
 
+  /** A write succeeded (a read proves nothing about writes, so reads never call this). */
   recordSuccess(): void {
     this.consecutiveIoErrors = 0
   }

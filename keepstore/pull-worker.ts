@@ -6,6 +6,7 @@ import type { KeepstoreClient } from '../shared/keepstore-client.js'
 import type { Signer } from '../shared/signer.js'
 import type { Keepstore } from './keepstore.js'
 import type { ItemOutcome } from './worklist.js'
+import { abandon } from './first-chunk.js'
 
 /** The token pulls are signed for (PROTOCOL.md §4), as Keep does. */
 export const PULL_TOKEN = 'keepstore-token-used-for-pulling-data-from-same-cluster'
@@ -62,7 +63,9 @@ async function pullOne(deps: PullWorkerDeps, item: PullItem, signal: AbortSignal
       try {
         await deps.keepstore.writeTo(target, loc.hash, body, { expectedSize: size, signal })
       } finally {
-        body.destroy()
+        // The write may have failed before reading a byte (read-only mount, no
+        // block directory, ENOSPC): the unread body must not crash the process.
+        abandon(body)
       }
       deps.onBytes?.(size)
       await deps.dropDuplicates(item)

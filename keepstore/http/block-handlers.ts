@@ -3,6 +3,7 @@ import { KeepError } from '../../shared/errors.js'
 import { EMPTY_BLOCK_HASH } from '../../shared/hash.js'
 import { parseLocator } from '../../shared/locator.js'
 import { MAX_BLOCK_SIZE } from '../volumes/volume.js'
+import type { ReadOptions } from '../keepstore.js'
 import type { AppDeps, KeepContext } from './context.js'
 import { requireAdmin } from './context.js'
 import { requireToken } from '../../shared/auth.js'
@@ -42,24 +43,28 @@ export const putBlock: Handler = async (ctx, { keepstore }) => {
   ctx.body = `${keepstore.locatorFor(loc.hash, result.size, ctx.state.token)}\n`
 }
 
-/** Locator checks common to GET and HEAD (PROTOCOL.md §2 order), before any disk access. */
-function readableLocator(ctx: KeepContext, deps: AppDeps, needSize: boolean): string {
+/**
+ * Locator checks common to GET and HEAD (PROTOCOL.md §2 order), before any
+ * disk access; then how to read: the size hint, and a signal that aborts the
+ * read when the client leaves ('close' also fires after every completed
+ * response: only a cut-off one aborts).
+ */
+function readableLocator(ctx: KeepContext, deps: AppDeps, needSize: boolean): { hash: string; read: ReadOptions } {
   const loc = parseLocator(ctx.params.locator ?? '')
   if (needSize && loc.size === undefined && loc.hash !== EMPTY_BLOCK_HASH) {
     throw new KeepError('KEEP_METHOD_NOT_ALLOWED', 'a size hint is required')
   }
   deps.keepstore.checkRead(loc, ctx.state.token)
-  return loc.hash
-}
-
-export const getBlock: Handler = async (ctx, deps) => {
-  const hash = readableLocator(ctx, deps, true)
   const ac = new AbortController()
-  // 'close' also fires after every completed response: abort only a cut-off one.
   ctx.res.once('close', () => {
     if (!ctx.res.writableFinished) ac.abort()
   })
-  const block = await deps.keepstore.open(hash, ac.signal)
+  return { hash: loc.hash, read: { signal: ac.signal, size: loc.size } }
+}
+
+export const getBlock: Handler = async (ctx, deps) => {
+  const { hash, read } = readableLocator(ctx, deps, true)
+  const block = await deps.keepstore.open(hash, read)
   // From here on we write the response ourselves, so that a hash failure found
   // after bytes went out cuts the connection instead of completing a body.
   ctx.respond = false
@@ -85,8 +90,8 @@ export const getBlock: Handler = async (ctx, deps) => {
 }
 
 export const headBlock: Handler = async (ctx, deps) => {
-  const hash = readableLocator(ctx, deps, false)
-  const stat = await deps.keepstore.head(hash)
+  const { hash, read } = readableLocator(ctx, deps, false)
+  const stat = await deps.keepstore.head(hash, read)
   ctx.status = 200
   ctx.length = stat.size
 }

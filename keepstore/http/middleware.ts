@@ -69,9 +69,15 @@ export function observe(deps: AppDeps): Koa.Middleware {
   }
 }
 
+/**
+ * The body is the error's one-line message, which never holds a path (the
+ * volumes keep paths in the error's `path` and cause); a server-side failure
+ * is logged whole, path included, for the operator.
+ */
 function renderError(ctx: KeepContext, err: unknown, deps: AppDeps): void {
   const keepErr = isKeepError(err) ? err : undefined
   if (!keepErr) deps.logger.error({ err, reqId: ctx.state.requestId }, 'unhandled error')
+  else if (keepErr.status >= 500) deps.logger.warn({ err, reqId: ctx.state.requestId }, 'request failed')
   const status = keepErr ? keepErr.status : 500
   const message = keepErr ? keepErr.message : 'Internal Server Error'
   if (ctx.headerSent || ctx.respond === false) {
@@ -81,8 +87,17 @@ function renderError(ctx: KeepContext, err: unknown, deps: AppDeps): void {
   }
   ctx.status = status
   ctx.type = 'text/plain'
-  ctx.body = `${message.split('\n')[0]}\n`
+  ctx.body = `${withoutPaths(message.split('\n')[0] ?? '')}\n`
   if (!ctx.req.complete) ctx.set('Connection', 'close') // its body was never read
+}
+
+/**
+ * Belt and braces for PROTOCOL §3 ("never a filesystem path"): an absolute
+ * path that slipped into a message from a library (`… open '/var/x'`) becomes
+ * `<path>`. URLs are left alone (their slashes follow a colon).
+ */
+export function withoutPaths(line: string): string {
+  return line.includes('/') ? line.replace(/(^|[\s'"(=,])\/[^\s'")]*/g, '$1<path>') : line
 }
 
 /** Signatures ride in locators; never log them. */

@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { type BigIntStats, constants } from 'node:fs'
 import { type FileHandle, open, unlink } from 'node:fs/promises'
 import { KeepError, type KeepErrorCode } from '../../shared/errors.js'
 import { READ_CHUNK_SIZE } from './hashing-stream.js'
+import { MAX_BLOCK_SIZE } from './volume.js'
 
 /** The file-system steps of the directory driver, as the fault hook sees them. */
 export type FsOp =
@@ -28,7 +30,7 @@ export type FaultHook = (op: FsOp, path: string) => void | Promise<void>
 /** Runs file-system steps and maps their errors to KeepErrors. */
 export class FsRunner {
   constructor(
-    private readonly uuid: string,
+    readonly uuid: string,
     private readonly faults: FaultHook | undefined,
   ) {}
 
@@ -52,13 +54,17 @@ export class FsRunner {
     }
   }
 
-  /** ENOENT → `absent`, ENOSPC/EDQUOT → KEEP_FULL, anything else → KEEP_IO. */
+  /**
+   * ENOENT → `absent`, ENOSPC/EDQUOT → KEEP_FULL, anything else → KEEP_IO.
+   * The message is what a client may see (`volume <uuid>: write failed:
+   * ENOSPC`): never a path. The path rides along in `path` (and the cause) for the log.
+   */
   map(err: unknown, op: FsOp, path: string, absent: KeepErrorCode = 'KEEP_BLOCK_NOT_FOUND'): KeepError {
     if (err instanceof KeepError) return err
     const errno = errnoOf(err)
     const code: KeepErrorCode =
       errno === 'ENOENT' ? absent : errno === 'ENOSPC' || errno === 'EDQUOT' ? 'KEEP_FULL' : 'KEEP_IO'
-    return new KeepError(code, `volume ${this.uuid}: ${op} ${path}: ${errno ?? String(err)}`, { cause: err })
+    return withPath(new KeepError(code, `volume ${this.uuid}: ${op} failed: ${errno ?? 'I/O error'}`, { cause: err }), path)
   }
 
   /** Makes renames and new entries in `dir` durable. */
@@ -74,6 +80,46 @@ export class FsRunner {
   /** Removes a file, ignoring one that is already gone; other failures are only worth a retry later. */
   async discard(path: string): Promise<void> {
     await this.optional('unlink', path, () => unlink(path)).catch(() => undefined)
+  }
+}
+
+/** A KeepError that names, for the log only, the file it is about. */
+export function withPath(err: KeepError, path: string): KeepError {
+  return Object.assign(err, { path })
+}
+
+/**
+ * How block files are opened: never through a symlink (O_NOFOLLOW fails with
+ * ELOOP), and never waiting for a FIFO's writer or a device (O_NONBLOCK), so
+ * a planted file cannot hold one of libuv's four file-system threads.
+ */
+const BLOCK_OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+
+/** Only regular files are blocks: anything else at a block's path is a corrupt copy. */
+export function notRegular(fs: FsRunner, path: string, what: string): KeepError {
+  return withPath(new KeepError('KEEP_CORRUPT', `volume ${fs.uuid}: stored block is ${what}, not a regular file`), path)
+}
+
+/**
+ * Opens a block file for reading and checks with fstat that it is a regular
+ * file: a symlink, directory, FIFO or device → KEEP_CORRUPT (nothing is read
+ * from it); absent → KEEP_BLOCK_NOT_FOUND.
+ */
+export async function openBlockFile(fs: FsRunner, path: string): Promise<{ handle: FileHandle; st: BigIntStats }> {
+  let handle: FileHandle
+  try {
+    handle = await fs.run('open', path, () => open(path, BLOCK_OPEN_FLAGS))
+  } catch (err) {
+    if (errnoOf((err as Error).cause) === 'ELOOP') throw notRegular(fs, path, 'a symlink')
+    throw err
+  }
+  try {
+    const st = await fs.run('stat', path, () => handle.stat({ bigint: true }))
+    if (!st.isFile()) throw notRegular(fs, path, st.isDirectory() ? 'a directory' : 'a special file')
+    return { handle, st }
+  } catch (err) {
+    await handle.close().catch(() => undefined)
+    throw err
   }
 }
 
@@ -112,19 +158,32 @@ export type Comparison = 'identical' | 'corrupt' | 'collision'
  * otherwise the stored copy is corrupt unless it has a valid MD5 of `hash`.
  */
 export async function compareStored(fs: FsRunner, storedPath: string, candidatePath: string, hash: string): Promise<Comparison> {
-  const stored = await fs.run('open', storedPath, () => open(storedPath, 'r'))
+  let stored: FileHandle
+  let storedSize: bigint
+  try {
+    ;({ handle: stored, st: { size: storedSize } } = await openBlockFile(fs, storedPath))
+  } catch (err) {
+    // A symlink, FIFO or directory planted as the block is never followed: it is replaced.
+    if (err instanceof KeepError && err.code === 'KEEP_CORRUPT') return 'corrupt'
+    throw err
+  }
   let candidate: FileHandle | undefined
   try {
     candidate = await fs.run('open', candidatePath, () => open(candidatePath, 'r'), 'KEEP_IO')
     const opened = candidate
-    const [a, b] = await fs.run('stat', storedPath, () => Promise.all([stored.stat(), opened.stat()]), 'KEEP_IO')
-    let same = a.size === b.size
+    const b = await fs.run('stat', candidatePath, () => opened.stat({ bigint: true }), 'KEEP_IO')
+    let same = storedSize === b.size
+    // Larger than any block: no need to read it to know it is not this one.
+    if (storedSize > BigInt(MAX_BLOCK_SIZE)) return 'corrupt'
     const md5 = createHash('md5')
     const bufA = Buffer.allocUnsafe(READ_CHUNK_SIZE)
     const bufB = Buffer.allocUnsafe(READ_CHUNK_SIZE)
-    for (;;) {
+    for (let total = 0; ; ) {
       const n = await readFull(fs, stored, storedPath, bufA)
       if (n === 0) break
+      total += n
+      // A file that grows while it is read is not a block either.
+      if (total > MAX_BLOCK_SIZE) return 'corrupt'
       md5.update(bufA.subarray(0, n))
       if (same) {
         const m = await readFull(fs, candidate, candidatePath, bufB)

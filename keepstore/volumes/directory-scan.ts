@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs'
+import { lstatSync, readdirSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { isHash } from '../../shared/hash.js'
 import { type FsRunner, errnoOf } from './directory-fs.js'
@@ -63,11 +63,12 @@ function statBatch(fs: FsRunner, dir: string, names: string[]): BlockStat[] {
     const path = `${dir}/${name}`
     let st
     try {
-      st = statSync(path, { bigint: true, throwIfNoEntry: false })
+      st = lstatSync(path, { bigint: true, throwIfNoEntry: false })
     } catch (err) {
       throw fs.map(err, 'stat', path, 'KEEP_IO')
     }
-    // Trashed between readdir and stat: not live any more.
+    // Trashed between readdir and stat: not live any more. lstat: only regular files are blocks
+    // (a symlink, directory or FIFO is never listed, never followed).
     if (st?.isFile()) batch.push({ hash: name, size: Number(st.size), mtime: st.mtimeNs })
   }
   return batch

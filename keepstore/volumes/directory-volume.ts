@@ -1,5 +1,5 @@
-import { type BigIntStats, statSync } from 'node:fs'
-import { type FileHandle, lstat, mkdir, open, rename, stat, statfs, unlink, utimes } from 'node:fs/promises'
+import { type BigIntStats, lstatSync, statSync } from 'node:fs'
+import { type FileHandle, lstat, mkdir, open, rename, stat, statfs, unlink } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
 import { KeepError } from '../../shared/errors.js'
 import { isHash } from '../../shared/hash.js'
@@ -10,6 +10,8 @@ import {
   FsRunner,
   compareStored,
   errnoOf,
+  notRegular,
+  openBlockFile,
   parseTrashName,
   readFull,
   tempName,
@@ -100,24 +102,32 @@ class DirectoryVolume implements Volume {
     return { freeBytes: Number(s.bavail * s.bsize), totalBytes: Number(s.blocks * s.bsize) }
   }
 
+  /** A hidden temp file in the root (removed at start-up if a crash leaves it): write, fsync, remove. */
+  async probe(): Promise<void> {
+    this.assertWritable()
+    const path = `${this.root}/${tempName('probe')}`
+    const handle = await this.fs.run('open', path, () => open(path, 'wx'), 'KEEP_IO')
+    try {
+      await this.fs.run('write', path, () => handle.write(PROBE_BYTES), 'KEEP_IO')
+      await this.fs.run('fsync', path, () => handle.sync(), 'KEEP_IO')
+    } finally {
+      await handle.close().catch(() => undefined)
+      await this.fs.discard(path)
+    }
+  }
+
   async read(hash: string, options: { signal?: AbortSignal } = {}): Promise<ReadResult> {
     const path = this.blockPath(hash)
-    const handle = await this.fs.run('open', path, () => open(path, 'r'))
-    let st: BigIntStats
-    try {
-      st = await this.fs.run('stat', path, () => handle.stat({ bigint: true }))
-    } catch (err) {
-      await handle.close()
-      throw err
-    }
+    const { handle, st } = await openBlockFile(this.fs, path)
     const size = Number(st.size)
     let remaining = size
     const stream = createVerifiedStream(
       {
         next: async () => {
-          // A file longer than its stat says is read on, so the length check catches it.
-          const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_SIZE, Math.max(remaining, 4096)))
+          // Never past the size fstat gave: at the end, one byte more tells a file that grew.
+          const buf = Buffer.allocUnsafe(remaining > 0 ? Math.min(READ_CHUNK_SIZE, remaining) : 1)
           const n = await readFull(this.fs, handle, path, buf)
+          if (remaining === 0 && n > 0) throw new KeepError('KEEP_CORRUPT', `volume ${this.uuid}: stored block ${hash} grew while it was read`)
           remaining -= n
           return n === 0 ? null : buf.subarray(0, n)
         },
@@ -128,9 +138,11 @@ class DirectoryVolume implements Volume {
     return { hash, size, mtime: st.mtimeNs, stream }
   }
 
+  /** lstat: a symlink planted as a block is never followed (it is KEEP_CORRUPT, as any non-regular file). */
   async stat(hash: string): Promise<BlockStat> {
     const path = this.blockPath(hash)
-    const st = await this.fs.run('stat', path, () => stat(path, { bigint: true }))
+    const st = await this.fs.run('stat', path, () => lstat(path, { bigint: true }))
+    if (!st.isFile()) throw notRegular(this.fs, path, st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : 'a special file')
     return { hash, size: Number(st.size), mtime: st.mtimeNs }
   }
 
@@ -208,8 +220,8 @@ class DirectoryVolume implements Volume {
         const parsed = parseTrashName(name)
         if (parsed?.hash !== hash) continue
         const path = `${dir}/${name}`
-        const st = await this.fs.optional('stat', path, () => stat(path, { bigint: true }))
-        if (st) copies.push({ ...parsed, path, mtime: st.mtimeNs })
+        const st = await this.fs.optional('stat', path, () => lstat(path, { bigint: true }))
+        if (st?.isFile()) copies.push({ ...parsed, path, mtime: st.mtimeNs })
       }
       if (copies.length === 0) throw new KeepError('KEEP_BLOCK_NOT_FOUND', `block ${hash} is not trashed on volume ${this.uuid}`)
       const live = await this.stat(hash).catch((err: unknown) => {
@@ -270,7 +282,7 @@ class DirectoryVolume implements Volume {
   private async commit(hash: string, temp: string): Promise<WriteResult> {
     const path = this.blockPath(hash)
     // Usually absent: a sync stat that returns undefined costs far less than an ENOENT error object.
-    if (await this.fs.run('stat', path, async () => statSync(path, { throwIfNoEntry: false }))) {
+    if (await this.fs.run('stat', path, async () => lstatSync(path, { throwIfNoEntry: false }))) {
       const comparison = await compareStored(this.fs, path, temp, hash)
       if (comparison === 'identical') {
         await this.fs.discard(temp)
@@ -285,11 +297,18 @@ class DirectoryVolume implements Volume {
     return { ...(await this.stat(hash)), outcome: 'written' }
   }
 
+  /** Through an opened, fstat-checked handle: utimes on the path would follow a planted symlink. */
   private async touchLocked(hash: string): Promise<BlockStat> {
     const path = this.blockPath(hash)
     const t = this.nowSeconds() ?? Date.now() / 1000
-    await this.fs.run('utimes', path, () => utimes(path, t, t))
-    return this.stat(hash)
+    const { handle } = await openBlockFile(this.fs, path)
+    try {
+      await this.fs.run('utimes', path, () => handle.utimes(t, t))
+      const st = await this.fs.run('stat', path, () => handle.stat({ bigint: true }))
+      return { hash, size: Number(st.size), mtime: st.mtimeNs }
+    } finally {
+      await handle.close().catch(() => undefined)
+    }
   }
 
   /** One writev for a batch of chunks; a short write finishes with plain writes. */
@@ -353,6 +372,8 @@ class DirectoryVolume implements Volume {
     if (this.readOnly) throw new KeepError('KEEP_READ_ONLY', `volume ${this.uuid} is read-only`)
   }
 }
+
+const PROBE_BYTES = Buffer.from('keep volume probe\n')
 
 /** Bytes gathered before one writev: fewer thread-pool round trips than a write per socket chunk. */
 const WRITE_BATCH_BYTES = 1024 * 1024

@@ -78,6 +78,11 @@ class MemoryVolumeImpl implements MemoryVolume {
     return { freeBytes: Math.max(0, this.capacity - this.usedBytes), totalBytes: this.capacity }
   }
 
+  /** Memory takes writes whenever the volume is writable. */
+  async probe(): Promise<void> {
+    this.assertWritable()
+  }
+
   async read(hash: string, options: { signal?: AbortSignal } = {}): Promise<ReadResult> {
     const { data, mtime } = this.require(hash)
     let offset = 0

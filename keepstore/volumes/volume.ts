@@ -152,5 +152,12 @@ export interface Volume extends BlockReader, BlockWriter, BlockTrasher, BlockInd
   /** Start-up checks and recovery (directory: root exists, id file, stale temp files). */
   open(): Promise<void>
   status(): Promise<VolumeStatus>
+  /**
+   * Proves the volume takes writes again: writes, fsyncs and removes a small
+   * hidden file (never a block, never listed). Fails as a write would
+   * (KEEP_IO, KEEP_FULL, KEEP_READ_ONLY). A mount marked `failed` comes back
+   * only when this succeeds, never because a read did (PROTOCOL.md §5).
+   */
+  probe?(): Promise<void>
   close(): Promise<void>
 }
