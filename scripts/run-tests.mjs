@@ -30,8 +30,9 @@ lines.on('line', (line) => {
   }
   const s = /^# (\{ total: .* \})$/.exec(line)
   if (s) summary = s[1]
-  // Bail-outs and plan lines at the root are worth seeing as they happen.
+  // Bail-outs, and the reliability suite's measured figures, are worth seeing as they happen.
   if (/^Bail out!/.test(line)) console.log(line)
+  if (/^\s*# figure /.test(line)) console.log(line.trim())
   buffer.push(line)
 })
 
