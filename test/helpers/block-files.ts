@@ -57,3 +57,9 @@ export function liveHashes(root: string): Set<string> {
 export function trashedCopies(root: string, hash: string): string[] {
   return volumeFiles([root]).filter((f) => path.basename(f).startsWith(`${hash}.trash.`))
 }
+
+/** True when every locator's (or hash's) block is live in `volume.root`. */
+export function liveHashesOf(volume: { root: string }, locators: readonly string[]): boolean {
+  const live = liveHashes(volume.root)
+  return locators.every((l) => live.has(l.slice(0, 32)))
+}
