@@ -198,3 +198,19 @@ t.test('datamanager e2e: collections fell by more than 10 % → refused; exactly
   t.equal(trashedCopies(k2.root, garbage2.slice(0, 32)).length, 1, 'the forced run trashed the new garbage')
   t.ok(liveHashes(order2[0]!.root).has(lonely2.slice(0, 32)) && liveHashes(order2[1]!.root).has(lonely2.slice(0, 32)), 'and pulled the new block to its positions')
 })
+
+// PROTOCOL §8: when the servers or mounts changed since the last run (a first
+// run knows no layout), every server gets an empty trash list before any
+// index is read, so no stale trash item runs while the new view is taken.
+t.test('datamanager e2e: a changed layout → every keepstore\'s trash list is cleared before any index is read', async (t) => {
+  const marks = main.map((k) => k.proxy!.requests.length)
+  const result = await pc.datamanager({ name: 'layout', collections: '', keepstores: [0, 1, 2] })
+  t.equal(result.report?.topologyChanged, true, 'a first run sees a new layout')
+  main.forEach((k, i) => {
+    const requests = k.proxy!.requests.slice(marks[i])
+    const firstIndex = requests.findIndex((q) => q.method === 'GET' && /^\/mounts\/[^/]+\/blocks/.test(q.path))
+    const firstClear = requests.findIndex((q) => q.method === 'PUT' && q.path === '/trash' && q.body === '[]')
+    t.ok(firstIndex >= 0, `keepstore ${k.index}: its index was read`)
+    t.ok(firstClear >= 0 && firstClear < firstIndex, `keepstore ${k.index}: the empty trash list came first (${requests.map((q) => `${q.method} ${q.path}`).join(', ')})`)
+  })
+})
