@@ -96,7 +96,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
     const mountRefusals = checkMounts(serverMounts)
     const answered = serverMounts.filter((s) => s.mounts !== undefined)
     // PROTOCOL §8: servers or mounts changed → every trash list is cleared before any index is read.
-    const layout = topologyKey(answered.map((s) => ({ uuid: s.uuid, mounts: s.mounts! })))
+    const layout = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
     let cleared = false
     if (!options.dryRun && topologyChanged(previous.topology, layout)) {
       const sent = await clearTrashLists(answered, { client, logger, ...options.commit })
@@ -155,7 +155,7 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
   const dryRun = options.dryRun ?? false
   const refused = c.refusals.length > 0
   const answered = c.serverMounts.filter((s) => s.mounts !== undefined)
-  const currentTopology = topologyKey(answered.map((s) => ({ uuid: s.uuid, mounts: s.mounts! })))
+  const currentTopology = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
   const changed = topologyChanged(c.previous.topology, currentTopology)
   const changeSets = c.pass?.changeSets.list() ?? []
   if (refused) logger.warn({ refusals: c.refusals.map((r) => r.code) }, `refusing to pull or trash: ${c.refusals.map((r) => r.message).join('; ')}`)
