@@ -202,15 +202,21 @@ t.test('datamanager e2e: collections fell by more than 10 % → refused; exactly
 // PROTOCOL §8: when the servers or mounts changed since the last run (a first
 // run knows no layout), every server gets an empty trash list before any
 // index is read, so no stale trash item runs while the new view is taken.
+// "The set" includes each server's url: one reached at a new address is a change too.
 t.test('datamanager e2e: a changed layout → every keepstore\'s trash list is cleared before any index is read', async (t) => {
-  const marks = main.map((k) => k.proxy!.requests.length)
-  const result = await pc.datamanager({ name: 'layout', collections: '', keepstores: [0, 1, 2] })
-  t.equal(result.report?.topologyChanged, true, 'a first run sees a new layout')
-  main.forEach((k, i) => {
-    const requests = k.proxy!.requests.slice(marks[i])
-    const firstIndex = requests.findIndex((q) => q.method === 'GET' && /^\/mounts\/[^/]+\/blocks/.test(q.path))
-    const firstClear = requests.findIndex((q) => q.method === 'PUT' && q.path === '/trash' && q.body === '[]')
-    t.ok(firstIndex >= 0, `keepstore ${k.index}: its index was read`)
-    t.ok(firstClear >= 0 && firstClear < firstIndex, `keepstore ${k.index}: the empty trash list came first (${requests.map((q) => `${q.method} ${q.path}`).join(', ')})`)
-  })
+  const clearedFirst = (result: DmResult, watched: KeepstoreProcess[], marks: number[]): void => {
+    watched.forEach((k, i) => {
+      const requests = k.proxy!.requests.slice(marks[i])
+      const firstIndex = requests.findIndex((q) => q.method === 'GET' && /^\/mounts\/[^/]+\/blocks/.test(q.path))
+      const firstClear = requests.findIndex((q) => q.method === 'PUT' && q.path === '/trash' && q.body === '[]')
+      t.ok(firstIndex >= 0, `keepstore ${k.index}: its index was read`)
+      t.ok(firstClear >= 0 && firstClear < firstIndex, `keepstore ${k.index}: the empty trash list came first (${requests.map((q) => `${q.method} ${q.path}`).join(', ')})`)
+    })
+    t.equal(result.report?.topologyChanged, true, 'the report says the layout changed')
+  }
+  let marks = main.map((k) => k.proxy!.requests.length)
+  clearedFirst(await pc.datamanager({ name: 'layout', collections: '', keepstores: [0, 1, 2] }), main, marks)
+  marks = main.map((k) => k.proxy!.requests.length)
+  const moved = await pc.datamanager({ name: 'layout', collections: '', keepstores: [0, 1, 2], urls: { 0: k0.direct } })
+  clearedFirst(moved, [k1, k2], marks.slice(1))
 })

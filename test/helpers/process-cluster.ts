@@ -64,6 +64,8 @@ export interface DmRunOptions {
   keepstores?: number[]
   /** Extra arguments after `--once`, e.g. `--force`. */
   args?: string[]
+  /** Keepstore index → the url this run's config gives it instead (e.g. `direct`, bypassing its proxy). */
+  urls?: Record<number, string>
 }
 
 export interface DmResult {
@@ -149,7 +151,7 @@ export async function startProcessCluster(t: Test, options: ProcessClusterOption
       const file = path.join(base, 'config.json')
       await writeFile(file, JSON.stringify({
         ...doc,
-        keepstores: doc.keepstores.filter((_, i) => listed.includes(i)),
+        keepstores: doc.keepstores.flatMap((ks, i) => (listed.includes(i) ? [{ ...ks, url: run.urls?.[i] ?? ks.url }] : [])),
         datamanager: { collections, stateDir: path.join(base, 'state') },
       }))
       const child = spawnChild(BIN.datamanager, nodeArgs, ['--config', file, '--once', ...(run.args ?? [])], env)
