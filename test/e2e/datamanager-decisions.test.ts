@@ -129,6 +129,19 @@ async function main(): Promise<void> {
     t.ok(apartOrder.slice(0, 2).every((k) => liveHashesOf(k, [apart])), 'the two wanted replicas are live')
   })
 
+  // keep-balance: extra replicas with one mtime may be one file seen twice, so a run trashes at most one of them.
+  await t.test('datamanager e2e: of several unwanted replicas with one mtime, at most one is trashed per run', async (t) => {
+    const old = cutoff - TTL_NS
+    const extraData = 'wanted once, two extra copies with one mtime\n'
+    const extraOrder = pc.order(md5hex(extraData))
+    const extra = await place(extraData, extraOrder, [old, old - 9n, old - 9n])
+    const { trashes } = await commit(t, 'one-per-mtime', [collection(COLL(), [keeper, extra], { replication_desired: 1 })])
+    t.equal(trashFor(trashes, hashOf(extra)).length, 1, 'one of the two extra copies is listed')
+    await drained(all, 'trash')
+    t.equal(extraOrder.slice(1).filter((k) => liveHashesOf(k, [extra])).length, 1, 'one extra copy is still live')
+    t.ok(liveHashesOf(extraOrder[0]!, [extra]), 'the wanted copy is live')
+  })
+
   await t.test('datamanager e2e: an extra replica is trashed only once the wanted positions hold the desired replication', async (t) => {
     const data = 'wanted on two, held on the first and the third\n'
     const order = pc.order(md5hex(data))
