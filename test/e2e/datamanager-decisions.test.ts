@@ -1,25 +1,17 @@
 import { createHash } from 'node:crypto'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { md5hex } from '../../shared/hash.js'
 import { ADMIN_TOKEN, call } from '../helpers/cluster.js'
 import { collection } from '../helpers/datamanager-cluster.js'
-import { NS_PER_S, liveHashesOf, mtimeNs, nanosecondMtimesUnsupported, setMtimeNs, trashedCopies } from '../helpers/block-files.js'
-import {
-  blockFile,
-  drained,
-  parseExact,
-  putOn,
-  startProcessCluster,
-  type DmResult,
-  type KeepstoreProcess,
-} from '../helpers/process-cluster.js'
+import { NS_PER_S, liveHashesOf, mtimeNs, nanosecondMtimesUnsupported, trashedCopies } from '../helpers/block-files.js'
+import { startDecisionCluster } from '../helpers/decision-cluster.js'
+import { blockFile, drained, type KeepstoreProcess } from '../helpers/process-cluster.js'
 
-// PROTOCOL §8 decisions, end to end: three child keepstores on real
-// directories behind recording proxies, the real bin/datamanager, and one
-// fixed clock for every child (the fixed-clock preload), so "older than the
-// TTL" is tested to the nanosecond. Block ages are set on the files with
-// nanosecond mtimes. Each test uses its own blocks and collections; blocks
-// of earlier tests may be trashed as garbage meanwhile, which no test reads.
+// PROTOCOL §5 and §8 trash decisions, end to end: child keepstores on real
+// directories behind recording proxies, the real bin/datamanager, one fixed
+// clock for every child, nanosecond block mtimes. Each test uses its own
+// blocks and collections; blocks of earlier tests may be trashed as garbage
+// meanwhile, which no test reads.
 const skip = nanosecondMtimesUnsupported(t.testdir({}))
 if (skip !== undefined) {
   t.test('datamanager e2e decisions', { skip }, async () => {})
@@ -28,55 +20,8 @@ if (skip !== undefined) {
 }
 
 async function main(): Promise<void> {
-  const F = Math.floor(Date.now() / 1000) * 1000
-  const TTL_NS = 3600n * NS_PER_S
-  const cutoff = BigInt(F) * 1_000_000n - TTL_NS
-  const pc = await startProcessCluster(t, { keepstores: 3, proxies: true, fixedNowMs: F })
-  const all = pc.keepstores
+  const { pc, all, TTL_NS, cutoff, COLL, hashOf, commit, trashFor, place, keeper } = await startDecisionCluster(t)
   const [k0, k1] = all as [KeepstoreProcess, KeepstoreProcess]
-  let n = 0
-  const COLL = (): string => `zzzzz-4zz18-${String(++n).padStart(15, '0')}`
-  const hashOf = (locator: string): string => locator.slice(0, 32)
-
-  interface TrashSent {
-    locator: string
-    block_mtime: bigint
-    mount_uuid?: string
-  }
-
-  /** One datamanager run that must commit; returns what each keepstore was sent (its last pull and trash list of the run). */
-  async function commit(t: Test, name: string, records: string[]): Promise<{ result: DmResult; pulls: Map<KeepstoreProcess, Array<{ locator: string; servers: string[]; mount_uuid?: string }>>; trashes: Map<KeepstoreProcess, TrashSent[]> }> {
-    const marks = all.map((k) => k.proxy!.requests.length)
-    const result = await pc.datamanager({ name, collections: records.map((r) => `${r}\n`).join('') })
-    t.equal(result.code, 0, `the run commits; stderr: ${result.stderr}`)
-    t.equal(result.report?.outcome, 'committed')
-    const pulls = new Map()
-    const trashes = new Map()
-    all.forEach((k, i) => {
-      const sent = k.proxy!.requests.slice(marks[i])
-      const last = (p: string): unknown[] => parseExact(sent.filter((q) => q.method === 'PUT' && q.path === p).at(-1)?.body ?? '[]') as unknown[]
-      pulls.set(k, last('/pull'))
-      trashes.set(k, last('/trash'))
-    })
-    return { result, pulls, trashes }
-  }
-
-  const trashFor = (sent: Map<KeepstoreProcess, TrashSent[]>, hash: string): Array<[number, TrashSent]> =>
-    [...sent].flatMap(([k, items]) => items.filter((i) => i.locator.startsWith(hash)).map((i): [number, TrashSent] => [k.index, i]))
-
-  /** Stores `data` on each of `on` and sets every copy's mtime to `mtimes[i]`. */
-  async function place(data: string, on: KeepstoreProcess[], mtimes: bigint[]): Promise<string> {
-    let locator = ''
-    for (const [i, k] of on.entries()) {
-      locator = await putOn(k, data)
-      setMtimeNs(blockFile(k, hashOf(locator)), mtimes[i]!)
-    }
-    return locator
-  }
-
-  // A referenced block where it belongs, so that every run reads a collection.
-  const keeperData = 'a referenced block where it belongs\n'
-  const keeper = await place(keeperData, pc.order(md5hex(keeperData)).slice(0, 2), [cutoff + NS_PER_S, cutoff + NS_PER_S])
 
   await t.test('datamanager e2e: garbage 1 ns older than the TTL is trashed; exactly TTL old or one second younger is kept', async (t) => {
     const older = await place('garbage, 1 ns past the TTL\n', [k0], [cutoff - 1n])
@@ -140,41 +85,5 @@ async function main(): Promise<void> {
     await drained(all, 'trash')
     t.equal(extraOrder.slice(1).filter((k) => liveHashesOf(k, [extra])).length, 1, 'one extra copy is still live')
     t.ok(liveHashesOf(extraOrder[0]!, [extra]), 'the wanted copy is live')
-  })
-
-  await t.test('datamanager e2e: an extra replica is trashed only once the wanted positions hold the desired replication', async (t) => {
-    const data = 'wanted on two, held on the first and the third\n'
-    const order = pc.order(md5hex(data))
-    const old = cutoff - TTL_NS
-    const block = await place(data, [order[0]!, order[2]!], [old, old - 5n])
-    const records = [collection(COLL(), [keeper, block], { replication_desired: 2 })]
-    const first = await commit(t, 'wait', records)
-    t.same(first.pulls.get(order[1]!)?.filter((p) => p.locator === block), [{ locator: block, servers: [order[0]!.url, order[2]!.url], mount_uuid: order[1]!.mount }], 'pulled to the missing position')
-    t.same(trashFor(first.trashes, hashOf(block)), [], 'not trashed while a wanted position lacks it')
-    await drained(all, 'pull')
-    await drained(all, 'trash')
-    t.ok(liveHashesOf(order[1]!, [block]) && liveHashesOf(order[2]!, [block]), 'pulled, and the extra copy still live')
-    const second = await commit(t, 'wait', records)
-    t.same(trashFor(second.trashes, hashOf(block)), [[order[2]!.index, { locator: block, block_mtime: old - 5n, mount_uuid: order[2]!.mount }]], 'now the extra copy is listed')
-    await drained(all, 'trash')
-    t.equal(trashedCopies(order[2]!.root, hashOf(block)).length, 1, 'and trashed')
-    t.ok(liveHashesOf(order[0]!, [block]) && liveHashesOf(order[1]!, [block]))
-  })
-
-  await t.test('datamanager e2e: an under-replicated block is pulled to its rendezvous positions, and then the bytes are there', async (t) => {
-    const data = 'under-replicated: one copy, on the last server\n'
-    const order = pc.order(md5hex(data))
-    const block = await place(data, [order[2]!], [cutoff - TTL_NS])
-    const { pulls } = await commit(t, 'pull', [collection(COLL(), [keeper, block], { replication_desired: 2 })])
-    for (const k of order.slice(0, 2)) {
-      t.same(pulls.get(k)?.filter((p) => p.locator === block), [{ locator: block, servers: [order[2]!.url], mount_uuid: k.mount }], `a pull to keepstore ${k.index}, from the holder`)
-    }
-    t.same(pulls.get(order[2]!)?.filter((p) => p.locator === block), [])
-    await drained(all, 'pull')
-    for (const k of order.slice(0, 2)) {
-      const res = await call(k.direct, 'GET', `/${pc.sign(block)}`, { token: ADMIN_TOKEN })
-      t.equal(res.status, 200, `keepstore ${k.index} serves it`)
-      t.equal(createHash('md5').update(res.body).digest('hex'), hashOf(block), 'byte-identical')
-    }
   })
 }
