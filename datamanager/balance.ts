@@ -289,7 +289,9 @@ function trashesFor(
   const trashed = doomed.filter((i) =>
     replicas.every((r, j) => doomed.includes(j) || r.mtime !== replicas[i]!.mtime),
   )
-  return trashList(block, held, trashed)
+  // Of several unwanted replicas with one mtime (maybe one file seen twice), one per run (keep-balance).
+  const oneEach = trashed.filter((i, k) => trashed.findIndex((x) => replicas[x]!.mtime === replicas[i]!.mtime) === k)
+  return trashList(block, held, oneEach)
 }
 
 function isTrashable(replica: Replica, mount: TopologyMount, policy: BalancePolicy): boolean {

@@ -104,6 +104,13 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
     mark = performance.now()
     const mountRefusals = checkMounts(serverMounts)
     const answered = serverMounts.filter((s) => s.mounts !== undefined)
+    // PROTOCOL §8: servers or mounts changed → every trash list is cleared before any index is read.
+    const layout = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
+    let cleared = false
+    if (!options.dryRun && topologyChanged(previous.topology, layout)) {
+      const sent = await clearTrashLists(answered, { client, logger, ...options.commit })
+      cleared = sent.every((r) => r.trash === 'sent')
+    }
     let pass: PassResult | undefined
     if (!mountRefusals.some((r) => r.code === 'duplicate-mount') && !signal.aborted) {
       const topology = createTopology(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
@@ -139,7 +146,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       })
     }
     clearTimeout(timer)
-    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings })
+    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings, cleared })
   } finally {
     clearTimeout(timer)
     progress.stop()
@@ -156,6 +163,8 @@ interface Collected {
   refusals: Refusal[]
   stateFile: string
   timings: Timings
+  /** Every answering server already took an empty trash list before the indexes were read. */
+  cleared: boolean
 }
 
 /** Sanity has spoken: commit (or refuse, or pretend), then report and remember. */
@@ -165,7 +174,7 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
   const dryRun = options.dryRun ?? false
   const refused = c.refusals.length > 0
   const answered = c.serverMounts.filter((s) => s.mounts !== undefined)
-  const currentTopology = topologyKey(answered.map((s) => ({ uuid: s.uuid, mounts: s.mounts! })))
+  const currentTopology = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
   const changed = topologyChanged(c.previous.topology, currentTopology)
   const changeSets = c.pass?.changeSets.list() ?? []
   if (refused) logger.warn({ refusals: c.refusals.map((r) => r.code) }, `refusing to pull or trash: ${c.refusals.map((r) => r.message).join('; ')}`)
@@ -180,7 +189,7 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     commits = await clearTrashLists(answered, commitOptions)
     outcome = 'refused'
   } else {
-    commits = await commitChanges(changeSets, { ...commitOptions, clearFirst: changed })
+    commits = await commitChanges(changeSets, { ...commitOptions, clearFirst: changed && !c.cleared })
     outcome = commits.every((r) => r.pull === 'sent' && r.trash === 'sent') ? 'committed' : 'commit-failed'
   }
   c.timings.commitMs = Math.round(performance.now() - commitStarted)

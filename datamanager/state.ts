@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { writeFileAtomic } from './atomic-file.js'
+import type { MountInfo } from './topology.js'
 
 /**
  * What one run leaves for the next (`<stateDir>/last-run.json`): the counts
@@ -10,7 +11,7 @@ import { writeFileAtomic } from './atomic-file.js'
  */
 export interface RunState {
   lastSuccess: { at: string; collections: number; referencedBlocks: number } | undefined
-  /** Server uuid → its mount uuids, sorted. */
+  /** Server uuid → its url and mounts, sorted ({@link topologyKey}). */
   topology: Record<string, string[]> | undefined
 }
 
@@ -49,13 +50,30 @@ export async function writeRunState(file: string, state: RunState): Promise<void
   await writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`)
 }
 
-/** Server uuid → sorted mount uuids, the shape kept in {@link RunState.topology}. */
-export function topologyKey(servers: ReadonlyArray<{ uuid: string; mounts: ReadonlyArray<{ uuid: string }> }>): Record<string, string[]> {
+/** What of a mount counts toward the layout (PROTOCOL §8); fields a caller leaves out are not compared. */
+export type LayoutMount = { uuid: string } & Partial<Pick<MountInfo, 'deviceId' | 'allowWrite' | 'allowTrash' | 'storageClasses' | 'replication'>>
+
+/**
+ * Server uuid → its url (`url <url>`) and one entry per mount (uuid,
+ * device_id, allow_write, allow_trash, replication, classes), sorted: the
+ * shape kept in {@link RunState.topology}.
+ */
+export function topologyKey(servers: ReadonlyArray<{ uuid: string; url?: string; mounts: ReadonlyArray<LayoutMount> }>): Record<string, string[]> {
   const out: Record<string, string[]> = {}
   for (const s of [...servers].sort((a, b) => (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0))) {
-    out[s.uuid] = s.mounts.map((m) => m.uuid).sort()
+    out[s.uuid] = [...(s.url === undefined ? [] : [`url ${s.url}`]), ...s.mounts.map(mountKey)].sort()
   }
   return out
+}
+
+function mountKey(m: LayoutMount): string {
+  const parts = [m.uuid]
+  if (m.deviceId !== undefined) parts.push(`device=${m.deviceId}`)
+  if (m.allowWrite !== undefined) parts.push(`write=${m.allowWrite}`)
+  if (m.allowTrash !== undefined) parts.push(`trash=${m.allowTrash}`)
+  if (m.replication !== undefined) parts.push(`replication=${m.replication}`)
+  if (m.storageClasses !== undefined) parts.push(`classes=${[...m.storageClasses].sort().join(',')}`)
+  return parts.join(' ')
 }
 
 /** True unless both describe the same servers with the same mounts (no previous one counts as a change). */

@@ -42,3 +42,19 @@ t.test('state: writing is atomic (no temporary file left behind)', async (t) => 
   t.same(JSON.parse(await readFile(path.join(dir, 'last-run.json'), 'utf8')), {})
   t.same(await readdir(dir), ['last-run.json'])
 })
+
+t.test('state: a server\'s url and each mount\'s device_id, allow_write, allow_trash, replication and classes are part of the layout', async (t) => {
+  const mount = { uuid: 'm1', deviceId: 'h:1:2', allowWrite: true, allowTrash: true, replication: 1, storageClasses: ['default'] }
+  const key = (s: { url?: string }, m: Partial<typeof mount>) => topologyKey([{ uuid: 'a', url: 'http://k0:1', ...s, mounts: [{ ...mount, ...m }] }])
+  const before = key({}, {})
+  t.equal(topologyChanged(before, key({}, {})), false, 'the same layout')
+  const rows: Array<[string, { url?: string }, Partial<typeof mount>]> = [
+    ['url', { url: 'http://k0:2' }, {}],
+    ['device_id', {}, { deviceId: 'h:1:3' }],
+    ['allow_write', {}, { allowWrite: false }],
+    ['allow_trash', {}, { allowTrash: false }],
+    ['replication', {}, { replication: 2 }],
+    ['storage classes', {}, { storageClasses: ['default', 'archive'] }],
+  ]
+  for (const [name, s, m] of rows) t.equal(topologyChanged(before, key(s, m)), true, `${name} changed`)
+})
