@@ -50,11 +50,10 @@ async function runAgainst(
 
 function assertOnlyEmptyTrash(t: Test, fakes: FakeKeepstore[]): void {
   for (const [i, f] of fakes.entries()) {
-    t.same(
-      f.lists.map((l) => `${l.path} ${l.body}`),
-      ['/trash []'],
-      `keepstore ${i} got one empty trash list and no pull list`,
-    )
+    // A first run also clears trash lists before reading any index (the layout is new): still only empty ones.
+    const sent = f.lists.map((l) => `${l.path} ${l.body}`)
+    t.ok(sent.length >= 1, `keepstore ${i} got an empty trash list`)
+    t.same(new Set(sent), new Set(['/trash []']), `keepstore ${i} got only empty trash lists and no pull list`)
   }
 }
 
