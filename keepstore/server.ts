@@ -15,6 +15,7 @@ import { openStateDb } from './state-db.js'
 import { createWorklists, type WorklistSet } from './worklists.js'
 import { startTrashEmptier, type TrashEmptier } from './trash-emptier.js'
 import { createApp } from './http/app.js'
+import { Slots } from './slots.js'
 import { handleClientError } from './http/client-error.js'
 import type { AppDeps } from './http/context.js'
 
@@ -40,6 +41,8 @@ export interface RunningKeepstore {
   worklists: WorklistSet
   emptier: TrashEmptier
   metrics: KeepstoreMetrics
+  /** The block-write pool (PUTs and pull writes). */
+  writes: Slots
   close(): Promise<void>
 }
 
@@ -62,6 +65,9 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
     mounts: () => keepstore.mounts,
     worklists: (): Record<string, WorklistCounters> => (worklists ? { pull: worklists.pull.status(), trash: worklists.trash.status() } : {}),
   })
+  // Block writes (PUTs and pull writes) have their own pool, so reads never wait behind them.
+  const writes = new Slots(ksConfig.maxConcurrentWrites)
+  const requests = new Slots(ksConfig.maxConcurrentRequests)
   const db = await openStateDb(ksConfig.stateDir)
   const client = new KeepstoreClient()
   worklists = await createWorklists({
@@ -70,14 +76,15 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
     client,
     metrics,
     logger,
+    writes,
     pullConcurrency: ksConfig.pullConcurrency,
     trashConcurrency: ksConfig.trashConcurrency,
     isKnownServer: (url) => keepstoreByOrigin(config, url) !== undefined,
   })
   const emptier = startTrashEmptier(keepstore, config.cluster.blobTrashCheckIntervalMs, logger, (n) => metrics.trashEmptied.inc(n))
 
-  const deps: AppDeps = { keepstore, worklists, metrics, logger, version: VERSION }
-  const app = createApp(deps, { maxConcurrentRequests: ksConfig.maxConcurrentRequests })
+  const deps: AppDeps = { keepstore, worklists, metrics, logger, version: VERSION, bodyIdleTimeoutMs: ksConfig.bodyIdleTimeoutMs }
+  const app = createApp(deps, { requests, writes })
   const handler = app.callback()
   // Node checks header/request timeouts every connectionsCheckingInterval (30 s by default).
   const serverOptions = { connectionsCheckingInterval: Math.max(100, Math.min(1000, ksConfig.headerTimeoutMs / 2)) }
@@ -126,5 +133,5 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
       await keepstore.close()
       logger.info('keepstore stopped')
     })())
-  return { url, port: actual, config: ksConfig, keepstore, worklists, emptier, metrics, close }
+  return { url, port: actual, config: ksConfig, keepstore, worklists, emptier, metrics, writes, close }
 }

@@ -12,6 +12,8 @@ export interface AppDeps {
   metrics: KeepstoreMetrics
   logger: Logger
   version: string
+  /** A request body that sends nothing this long is cut (undefined: never). */
+  bodyIdleTimeoutMs?: number
 }
 
 export interface KeepState {

@@ -34,7 +34,7 @@ function listContext(deps: AppDeps): ListContext {
 function putList<T>(name: 'pull' | 'trash', parse: (body: string, ctx: ListContext) => T[], pick: (deps: AppDeps) => Worklist<T>): Handler {
   return async (ctx, deps) => {
     requireAdmin(ctx, deps)
-    const body = await readBody(ctx.req, MAX_LIST_BYTES)
+    const body = await readBody(ctx.req, MAX_LIST_BYTES, { idleTimeoutMs: deps.bodyIdleTimeoutMs })
     ctx.state.bytesIn = body.length
     const items = parse(body.toString('utf8'), listContext(deps))
     const digest = listDigest(body)
