@@ -4,6 +4,7 @@ import { KeepError, isKeepError } from '../../shared/errors.js'
 import type { AppDeps, KeepContext } from './context.js'
 import type { Release, Slots } from '../slots.js'
 import { tokenOf } from './context.js'
+import { redactSignatures } from '../../shared/logger.js'
 
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'Access-Control-Allow-Origin': '*',
@@ -88,7 +89,7 @@ function renderError(ctx: KeepContext, err: unknown, deps: AppDeps): void {
 
 /** Signatures ride in locators; never log them. */
 export function redactPath(path: string): string {
-  return path.replace(/\+A[0-9a-f]{40}@[0-9a-f]{8}/g, '+A…')
+  return redactSignatures(path)
 }
 
 /**
