@@ -11,7 +11,7 @@ import { MAX_BLOCK_SIZE } from './volumes/volume.js'
 import { Mount } from './mount.js'
 import { Keepstore } from './keepstore.js'
 import { KeepstoreMetrics, type WorklistCounters } from './metrics.js'
-import { openStateDb } from './state-db.js'
+import { openStateDb, type StateDb } from './state-db.js'
 import { createWorklists, type WorklistSet } from './worklists.js'
 import { startTrashEmptier, type TrashEmptier } from './trash-emptier.js'
 import { createApp } from './http/app.js'
@@ -31,6 +31,8 @@ export interface StartOptions {
   port?: number
   /** Bounded wait for in-flight requests on close(). */
   shutdownGraceMs?: number
+  /** Wraps the opened state database (tests inject faults such as a full disk). */
+  wrapStateDb?: (db: StateDb) => StateDb
 }
 
 export interface RunningKeepstore {
@@ -68,7 +70,8 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
   // Block writes (PUTs and pull writes) have their own pool, so reads never wait behind them.
   const writes = new Slots(ksConfig.maxConcurrentWrites)
   const requests = new Slots(ksConfig.maxConcurrentRequests)
-  const db = await openStateDb(ksConfig.stateDir)
+  const opened = await openStateDb(ksConfig.stateDir)
+  const db = options.wrapStateDb ? options.wrapStateDb(opened) : opened
   const client = new KeepstoreClient()
   worklists = await createWorklists({
     keepstore,

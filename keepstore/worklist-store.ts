@@ -1,8 +1,8 @@
-import type { AbstractBatchOperation } from 'abstract-level'
+import type { AbstractBatchOperation, AbstractBatchOptions } from 'abstract-level'
 import { KeepError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 import type { ItemCodec } from '../shared/worklist-items.js'
-import type { StateSublevel } from './state-db.js'
+import { stateWriteError, type StateSublevel } from './state-db.js'
 
 export type { ItemCodec } from '../shared/worklist-items.js'
 
@@ -61,6 +61,9 @@ interface MetaRecord {
   failed: number
   skipped: number
 }
+
+// classic-level's own option (abstract-level passes it through; memory-level ignores it).
+const SYNC = { sync: true } as AbstractBatchOptions<string, string>
 
 const pad = (n: number): string => n.toString().padStart(WIDTH, '0')
 
@@ -141,7 +144,12 @@ export function createWorklistStore<T>(db: StateSublevel, codec: ItemCodec<T>, o
           value: codec.encode(item),
         }))
         ops.push({ type: 'put', key: META_KEY, value: JSON.stringify(next) })
-        await db.batch(ops)
+        // Synced: the caller answers 200 once this resolves, and a power cut must not lose the list.
+        try {
+          await db.batch(ops, SYNC)
+        } catch (err) {
+          throw stateWriteError(err, `worklist ${name}: saving the list`)
+        }
         meta = next
         // Queued behind this write, not awaited: the new list is durable already.
         serial(() => db.clear({ lt: generationStart(generation) })).catch((err: unknown) => {

@@ -1,0 +1,89 @@
+import t from 'tap'
+import { openStateDb, type StateDb, type StateSublevel } from '../../keepstore/state-db.js'
+import { createWorklistStore } from '../../keepstore/worklist-store.js'
+import { isKeepError } from '../../shared/errors.js'
+import { clusterConfig, freePorts, call, ADMIN_TOKEN } from '../helpers/cluster.js'
+import { startKeepstore } from '../../keepstore/server.js'
+import { createLogger } from '../../shared/logger.js'
+import { listDigest } from '../../shared/worklist-items.js'
+
+const codec = { encode: (s: string): string => s, decode: (s: string): string => s }
+const meta = { digest: 'd', receivedAt: new Date(0) }
+
+/** What a full disk looks like from classic-level: LEVEL_IO_ERROR naming ENOSPC in its message. */
+function enospc(): Error {
+  return Object.assign(new Error('IO error: /state/000005.log: No space left on device'), { code: 'LEVEL_IO_ERROR' })
+}
+
+interface Spy {
+  batches: Array<Record<string, unknown> | undefined>
+  full: boolean
+}
+
+/** A sublevel whose batch calls are recorded, and fail as on a full disk while `spy.full`. */
+function spied(sub: StateSublevel, spy: Spy): StateSublevel {
+  return new Proxy(sub, {
+    get(target, prop) {
+      if (prop === 'batch') {
+        return (ops: unknown, options?: Record<string, unknown>) => {
+          spy.batches.push(options)
+          if (spy.full) return Promise.reject(enospc())
+          return (target.batch as (o: unknown, p?: unknown) => Promise<void>)(ops, options)
+        }
+      }
+      const value = Reflect.get(target, prop, target) as unknown
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    },
+  })
+}
+
+function spiedDb(db: StateDb, spy: Spy): StateDb {
+  return { location: db.location, sublevel: (name) => spied(db.sublevel(name), spy), close: () => db.close() }
+}
+
+t.test('worklist store: a replace is one batch written with sync, so a power cut after the 200 keeps it', async (t) => {
+  const db = await openStateDb(t.testdir())
+  t.teardown(() => db.close())
+  const spy: Spy = { batches: [], full: false }
+  const store = createWorklistStore(spied(db.sublevel('pull'), spy), codec)
+  await store.load()
+  await store.replace(['a', 'b'], meta)
+  t.equal(spy.batches.length, 1)
+  t.match(spy.batches[0], { sync: true })
+})
+
+t.test('worklist store: stateDir full → KEEP_FULL and the previous list stays', async (t) => {
+  const db = await openStateDb(t.testdir())
+  t.teardown(() => db.close())
+  const spy: Spy = { batches: [], full: false }
+  const store = createWorklistStore(spied(db.sublevel('pull'), spy), codec)
+  await store.load()
+  await store.replace(['old'], meta)
+  spy.full = true
+  const err = await store.replace(['new'], meta).catch((e: unknown) => e)
+  t.ok(isKeepError(err, 'KEEP_FULL'), 'mapped to KEEP_FULL (507)')
+  spy.full = false
+  const again = createWorklistStore(db.sublevel('pull'), codec)
+  t.same((await again.load()).items.map((i) => i.item), ['old'])
+})
+
+t.test('PUT /pull and PUT /trash with stateDir full → 507 and the previous list stays', async (t) => {
+  const dir = t.testdir()
+  const [port] = await freePorts(1)
+  const config = clusterConfig(dir, [port!])
+  const spy: Spy = { batches: [], full: false }
+  const ks = await startKeepstore(config, { logger: createLogger({ level: 'silent' }), wrapStateDb: (db) => spiedDb(db, spy) })
+  t.teardown(() => ks.close())
+  const locator = 'acbd18db4cc2f85cedef654fccc4a4d8+3'
+  const trash = JSON.stringify([{ locator, block_mtime: 1 }])
+  const pull = JSON.stringify([{ locator, servers: [ks.url] }])
+  t.equal((await call(ks.url, 'PUT', '/trash', { token: ADMIN_TOKEN, body: trash })).status, 200)
+  t.equal((await call(ks.url, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pull })).status, 200)
+  spy.full = true
+  t.equal((await call(ks.url, 'PUT', '/trash', { token: ADMIN_TOKEN, body: '[]' })).status, 507, 'trash list refused')
+  t.equal((await call(ks.url, 'PUT', '/pull', { token: ADMIN_TOKEN, body: '[]' })).status, 507, 'pull list refused')
+  spy.full = false
+  const digest = async (name: string): Promise<string> => (JSON.parse((await call(ks.url, 'GET', `/${name}`, { token: ADMIN_TOKEN })).text) as { digest: string }).digest
+  t.equal(await digest('trash'), listDigest(trash), 'the previous trash list stays')
+  t.equal(await digest('pull'), listDigest(pull), 'the previous pull list stays')
+})
