@@ -138,16 +138,18 @@ export function createWorklistStore<T>(db: StateSublevel, codec: ItemCodec<T>, o
         const generation = meta.generation + 1
         const next: MetaRecord = { generation, digest, received_at: receivedAt.toISOString(), done: 0, failed: 0, skipped: 0 }
         const stored = items.map((item, seq) => ({ key: itemKey(generation, seq), item }))
-        const ops: Array<AbstractBatchOperation<StateSublevel, string, string>> = stored.map(({ key, item }) => ({
-          type: 'put',
-          key,
-          value: codec.encode(item),
-        }))
-        ops.push({ type: 'put', key: META_KEY, value: JSON.stringify(next) })
-        // Synced: the caller answers 200 once this resolves, and a power cut must not lose the list.
+        // One batch on the root's chained batch (classic-level's is native):
+        // the list goes straight into LevelDB's write batch instead of being
+        // copied op by op in JS (an array batch of 500 k items cost gigabytes).
+        // Synced: the caller answers 200 once this resolves, and a power cut
+        // must not lose the list.
+        const batch = db.db.batch()
         try {
-          await db.batch(ops, SYNC)
+          for (const { key, item } of stored) batch.put(key, codec.encode(item), { sublevel: db } as object)
+          batch.put(META_KEY, JSON.stringify(next), { sublevel: db } as object)
+          await batch.write(SYNC)
         } catch (err) {
+          await batch.close().catch(() => undefined)
           throw stateWriteError(err, `worklist ${name}: saving the list`)
         }
         meta = next

@@ -20,20 +20,39 @@ interface Spy {
   full: boolean
 }
 
-/** A sublevel whose batch calls are recorded, and fail as on a full disk while `spy.full`. */
-function spied(sub: StateSublevel, spy: Spy): StateSublevel {
-  return new Proxy(sub, {
-    get(target, prop) {
-      if (prop === 'batch') {
-        return (ops: unknown, options?: Record<string, unknown>) => {
-          spy.batches.push(options)
-          if (spy.full) return Promise.reject(enospc())
-          return (target.batch as (o: unknown, p?: unknown) => Promise<void>)(ops, options)
-        }
-      }
-      const value = Reflect.get(target, prop, target) as unknown
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+/** Wraps `target` so that `override` answers for the named properties (methods stay bound to the target). */
+function wrap<T extends object>(target: T, override: Record<string, unknown>): T {
+  return new Proxy(target, {
+    get(obj, prop) {
+      if (typeof prop === 'string' && prop in override) return override[prop]
+      const value = Reflect.get(obj, prop, obj) as unknown
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(obj) : value
     },
+  })
+}
+
+/**
+ * A sublevel whose batch writes (array batches, and chained batches of its
+ * root database) are recorded, and fail as on a full disk while `spy.full`.
+ */
+function spied(sub: StateSublevel, spy: Spy): StateSublevel {
+  const record = (options: Record<string, unknown> | undefined): Promise<void> | undefined => {
+    spy.batches.push(options)
+    return spy.full ? Promise.reject(enospc()) : undefined
+  }
+  const root = sub.db
+  const spiedRoot = wrap(root, {
+    batch: (...args: unknown[]) => {
+      if (args.length > 0) return record(args[1] as Record<string, unknown>) ?? (root.batch as (...a: unknown[]) => unknown)(...args)
+      const chained = root.batch()
+      return wrap(chained, {
+        write: (options?: Record<string, unknown>) => record(options) ?? chained.write(options as object),
+      })
+    },
+  })
+  return wrap(sub, {
+    db: spiedRoot,
+    batch: (ops: unknown, options?: Record<string, unknown>) => record(options) ?? (sub.batch as (o: unknown, p?: unknown) => Promise<void>)(ops, options),
   })
 }
 
