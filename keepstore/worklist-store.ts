@@ -144,9 +144,15 @@ export function createWorklistStore<T>(db: StateSublevel, codec: ItemCodec<T>, o
         // Synced: the caller answers 200 once this resolves, and a power cut
         // must not lose the list.
         const batch = db.db.batch()
+        const BATCH_PUT = { sublevel: db } as object
         try {
-          for (const { key, item } of stored) batch.put(key, codec.encode(item), { sublevel: db } as object)
-          batch.put(META_KEY, JSON.stringify(next), { sublevel: db } as object)
+          for (let i = 0; i < stored.length; i++) {
+            const { key, item } = stored[i]!
+            batch.put(key, codec.encode(item), BATCH_PUT)
+            // Let the event loop (and the garbage collector's tasks) run during a long list.
+            if (i % 2048 === 2047) await new Promise((resolve) => setImmediate(resolve))
+          }
+          batch.put(META_KEY, JSON.stringify(next), BATCH_PUT)
           await batch.write(SYNC)
         } catch (err) {
           await batch.close().catch(() => undefined)

@@ -254,14 +254,39 @@ function parseList<S extends z.ZodType>(body: string | Uint8Array, item: S): Arr
     return result.data
   }
   const items = new Array<z.output<S>>(ranges.length)
+  for (let index = 0; index < ranges.length; index++) items[index] = parseItem(buf, ranges, index, item)
+  return items
+}
+
+function parseItem<S extends z.ZodType>(buf: Buffer, ranges: Array<[number, number]>, index: number, item: S): z.output<S> {
+  const [from, to] = ranges[index]!
+  const result = item.safeParse(parseJson(buf.toString('utf8', from, to)))
+  if (!result.success) throw invalidItem(result.error.issues[0], index)
+  return result.data
+}
+
+/** Items between yields to the event loop while a large list is parsed. */
+export const ITEMS_PER_TURN = 2048
+
+/**
+ * {@link parseList} for a request body, yielding to the event loop every
+ * {@link ITEMS_PER_TURN} items: other requests keep being served while a
+ * 64 MiB list is checked, and the garbage collector gets to finish its work
+ * instead of letting the heap balloon during one long synchronous loop.
+ */
+async function parseListAsync<S extends z.ZodType>(body: Uint8Array, item: S): Promise<Array<z.output<S>>> {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.length)
+  const ranges = arrayElements(buf)
+  if (ranges === undefined) return parseList(buf, item)
+  const items = new Array<z.output<S>>(ranges.length)
   for (let index = 0; index < ranges.length; index++) {
-    const [from, to] = ranges[index]!
-    const result = item.safeParse(parseJson(buf.toString('utf8', from, to)))
-    if (!result.success) throw invalidItem(result.error.issues[0], index)
-    items[index] = result.data
+    if (index % ITEMS_PER_TURN === ITEMS_PER_TURN - 1) await yieldTurn()
+    items[index] = parseItem(buf, ranges, index, item)
   }
   return items
 }
+
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 function withoutEmptyMount<T extends { mount_uuid?: string | undefined }>(item: T): T {
   if (item.mount_uuid === undefined) delete item.mount_uuid
@@ -276,6 +301,16 @@ export function parsePullList(body: string | Uint8Array, ctx: ListContext): Pull
 /** Validates a `PUT /trash` body (PROTOCOL §5). `block_mtime` comes out exact, beyond 2^53. */
 export function parseTrashList(body: string | Uint8Array, ctx: ListContext): TrashItem[] {
   return parseList(body, trashItemSchema(ctx)).map(withoutEmptyMount)
+}
+
+/** {@link parsePullList} of a request body, yielding to the event loop as it goes. */
+export async function parsePullListBody(body: Uint8Array, ctx: ListContext): Promise<PullItem[]> {
+  return (await parseListAsync(body, pullItemSchema(ctx))).map(withoutEmptyMount)
+}
+
+/** {@link parseTrashList} of a request body, yielding to the event loop as it goes. */
+export async function parseTrashListBody(body: Uint8Array, ctx: ListContext): Promise<TrashItem[]> {
+  return (await parseListAsync(body, trashItemSchema(ctx))).map(withoutEmptyMount)
 }
 
 function pullItemJson(item: PullItem): string {
