@@ -138,7 +138,7 @@ t.test('abuse: slowloris headers and slow-body PUTs held open → signed GETs st
 
 t.test('abuse: many concurrent large PUTs → RSS bounded, the excess gets 503', async (t) => {
   const writes = WRITES
-  const count = scale('abuse_big_puts', 12, 100)
+  const count = scale('abuse_big_puts', 10, 100)
   const size = isSoak() ? 64 * MiB : 2 * MiB
   const block = randomBytes(size)
   const hash = md5(block)
@@ -208,7 +208,7 @@ t.test('abuse: aborted GETs and PUTs leave no open files behind', async (t) => {
   const signed = put.text.trim()
   await call(ks.url, 'GET', '/_health/ping', { token: MANAGEMENT_TOKEN })
   const baseline = fdCount(pid)
-  const n = scale('abuse_aborts', 200, 10_000)
+  const n = scale('abuse_aborts', 100, 10_000)
   const wave = 50
   for (let done = 0; done < n; done += wave) {
     await Promise.all(
