@@ -11,11 +11,12 @@ import { MAX_BLOCK_SIZE } from './volumes/volume.js'
 import { Mount } from './mount.js'
 import { Keepstore } from './keepstore.js'
 import { KeepstoreMetrics, type WorklistCounters } from './metrics.js'
-import { openStateDb } from './state-db.js'
+import { openStateDb, type StateDb } from './state-db.js'
 import { createWorklists, type WorklistSet } from './worklists.js'
 import { startTrashEmptier, type TrashEmptier } from './trash-emptier.js'
 import { Scrubber, type ScrubClock, type ScrubReport } from './scrubber.js'
 import { createApp } from './http/app.js'
+import { Slots } from './slots.js'
 import { handleClientError } from './http/client-error.js'
 import type { AppDeps } from './http/context.js'
 
@@ -33,6 +34,8 @@ export interface StartOptions {
   shutdownGraceMs?: number
   /** The scrubber's clock (tests pace it without waiting). */
   scrubClock?: ScrubClock
+  /** Wraps the opened state database (tests inject faults such as a full disk). */
+  wrapStateDb?: (db: StateDb) => StateDb
 }
 
 export interface RunningKeepstore {
@@ -44,6 +47,8 @@ export interface RunningKeepstore {
   emptier: TrashEmptier
   scrubber: Scrubber
   metrics: KeepstoreMetrics
+  /** The block-write pool (PUTs and pull writes). */
+  writes: Slots
   close(): Promise<void>
 }
 
@@ -66,7 +71,11 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
     mounts: () => keepstore.mounts,
     worklists: (): Record<string, WorklistCounters> => (worklists ? { pull: worklists.pull.status(), trash: worklists.trash.status() } : {}),
   })
-  const db = await openStateDb(ksConfig.stateDir)
+  // Block writes (PUTs and pull writes) have their own pool, so reads never wait behind them.
+  const writes = new Slots(ksConfig.maxConcurrentWrites)
+  const requests = new Slots(ksConfig.maxConcurrentRequests)
+  const opened = await openStateDb(ksConfig.stateDir)
+  const db = options.wrapStateDb ? options.wrapStateDb(opened) : opened
   const client = new KeepstoreClient()
   worklists = await createWorklists({
     keepstore,
@@ -74,6 +83,7 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
     client,
     metrics,
     logger,
+    writes,
     pullConcurrency: ksConfig.pullConcurrency,
     trashConcurrency: ksConfig.trashConcurrency,
     isKnownServer: (url) => keepstoreByOrigin(config, url) !== undefined,
@@ -88,8 +98,8 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
   })
   scrubber.start()
 
-  const deps: AppDeps = { keepstore, worklists, metrics, logger, version: VERSION, scrubber }
-  const app = createApp(deps, { maxConcurrentRequests: ksConfig.maxConcurrentRequests })
+  const deps: AppDeps = { keepstore, worklists, metrics, logger, version: VERSION, scrubber, bodyIdleTimeoutMs: ksConfig.bodyIdleTimeoutMs }
+  const app = createApp(deps, { requests, writes })
   const handler = app.callback()
   // Node checks header/request timeouts every connectionsCheckingInterval (30 s by default).
   const serverOptions = { connectionsCheckingInterval: Math.max(100, Math.min(1000, ksConfig.headerTimeoutMs / 2)) }
@@ -139,7 +149,7 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
       await keepstore.close()
       logger.info('keepstore stopped')
     })())
-  return { url, port: actual, config: ksConfig, keepstore, worklists, emptier, scrubber, metrics, close }
+  return { url, port: actual, config: ksConfig, keepstore, worklists, emptier, scrubber, metrics, writes, close }
 }
 
 /**

@@ -40,6 +40,23 @@ function reasonOf(err: unknown): string {
 }
 
 /**
+ * A write error of the state database as the caller should see it: a full
+ * disk (LevelDB reports `IO error: …: No space left on device`) is
+ * `KEEP_FULL` (507), anything else `KEEP_IO`.
+ */
+export function stateWriteError(err: unknown, what: string): KeepError {
+  let e: unknown = err
+  let full = false
+  while (e instanceof Error) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC' || /ENOSPC|No space left on device/i.test(e.message)) full = true
+    e = e.cause
+  }
+  return full
+    ? new KeepError('KEEP_FULL', `${what}: the state directory is full`, { cause: err })
+    : new KeepError('KEEP_IO', `${what}: ${reasonOf(err)}`, { cause: err })
+}
+
+/**
  * LevelDB with `createIfMissing` would start an empty database beside the
  * table files of one whose CURRENT was lost; refuse instead.
  */

@@ -8,6 +8,7 @@ import { createWorklist, type Worklist } from './worklist.js'
 import { createPullHandler } from './pull-worker.js'
 import { createTrashHandler } from './trash-worker.js'
 import type { StateDb } from './state-db.js'
+import type { Slots } from './slots.js'
 
 export interface WorklistSet {
   pull: Worklist<PullItem>
@@ -23,6 +24,8 @@ export interface WorklistSetOptions {
   client: KeepstoreClient
   metrics: KeepstoreMetrics
   logger: Logger
+  /** The block-write pool shared with PUTs; pull writes wait for a slot (bounded by pullConcurrency). */
+  writes?: Slots
   pullConcurrency: number
   trashConcurrency: number
   isKnownServer(url: string): boolean
@@ -32,7 +35,14 @@ const pullTarget = (item: PullItem): string => `${parseLocator(item.locator).has
 
 /** The keepstore's two worklists, persisted in its state database, opened (resumed) and running. */
 export async function createWorklists(options: WorklistSetOptions): Promise<WorklistSet> {
-  const { keepstore, db, metrics, logger } = options
+  const { keepstore, db, metrics, logger, writes } = options
+  const pullStore: Pick<Keepstore, 'holdsOn' | 'writeTo'> = {
+    holdsOn: (mount, hash) => keepstore.holdsOn(mount, hash),
+    writeTo: (mount, hash, body, opts) =>
+      writes
+        ? writes.run(() => keepstore.writeTo(mount, hash, body, opts), { wait: 'always', ...(opts?.signal ? { signal: opts.signal } : {}) })
+        : keepstore.writeTo(mount, hash, body, opts),
+  }
   const pull: Worklist<PullItem> = createWorklist<PullItem>({
     name: 'pull',
     concurrency: options.pullConcurrency,
@@ -40,7 +50,7 @@ export async function createWorklists(options: WorklistSetOptions): Promise<Work
     codec: pullItemCodec,
     logger: logger.child({ worklist: 'pull' }),
     handle: createPullHandler({
-      keepstore,
+      keepstore: pullStore,
       signer: keepstore.signer,
       client: options.client,
       logger: logger.child({ worklist: 'pull' }),

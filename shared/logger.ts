@@ -48,6 +48,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const config: PinoOptions = {
     level: options.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: CENSOR },
+    // Signatures can ride in any field (a path, an error message, a list item,
+    // the message itself): the finished line is scrubbed once, whatever carries them.
+    hooks: { streamWrite: redactSignatures },
   }
   if (options.name !== undefined) config.name = options.name
   const destination = options.destination as DestinationStream | undefined
@@ -65,12 +68,16 @@ export function silentLogger(): Logger {
   return pino({ level: 'silent' })
 }
 
-const A_HINT_IN_TEXT_RE = /\+A[^+?#/\s]*/g
+/**
+ * An `A` hint, whatever its case, raw or percent-encoded (`%2BA…`), up to the
+ * next character that cannot be part of it in a URL or a JSON string.
+ */
+const A_HINT_IN_TEXT_RE = /((?:\+|%2b)a)[^+?#/\s"\\&,;%]*/gi
 
 /**
- * `text` (a request path, a locator) with every `+A…` signature hint
- * replaced, so a URL can be logged: a signature is a read permission.
+ * `text` (a request path, a locator, a whole JSON log line) with every `+A…`
+ * signature hint replaced: a signature is a read permission.
  */
 export function redactSignatures(text: string): string {
-  return text.includes('+A') ? text.replace(A_HINT_IN_TEXT_RE, `+A${CENSOR}`) : text
+  return text.replace(A_HINT_IN_TEXT_RE, `$1${CENSOR}`)
 }

@@ -1,13 +1,55 @@
 import type { IncomingMessage } from 'node:http'
 import { KeepError } from './errors.js'
 
+export interface BodyOptions {
+  /** A body that sends nothing this long is cut: the request fails and its socket is closed. */
+  idleTimeoutMs?: number | undefined
+}
+
+/**
+ * The request body as an async iterable that fails with `KEEP_TIMEOUT` when
+ * no byte arrives for `idleTimeoutMs` while the reader waits for one (time the
+ * reader spends with a chunk, writing it to disk, does not count). The request
+ * and its socket are destroyed then, so the reader's source errors (a volume
+ * removes its temp file) and a slow-body client holds nothing.
+ */
+export function guardIdle(req: IncomingMessage, options: BodyOptions = {}): AsyncIterable<Buffer> {
+  const ms = options.idleTimeoutMs
+  if (ms === undefined || ms <= 0) return req as AsyncIterable<Buffer>
+  return {
+    async *[Symbol.asyncIterator]() {
+      let waiting = false
+      const timer = setTimeout(() => {
+        if (!waiting) return
+        const err = new KeepError('KEEP_TIMEOUT', `request body idle for ${ms} ms`)
+        req.destroy(err)
+        req.socket?.destroy()
+      }, ms)
+      const chunks = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+      try {
+        for (;;) {
+          waiting = true
+          timer.refresh()
+          const next = await chunks.next()
+          waiting = false
+          if (next.done) return
+          yield next.value
+        }
+      } finally {
+        clearTimeout(timer)
+        if (!req.complete) await chunks.return?.()
+      }
+    },
+  }
+}
+
 /** Reads a request body into memory up to `limit` bytes; beyond it → KEEP_TOO_LARGE (413). */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, limit: number, options: BodyOptions = {}): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > limit) throw new KeepError('KEEP_TOO_LARGE', `body exceeds ${limit} bytes`)
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  for await (const chunk of guardIdle(req, options)) {
     size += chunk.length
     if (size > limit) throw new KeepError('KEEP_TOO_LARGE', `body exceeds ${limit} bytes`)
     chunks.push(chunk)

@@ -9,9 +9,22 @@ type Handler = (ctx: KeepContext, deps: AppDeps) => Promise<void>
 
 const FLUSH_BYTES = 64 * 1024
 
+/**
+ * The index prefix from the path or `?prefix=`. Ambiguity is an error, never
+ * a silently unfiltered index: the query key given twice or as an array
+ * (`prefix[]=a`), or path and query both given and differing → 400.
+ */
 function prefixOf(ctx: KeepContext): string {
-  const fromQuery = typeof ctx.query.prefix === 'string' ? ctx.query.prefix : undefined
-  const prefix = ctx.params.prefix ?? fromQuery ?? ''
+  const keys = Object.keys(ctx.query).filter((k) => k === 'prefix' || k.startsWith('prefix['))
+  const fromQuery = ctx.query.prefix
+  if (keys.some((k) => k !== 'prefix') || Array.isArray(fromQuery)) {
+    throw new KeepError('KEEP_BAD_REQUEST', 'prefix given more than once')
+  }
+  const fromPath = ctx.params.prefix
+  if (fromPath !== undefined && fromQuery !== undefined && fromPath !== fromQuery) {
+    throw new KeepError('KEEP_BAD_REQUEST', 'prefix in both path and query, differing')
+  }
+  const prefix = fromPath ?? fromQuery ?? ''
   if (!isValidIndexPrefix(prefix)) throw new KeepError('KEEP_BAD_REQUEST', 'prefix must be 0-32 lowercase hex digits')
   return prefix
 }

@@ -7,6 +7,7 @@ import type { ReadOptions } from '../keepstore.js'
 import type { AppDeps, KeepContext } from './context.js'
 import { requireAdmin } from './context.js'
 import { requireToken } from '../../shared/auth.js'
+import { guardIdle } from '../../shared/read-body.js'
 
 type Handler = (ctx: KeepContext, deps: AppDeps) => Promise<void>
 
@@ -15,7 +16,7 @@ function parseClasses(header: string): string[] | undefined {
   return classes.length ? classes : undefined
 }
 
-export const putBlock: Handler = async (ctx, { keepstore }) => {
+export const putBlock: Handler = async (ctx, { keepstore, bodyIdleTimeoutMs }) => {
   const loc = parseLocator(ctx.params.locator ?? '')
   const declared = ctx.get('content-length')
   if (declared && Number(declared) > MAX_BLOCK_SIZE) throw new KeepError('KEEP_TOO_LARGE', 'block exceeds 64 MiB')
@@ -25,7 +26,8 @@ export const putBlock: Handler = async (ctx, { keepstore }) => {
   const classes = parseClasses(ctx.get('x-keep-storage-classes'))
   const ac = new AbortController()
   ctx.req.once('aborted', () => ac.abort())
-  const result = await keepstore.put(loc.hash, ctx.req, {
+  const body = guardIdle(ctx.req, { idleTimeoutMs: bodyIdleTimeoutMs })
+  const result = await keepstore.put(loc.hash, body, {
     ...(loc.size !== undefined ? { expectedSize: loc.size } : {}),
     ...(classes ? { classes } : {}),
     signal: ac.signal,

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { isKeepError } from '../../shared/errors.js'
+import { KeepError, isKeepError } from '../../shared/errors.js'
 import { tokenFromAuthorization } from '../../shared/auth.js'
 import type { AppDeps } from './context.js'
 import { CORS_HEADERS, requestIdOf } from './middleware.js'
@@ -66,7 +66,7 @@ async function answer(deps: AppDeps, head: string, socket: Socket): Promise<void
   let message = ''
   try {
     if (!path.startsWith('/') || path.length < 2 || path.indexOf('/', 1) >= 0) throw Object.assign(new Error('Bad Request'), { status: 400 })
-    await touchBlock(decodeURIComponent(path.slice(1).split('?')[0] ?? ''), tokenFromAuthorization(headers.get('authorization')), deps)
+    await touchBlock(decodePath(path.slice(1).split('?')[0] ?? ''), tokenFromAuthorization(headers.get('authorization')), deps)
   } catch (err) {
     status = isKeepError(err) ? err.status : ((err as { status?: number }).status ?? 500)
     message = isKeepError(err) || status === 400 ? (err as Error).message : 'Internal Server Error'
@@ -74,6 +74,15 @@ async function answer(deps: AppDeps, head: string, socket: Socket): Promise<void
   }
   deps.metrics.observeRequest('touch_block', 'TOUCH', status, Number(process.hrtime.bigint() - started) / 1e9, 0, 0)
   respond(socket, status, message, requestId)
+}
+
+/** Bad percent-encoding is the client's fault: 400, as on every other route (PROTOCOL.md §3). */
+function decodePath(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    throw new KeepError('KEEP_BAD_REQUEST', 'bad percent-encoding in the path')
+  }
 }
 
 const REASONS: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error' }

@@ -14,6 +14,8 @@ export interface AppDeps {
   logger: Logger
   version: string
   scrubber?: Scrubber
+  /** A request body that sends nothing this long is cut (undefined: never). */
+  bodyIdleTimeoutMs?: number
 }
 
 export interface KeepState {

@@ -1,8 +1,8 @@
 import { KeepError } from '../../shared/errors.js'
 import { readBody } from '../../shared/read-body.js'
 import {
-  parsePullList,
-  parseTrashList,
+  parsePullListBody,
+  parseTrashListBody,
   serializePullList,
   serializeTrashList,
   listDigest,
@@ -31,12 +31,12 @@ function listContext(deps: AppDeps): ListContext {
  * PUT /pull and PUT /trash: validate the whole list first (any fault → 400 and
  * the previous list stays), then replace atomically; 200 only once persisted.
  */
-function putList<T>(name: 'pull' | 'trash', parse: (body: string, ctx: ListContext) => T[], pick: (deps: AppDeps) => Worklist<T>): Handler {
+function putList<T>(name: 'pull' | 'trash', parse: (body: Uint8Array, ctx: ListContext) => Promise<T[]>, pick: (deps: AppDeps) => Worklist<T>): Handler {
   return async (ctx, deps) => {
     requireAdmin(ctx, deps)
-    const body = await readBody(ctx.req, MAX_LIST_BYTES)
+    const body = await readBody(ctx.req, MAX_LIST_BYTES, { idleTimeoutMs: deps.bodyIdleTimeoutMs })
     ctx.state.bytesIn = body.length
-    const items = parse(body.toString('utf8'), listContext(deps))
+    const items = await parse(body, listContext(deps))
     const digest = listDigest(body)
     await pick(deps).replace(items, { digest, receivedAt: new Date(deps.keepstore.now()) })
     deps.logger.info({ list: name, count: items.length, digest, reqId: ctx.state.requestId }, `${name} list accepted`)
@@ -53,7 +53,7 @@ function getList<T>(pick: (deps: AppDeps) => Worklist<T>, serialize: (items: T[]
   }
 }
 
-export const putPullList = putList('pull', parsePullList, (d) => worklists(d).pull)
-export const putTrashList = putList('trash', parseTrashList, (d) => worklists(d).trash)
+export const putPullList = putList('pull', parsePullListBody, (d) => worklists(d).pull)
+export const putTrashList = putList('trash', parseTrashListBody, (d) => worklists(d).trash)
 export const getPullList = getList((d) => worklists(d).pull, serializePullList)
 export const getTrashList = getList((d) => worklists(d).trash, serializeTrashList)

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto'
 import type Koa from 'koa'
 import { KeepError, isKeepError } from '../../shared/errors.js'
 import type { AppDeps, KeepContext } from './context.js'
+import type { Release, Slots } from '../slots.js'
 import { tokenOf } from './context.js'
+import { redactSignatures } from '../../shared/logger.js'
 
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'Access-Control-Allow-Origin': '*',
@@ -102,30 +104,30 @@ export function withoutPaths(line: string): string {
 
 /** Signatures ride in locators; never log them. */
 export function redactPath(path: string): string {
-  return path.replace(/\+A[0-9a-f]{40}@[0-9a-f]{8}/g, '+A…')
+  return redactSignatures(path)
 }
 
 /**
- * At most `max` requests run at once; up to `max` more wait in a queue; beyond
- * that → 503 at once. Health and metrics are exempt so operators can still look.
+ * Runs the requests `applies` picks while holding a slot of `slots` (which
+ * queue, then answer 503 at once beyond the queue). A request whose client
+ * goes away while it waits leaves the queue.
  */
-export function limitConcurrency(max: number, exempt: (path: string) => boolean): Koa.Middleware {
-  let running = 0
-  const queue: Array<() => void> = []
+export function limitConcurrency(slots: Slots, applies: (ctx: Koa.Context) => boolean): Koa.Middleware {
   return async (ctx, next) => {
-    if (exempt(ctx.path)) return next()
-    if (running >= max) {
-      if (queue.length >= max) throw new KeepError('KEEP_UNAVAILABLE', 'server is busy, try again')
-      await new Promise<void>((resolve) => queue.push(resolve))
-    } else {
-      running++
+    if (!applies(ctx)) return next()
+    const ac = new AbortController()
+    const onClose = (): void => ac.abort(new KeepError('KEEP_UNAVAILABLE', 'client went away while queued'))
+    ctx.res.once('close', onClose)
+    let release: Release
+    try {
+      release = await slots.acquire({ signal: ac.signal })
+    } finally {
+      ctx.res.off('close', onClose)
     }
     try {
       await next()
     } finally {
-      const wake = queue.shift()
-      if (wake) wake()
-      else running--
+      release()
     }
   }
 }

@@ -2,6 +2,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import type { Test } from 'tap'
+import { Slots } from '../../keepstore/slots.js'
 import { createApp } from '../../keepstore/http/app.js'
 import { Keepstore } from '../../keepstore/keepstore.js'
 import { KeepstoreMetrics } from '../../keepstore/metrics.js'
@@ -38,7 +39,7 @@ export async function serveWithFaults(t: Test, faults: FaultHook): Promise<Fault
   const { cluster } = clusterConfig(dir, [1])
   const keepstore = new Keepstore({ uuid: 'zzzzz-bi6l4-000000000000000', mounts: [mount], cluster, logger })
   const metrics = new KeepstoreMetrics({ mounts: () => keepstore.mounts })
-  const app = createApp({ keepstore, worklists: undefined, metrics, logger, version: 'test' }, { maxConcurrentRequests: 8 })
+  const app = createApp({ keepstore, worklists: undefined, metrics, logger, version: 'test' }, { requests: new Slots(8), writes: new Slots(8) })
   const server = http.createServer(app.callback())
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => {

@@ -3,25 +3,27 @@ import net from 'node:net'
 import { PassThrough } from 'node:stream'
 import { createHash } from 'node:crypto'
 import { request } from 'undici'
-import { startCluster, call, MANAGEMENT_TOKEN } from '../../helpers/cluster.js'
+import { startCluster, call, ADMIN_TOKEN, MANAGEMENT_TOKEN } from '../../helpers/cluster.js'
 
 const md5 = (b: string): string => createHash('md5').update(b).digest('hex')
 
 t.test('maxConcurrentRequests: a queue of the same size, then 503; health exempt', async (t) => {
   const cluster = await startCluster(t, { keepstore: { maxConcurrentRequests: 1 } })
   const url = cluster.urls[0]!
-  const data = 'slow body'
+  const list = '[]'
   const body = new PassThrough()
-  const first = request(`${url}/${md5(data)}`, { method: 'PUT', body, headers: { 'content-length': String(data.length) } })
-  body.write('slow ')
+  const auth = { authorization: `Bearer ${ADMIN_TOKEN}` }
+  const first = request(`${url}/trash`, { method: 'PUT', body, headers: { ...auth, 'content-length': String(list.length) } })
+  body.write('[')
   // The first request now holds the only slot (its body is still coming); the next one queues.
   await new Promise((r) => setTimeout(r, 50))
-  const second = call(url, 'PUT', `/${md5('queued')}`, { body: 'queued' })
+  const second = call(url, 'GET', '/trash', { token: ADMIN_TOKEN })
   await new Promise((r) => setTimeout(r, 50))
-  const third = await call(url, 'PUT', `/${md5('refused')}`, { body: 'refused' })
+  const third = await call(url, 'GET', '/mounts', { token: ADMIN_TOKEN })
   t.equal(third.status, 503, 'beyond running + queue → 503 at once')
   t.equal((await call(url, 'GET', '/_health/ping', { token: MANAGEMENT_TOKEN })).status, 200, 'health is exempt')
-  body.end('body')
+  t.equal((await call(url, 'PUT', `/${md5('block')}`, { body: 'block' })).status, 200, 'block writes have their own pool')
+  body.end(']')
   t.equal((await first).statusCode, 200)
   await (await first).body.dump()
   t.equal((await second).status, 200, 'the queued request ran once a slot was free')
