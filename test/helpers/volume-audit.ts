@@ -20,14 +20,21 @@ const PREFIX_RE = /^[0-9a-f]{3}$/
 /** Checked files by path → `ino:size:mtime`, so repeated audits of a growing volume hash only what changed. */
 export type AuditCache = Map<string, { key: string; md5: string }>
 
-function fileMd5(path: string, cache: AuditCache | undefined): { md5: string; size: number } {
-  const st = statSync(path, { bigint: true })
+function fileMd5(path: string, cache: AuditCache | undefined): { md5: string; size: number } | undefined {
+  const st = statSync(path, { bigint: true, throwIfNoEntry: false })
+  if (!st) return undefined
   const key = `${st.ino}:${st.size}:${st.mtimeNs}`
   const hit = cache?.get(path)
   if (hit && hit.key === key) return { md5: hit.md5, size: Number(st.size) }
   const hash = createHash('md5')
   const buf = Buffer.allocUnsafe(1024 * 1024)
-  const fd = openSync(path, 'r')
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
   try {
     for (;;) {
       const n = readSync(fd, buf, 0, buf.length, null)
@@ -63,6 +70,7 @@ export function auditVolume(root: string, cache?: AuditCache): VolumeAudit {
       const hash = BLOCK_RE.test(entry) ? entry : trash?.[1]
       if (!hash) continue
       const got = fileMd5(path, cache)
+      if (!got) continue // renamed or removed while we looked (the keepstore is running)
       if (got.md5 !== hash) audit.bad.push(rel)
       else if (trash) audit.trashed.set(rel, hash)
       else audit.blocks.set(hash, got.size)
