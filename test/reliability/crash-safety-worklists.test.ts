@@ -12,6 +12,9 @@ import { seededRandom } from '../helpers/volume-suite.js'
 
 const md5 = (data: Uint8Array): string => createHash('md5').update(data).digest('hex')
 
+// Child processes restart many times: a loaded machine needs more than the default file timeout.
+t.setTimeout(Math.max(300_000, (scale('pull-kills', 3, 30) + scale('trash-kills', 3, 30) + scale('emptier-kills', 3, 30)) * 20_000))
+
 interface ListStatus {
   queued: number
   in_progress: number

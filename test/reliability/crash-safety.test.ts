@@ -9,6 +9,9 @@ import { type AuditCache, auditVolume } from '../helpers/volume-audit.js'
 import { seededRandom } from '../helpers/volume-suite.js'
 
 const md5 = (data: Uint8Array): string => createHash('md5').update(data).digest('hex')
+
+// Child processes restart dozens of times: a loaded machine needs more than the default file timeout.
+t.setTimeout(Math.max(300_000, scale('kills', 30, 500) * 10_000))
 const MiB = 1024 * 1024
 const WRITERS = 6
 
