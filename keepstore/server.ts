@@ -7,6 +7,7 @@ import { selectKeepstore, keepstoreByOrigin, type Config, type KeepstoreConfig }
 import { createLogger, type Logger } from '../shared/logger.js'
 import { KeepstoreClient } from '../shared/keepstore-client.js'
 import { createVolume } from './volumes/create-volume.js'
+import type { FaultHook } from './volumes/directory-fs.js'
 import { MAX_BLOCK_SIZE } from './volumes/volume.js'
 import { Mount } from './mount.js'
 import { Keepstore } from './keepstore.js'
@@ -25,6 +26,8 @@ export const VERSION = '0.1.0'
 export interface StartOptions {
   /** Which keepstore of the config to serve (may be omitted when there is one). */
   uuid?: string
+  /** Test seam: the directory volumes' fault hook (ENOSPC, EIO); see {@link FaultHook}. */
+  faults?: FaultHook
   logger?: Logger
   /** Milliseconds since the epoch (signatures, trash ages). */
   now?: () => number
@@ -61,7 +64,7 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
   const nowNs = (): bigint => BigInt(now()) * 1_000_000n
   const mounts: Mount[] = []
   for (const v of ksConfig.volumes) {
-    const volume = createVolume(v, options.now ? { now: nowNs } : {})
+    const volume = createVolume(v, { ...(options.now ? { now: nowNs } : {}), ...(options.faults ? { faults: options.faults } : {}) })
     await volume.open()
     mounts.push(new Mount({ volume, replication: v.replication, storageClasses: v.storageClasses, priority: v.priority, readOnly: v.readOnly, minFreeSpace: ksConfig.minFreeSpace, now }))
   }
