@@ -30,6 +30,8 @@ export interface StartOptions {
   port?: number
   /** Bounded wait for in-flight requests on close(). */
   shutdownGraceMs?: number
+  /** How long a pull waits for a source's response headers (default undici's 60 s); tests shorten it. */
+  pullHeadersTimeoutMs?: number
 }
 
 export interface RunningKeepstore {
@@ -63,7 +65,7 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
     worklists: (): Record<string, WorklistCounters> => (worklists ? { pull: worklists.pull.status(), trash: worklists.trash.status() } : {}),
   })
   const db = await openStateDb(ksConfig.stateDir)
-  const client = new KeepstoreClient()
+  const client = new KeepstoreClient(options.pullHeadersTimeoutMs !== undefined ? { headersTimeoutMs: options.pullHeadersTimeoutMs } : {})
   worklists = await createWorklists({
     keepstore,
     db,

@@ -194,18 +194,45 @@ t.test('pull: a restarted keepstore resumes its persisted list', async (t) => {
   const [, b, c] = cluster.urls as [string, string, string]
   const blocks = ['r1', 'r2', 'r3'].map(block)
   for (const x of blocks) await put(c, x.data)
-  // The first item hangs on a source that never answers, so the rest stays queued.
+  // The first item hangs on a source that holds every request until released, so the rest stays queued.
   const a = cluster.urls[0]!
-  await fakeSource(t, cluster, 0, () => undefined)
-  const list = [{ locator: block('stuck').locator, servers: [a] }, ...blocks.map((x) => ({ locator: x.locator, servers: [c] }))]
+  let release: () => void = () => undefined
+  const held = new Promise<void>((r) => (release = r))
+  const seen = await fakeSource(t, cluster, 0, (_path, res) => {
+    void held.then(() => {
+      res.writeHead(404)
+      res.end('not here\n')
+    })
+  })
+  const stuck = block('stuck')
+  const list = [{ locator: stuck.locator, servers: [a] }, ...blocks.map((x) => ({ locator: x.locator, servers: [c] }))]
   t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pullList(list) })).status, 200)
   const digest = (JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text) as { digest: string }).digest
   const restarted = await cluster.restart(1)
   const resumed = JSON.parse((await call(restarted.url, 'GET', '/pull', { token: ADMIN_TOKEN })).text) as { digest: string; queued: number; in_progress: number }
   t.equal(resumed.digest, digest, 'the same list')
   t.equal(resumed.queued + resumed.in_progress, 4, 'nothing was lost')
-  // Let the stuck item fail fast now: the list goes on by itself.
-  t.equal((await call(restarted.url, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pullList(blocks.map((x) => ({ locator: x.locator, servers: [c] }))) })).status, 200)
+  // The stuck item now fails (its source answers 404); the list goes on by itself.
+  release()
   await cluster.keepstores[1]!.worklists.pull.idle()
   t.same((await indexOf(restarted.url)).sort(), blocks.map((x) => x.hash).sort())
+  t.ok(seen.filter((p) => p.startsWith(`/${stuck.hash}+`)).length >= 1, 'the resumed list started from its first item')
+  const status = JSON.parse((await call(restarted.url, 'GET', '/pull', { token: ADMIN_TOKEN })).text) as { done: number; failed: number }
+  t.match(status, { done: 3, failed: 1 })
+})
+
+t.test('pull: a source that never sends its headers fails after the headers timeout and the list goes on', async (t) => {
+  const cluster = await startCluster(t, { keepstores: 3, keepstore: { pullConcurrency: 1 }, pullHeadersTimeoutMs: 200 })
+  const [, b, c] = cluster.urls as [string, string, string]
+  const good = block('after the silent one')
+  await put(c, good.data)
+  const a = cluster.urls[0]!
+  const seen = await fakeSource(t, cluster, 0, () => undefined)
+  const silent = block('silence')
+  t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pullList([{ locator: silent.locator, servers: [a] }, { locator: good.locator, servers: [c] }]) })).status, 200)
+  await cluster.keepstores[1]!.worklists.pull.idle()
+  t.equal(seen.length, 1, 'the silent source was asked once')
+  t.same(await indexOf(b), [good.hash], 'the next item ran')
+  const status = JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text) as { done: number; failed: number }
+  t.match(status, { done: 1, failed: 1 })
 })
