@@ -243,12 +243,16 @@ t.test('worklist persistence: an item in progress when the process dies is resum
   const dying = await h.start(handler.handle)
   await dying.replace(letters('ab'), meta())
   await handler.started(0)
-  // The first worklist is never closed before the second one reads: as after a crash.
+  // The first worklist is never closed before the second one opens the same store: as after a crash.
   const store = createWorklistStore(h.db.sublevel('test'), codec)
   const { items, meta: saved } = await store.load()
-  t.same(items.map((i) => i.item), letters('ab'))
+  t.same(items.map((i) => i.item), letters('ab'), 'the item in progress is still persisted')
   t.equal(saved.digest, 'digest-1')
-  handler.calls[0]?.finish('done')
+  const resumed = immediateHandler<string>()
+  const reopened = await h.start(resumed.handle)
+  await reopened.idle()
+  t.same(resumed.seen, letters('ab'), 'the reopened list runs the interrupted item first, then the rest')
+  t.match(reopened.status(), { digest: 'digest-1', done: 2, queued: 0 })
 })
 
 t.test('worklist persistence: an item of a replaced list finishing later does not touch the new counters', async (t) => {
@@ -301,7 +305,7 @@ t.test('worklist persistence: finished, dropped and replaced items leave the sto
   t.same(await sub.keys().all(), [itemKey(2, 0), 'meta'], 'the old generation is gone')
 })
 
-t.test('worklist: a list of 100 000 items replaces, drops and reloads in O(n)', async (t) => {
+t.test('worklist: a list of 100 000 items replaces, drops and reloads whole, in order', async (t) => {
   const dir = t.testdir()
   const first = await onDisk(t, dir)
   const handler = createControlledHandler<string>()
