@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import http from 'node:http'
+import net from 'node:net'
 import { createHash } from 'node:crypto'
 import { startCluster, call, ADMIN_TOKEN, type TestCluster } from '../helpers/cluster.js'
 
@@ -86,8 +87,16 @@ t.test('pull: invalid lists → 400 with a reason, and the previous list stays',
     t.equal(res.status, 400, `${row.name} → 400`)
     t.match(res.text, /^[^\n]+\n$/, `${row.name}: one line`)
   }
-  const big = await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: 'x', headers: { 'content-length': String(64 * 1024 * 1024 + 1) } }).catch(() => ({ status: 413 }))
-  t.equal(big.status, 413, 'an oversized list → 413')
+  // Raw, so that the 413 is read as sent (a client library would fail on the unsent body instead).
+  const big = await new Promise<string>((resolve, reject) => {
+    const sock = net.connect(Number(new URL(b).port), '127.0.0.1')
+    let data = ''
+    sock.on('data', (d) => (data += d.toString()))
+    sock.on('error', reject)
+    sock.on('close', () => resolve(data))
+    sock.write(`PUT /pull HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nContent-Length: ${64 * 1024 * 1024 + 1}\r\n\r\n[`)
+  })
+  t.match(big, /^HTTP\/1\.1 413 /, 'an oversized list → 413')
   const after = JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text) as { digest: string; items: unknown[] }
   t.equal(after.digest, before.digest, 'the accepted list is still the current one')
   t.same(after.items, before.items)
@@ -170,7 +179,8 @@ t.test('pull: first server failing → the next one; all failing → logged and 
 })
 
 t.test('pull: blocks land on the named mount; later entries for the same block and mount are dropped, other mounts kept', async (t) => {
-  const cluster = await startCluster(t, { keepstores: 2, volumes: [{ driver: 'memory' }, { driver: 'memory', storageClasses: ['archive'] }] })
+  // One worker: at the default concurrency the three entries start together and no drop could be seen.
+  const cluster = await startCluster(t, { keepstores: 2, volumes: [{ driver: 'memory' }, { driver: 'memory', storageClasses: ['archive'] }], keepstore: { pullConcurrency: 1 } })
   const [a, b] = cluster.urls as [string, string]
   const x = block('class act')
   await put(a, x.data)
@@ -186,7 +196,23 @@ t.test('pull: blocks land on the named mount; later entries for the same block a
   t.same(await indexOf(b, mounts[0]), [x.hash], 'the entry for another mount stayed and ran')
   const status = JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text) as { done: number; skipped: number; failed: number }
   t.equal(status.done, 2, 'two transfers')
+  t.equal(status.skipped, 0, 'the duplicate entry was dropped, not run and skipped')
   t.equal(status.failed, 0)
+})
+
+t.test('pull: an entry whose target already holds the block is skipped without asking any server', async (t) => {
+  const cluster = await startCluster(t, { keepstores: 2, keepstore: { pullConcurrency: 1 } })
+  const [a, b] = cluster.urls as [string, string]
+  const x = block('already here')
+  await put(b, x.data)
+  const seen = await fakeSource(t, cluster, 0, (_p, res) => {
+    res.writeHead(500)
+    res.end()
+  })
+  t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pullList([{ locator: x.locator, servers: [a] }]) })).status, 200)
+  await cluster.keepstores[1]!.worklists.pull.idle()
+  t.same(seen, [], 'no server was asked')
+  t.match(JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text), { done: 0, skipped: 1, failed: 0 })
 })
 
 t.test('pull: a restarted keepstore resumes its persisted list', async (t) => {

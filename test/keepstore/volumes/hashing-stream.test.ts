@@ -82,7 +82,13 @@ t.test('consumeVerified: errors of the source and the sink propagate unchanged; 
 t.test('consumeVerified: an abort ends the wait for a stalled source', async (t) => {
   const before = new AbortController()
   before.abort()
-  await t.rejects(consumeVerified(from([Buffer.from('x')]), { hash: md5(Buffer.from('x')), signal: before.signal, sink: () => undefined }), { code: 'KEEP_TIMEOUT' }, 'already aborted → KEEP_TIMEOUT')
+  let read = 0
+  async function* counted(): AsyncGenerator<Buffer> {
+    read++
+    yield Buffer.from('x')
+  }
+  await t.rejects(consumeVerified(counted(), { hash: md5(Buffer.from('x')), signal: before.signal, sink: () => undefined }), { code: 'KEEP_TIMEOUT' }, 'already aborted → KEEP_TIMEOUT')
+  t.equal(read, 0, 'an already aborted write never reads its source')
   const reason = new KeepError('KEEP_UNAVAILABLE', 'shutting down')
   const withReason = new AbortController()
   withReason.abort(reason)
