@@ -209,10 +209,68 @@ t.test('pull: an entry whose target already holds the block is skipped without a
     res.writeHead(500)
     res.end()
   })
-  t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pullList([{ locator: x.locator, servers: [a] }]) })).status, 200)
+  t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pullList([{ locator: x.locator, servers: [a] }, { locator: x.locator, servers: [a] }]) })).status, 200)
   await cluster.keepstores[1]!.worklists.pull.idle()
   t.same(seen, [], 'no server was asked')
-  t.match(JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text), { done: 0, skipped: 1, failed: 0 })
+  t.match(JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text), { done: 0, skipped: 1, failed: 0, queued: 0 }, 'the skip dropped the later duplicate too')
+})
+
+t.test('pull: concurrent entries for one block and mount share one transfer; other mounts get their own', async (t) => {
+  const cluster = await startCluster(t, { keepstores: 2, volumes: [{ driver: 'memory' }, { driver: 'memory' }], keepstore: { pullConcurrency: 4 } })
+  const b = cluster.urls[1]!
+  const x = block('shared transfer')
+  let release: () => void = () => undefined
+  const held = new Promise<void>((r) => (release = r))
+  let arrived: () => void = () => undefined
+  const bothArrived = new Promise<void>((r) => (arrived = r))
+  const seen = await fakeSource(t, cluster, 0, (_p, res) => {
+    if (seen.length === 2) arrived()
+    void held.then(() => {
+      res.writeHead(200, { 'content-length': String(x.data.length) })
+      res.end(x.data)
+    })
+  })
+  const a = cluster.urls[0]!
+  const mounts = cluster.config.keepstores[1]!.volumes.map((v) => v.uuid) as [string, string]
+  const list = [
+    { locator: x.locator, servers: [a], mount_uuid: mounts[0] },
+    { locator: x.locator, servers: [a], mount_uuid: mounts[0] },
+    { locator: x.locator, servers: [a], mount_uuid: mounts[1] },
+  ]
+  t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pullList(list) })).status, 200)
+  await bothArrived
+  release()
+  await cluster.keepstores[1]!.worklists.pull.idle()
+  t.equal(seen.length, 2, 'one request per target mount, not per entry')
+  t.same(await indexOf(b, mounts[0]), [x.hash])
+  t.same(await indexOf(b, mounts[1]), [x.hash])
+  t.match(JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text), { done: 2, skipped: 1, failed: 0 })
+})
+
+t.test('pull: a failed transfer is not remembered — the same entry in the next list pulls again', async (t) => {
+  const cluster = await startCluster(t, { keepstores: 2 })
+  const b = cluster.urls[1]!
+  const x = block('second time lucky')
+  let good = false
+  await fakeSource(t, cluster, 0, (_p, res) => {
+    if (!good) {
+      res.writeHead(500)
+      res.end('not yet\n')
+      return
+    }
+    res.writeHead(200, { 'content-length': String(x.data.length) })
+    res.end(x.data)
+  })
+  const a = cluster.urls[0]!
+  const body = pullList([{ locator: x.locator, servers: [a] }])
+  t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body })).status, 200)
+  await cluster.keepstores[1]!.worklists.pull.idle()
+  t.match(JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text), { failed: 1 })
+  good = true
+  t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body })).status, 200)
+  await cluster.keepstores[1]!.worklists.pull.idle()
+  t.match(JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text), { done: 1, failed: 0 })
+  t.same(await indexOf(b), [x.hash])
 })
 
 t.test('pull: a restarted keepstore resumes its persisted list', async (t) => {
