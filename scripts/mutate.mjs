@@ -31,7 +31,7 @@ export const MODULES = {
   'hashing-stream': { files: ['keepstore/volumes/hashing-stream.js'], tests: ['keepstore/volumes/hashing-stream.test.js', 'keepstore/volumes/memory-volume.test.js'] },
   worklist: { files: ['keepstore/worklist.js'], tests: ['keepstore/worklist.test.js'] },
   'trash-worker': { files: ['keepstore/trash-worker.js'], tests: ['keepstore/trash.test.js'] },
-  'pull-worker': { files: ['keepstore/pull-worker.js'], tests: ['keepstore/pull.test.js'] },
+  'pull-worker': { files: ['keepstore/pull-worker.js'], tests: ['keepstore/pull-worker.test.js', 'keepstore/pull.test.js'] },
   balance: { files: ['datamanager/balance.js', 'datamanager/balance-pass.js'], tests: ['datamanager/balance.test.js'] },
   sanity: { files: ['datamanager/sanity.js'], tests: ['datamanager/sanity.test.js'] },
   'directory-volume': { files: ['keepstore/volumes/directory-volume.js'], tests: ['keepstore/volumes/directory-volume.test.js'] },
