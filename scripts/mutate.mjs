@@ -62,7 +62,7 @@ if (listOnly) {
 const dist = path.join(repo, 'dist')
 if (!existsSync(dist)) throw new Error('dist/ is missing: run `npm run build` first')
 // A private copy at the same depth as dist/, so tests' relative paths (fixtures, bin/) still resolve.
-const work = path.join(repo, '.mutate-dist')
+const work = path.join(repo, `.mutate-dist-${process.pid}`)
 rmSync(work, { recursive: true, force: true })
 cpSync(dist, work, { recursive: true })
 const cleanup = () => rmSync(work, { recursive: true, force: true })

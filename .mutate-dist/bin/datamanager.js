@@ -1,0 +1,50 @@
+import { Command } from 'commander';
+import { loadConfig, requireDatamanager } from '../shared/config.js';
+import { createLogger } from '../shared/logger.js';
+import { runMain, untilSignal, parseArgs, EXIT } from '../shared/cli.js';
+import { KeepstoreClient } from '../shared/keepstore-client.js';
+import { createFileLock } from '../datamanager/lock.js';
+import { progressFor } from '../datamanager/progress.js';
+import { runDatamanager } from '../datamanager/run.js';
+import { startService } from '../datamanager/service.js';
+await runMain(async () => {
+    const program = new Command('datamanager')
+        .description('Enforce replication and collect garbage: send every keepstore its pull and trash lists')
+        .requiredOption('--config <file>', 'cluster config file (YAML or JSON)', process.env.KEEP_CONFIG)
+        .option('--once', 'one run, then exit (cron); default: a run every datamanager.period', false)
+        .option('--dry-run', 'compute and report, send nothing (implies --once)', false)
+        .option('--force', 'accept a drop of collections or referenced blocks beyond 10 %', false)
+        .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
+        .option('--pretty', 'human-readable logs', false);
+    const opts = parseArgs(program);
+    if (typeof opts === 'number')
+        return opts;
+    const config = await loadConfig(opts.config);
+    const dm = requireDatamanager(config);
+    const logger = createLogger({ level: opts.logLevel, pretty: opts.pretty, name: 'datamanager' });
+    const client = new KeepstoreClient({ token: config.cluster.systemRootToken, headersTimeoutMs: 120_000, bodyTimeoutMs: 300_000 });
+    const lock = createFileLock(dm.stateDir, {
+        onCompromised: (err) => logger.error({ err }, 'datamanager lock lost while held'),
+    });
+    const common = { config, client, lock, logger, force: opts.force, progress: progressFor() };
+    try {
+        if (opts.once || opts.dryRun) {
+            const result = await runDatamanager({ ...common, dryRun: opts.dryRun });
+            if (result.exitCode === EXIT.locked)
+                process.stderr.write(`datamanager: another instance holds the lock ${lock.description}\n`);
+            return result.exitCode;
+        }
+        const stop = new AbortController();
+        const service = await startService({ ...common, signal: stop.signal });
+        void untilSignal().then((signal) => {
+            logger.info({ signal }, 'stopping after the current run');
+            stop.abort();
+        });
+        await service.done;
+        return EXIT.ok;
+    }
+    finally {
+        await client.close();
+    }
+});
+//# sourceMappingURL=datamanager.js.map

@@ -1,0 +1,113 @@
+import { once } from 'node:events';
+import { KeepError } from '../../shared/errors.js';
+import { formatIndexLine, isValidIndexPrefix } from '../../shared/index-format.js';
+import { requireToken } from '../../shared/auth.js';
+import { requireAdmin } from './context.js';
+const FLUSH_BYTES = 64 * 1024;
+function prefixOf(ctx) {
+    const fromQuery = typeof ctx.query.prefix === 'string' ? ctx.query.prefix : undefined;
+    const prefix = ctx.params.prefix ?? fromQuery ?? '';
+    if (!isValidIndexPrefix(prefix))
+        throw new KeepError('KEEP_BAD_REQUEST', 'prefix must be 0-32 lowercase hex digits');
+    return prefix;
+}
+/**
+ * Streams index lines, then one empty line. The empty line is how a reader
+ * knows the index is complete: when an error happens after output began we end
+ * the body without it (and cannot change the status any more).
+ */
+async function streamIndex(ctx, deps, mountUuid) {
+    requireAdmin(ctx, deps);
+    const prefix = prefixOf(ctx);
+    if (mountUuid !== undefined)
+        deps.keepstore.requireMount(mountUuid);
+    const ac = new AbortController();
+    ctx.res.once('close', () => {
+        if (!ctx.res.writableFinished)
+            ac.abort();
+    });
+    const entries = deps.keepstore.index(prefix, mountUuid, ac.signal)[Symbol.asyncIterator]();
+    let next = await entries.next(); // errors before any output still get a status
+    ctx.respond = false;
+    const res = ctx.res;
+    res.statusCode = 200;
+    for (const [k, v] of Object.entries(ctx.response.headers))
+        if (v !== undefined)
+            res.setHeader(k, v);
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    let chunk = '';
+    let sent = 0;
+    const flush = async () => {
+        sent += chunk.length;
+        if (!res.write(chunk))
+            await once(res, 'drain', { signal: ac.signal });
+        chunk = '';
+    };
+    try {
+        while (!next.done) {
+            chunk += formatIndexLine(next.value);
+            if (chunk.length >= FLUSH_BYTES)
+                await flush();
+            next = await entries.next();
+        }
+        chunk += '\n';
+        await flush();
+        res.end();
+    }
+    catch (err) {
+        deps.logger.error({ err, reqId: ctx.state.requestId }, 'index failed after output began');
+        if (!res.destroyed) {
+            if (chunk)
+                res.write(chunk);
+            res.end();
+        }
+    }
+    finally {
+        ctx.state.bytesOut = sent;
+        await entries.return?.();
+    }
+}
+export const getIndex = (ctx, deps) => streamIndex(ctx, deps, undefined);
+export const getMountBlocks = (ctx, deps) => streamIndex(ctx, deps, ctx.params.uuid ?? '');
+export const getMounts = async (ctx, deps) => {
+    requireAdmin(ctx, deps);
+    ctx.body = deps.keepstore.mounts.map((m) => m.toJSON());
+};
+export const getStatus = async (ctx, deps) => {
+    requireAdmin(ctx, deps);
+    const ks = deps.keepstore;
+    await Promise.all(ks.mounts.map((m) => m.refresh(true)));
+    ctx.body = {
+        version: deps.version,
+        uuid: ks.uuid,
+        volumes: ks.mounts.map((m) => ({
+            uuid: m.uuid,
+            driver: m.volume.driver,
+            device_id: m.deviceId,
+            free_bytes: m.space().freeBytes,
+            total_bytes: m.space().totalBytes,
+            errors: m.errors,
+            state: m.state,
+            read_only: m.readOnly,
+        })),
+        pull: deps.worklists ? counters(deps.worklists.pull.status()) : undefined,
+        trash: deps.worklists ? counters(deps.worklists.trash.status()) : undefined,
+    };
+};
+function counters(s) {
+    return { queued: s.queued, in_progress: s.in_progress, done: s.done, failed: s.failed, skipped: s.skipped };
+}
+/** managementToken endpoints: none configured → 404 `disabled`. */
+function requireManagement(ctx, deps) {
+    requireToken(ctx.state.token, deps.keepstore.cluster.managementToken);
+}
+export const getHealth = async (ctx, deps) => {
+    requireManagement(ctx, deps);
+    ctx.body = { health: 'OK' };
+};
+export const getMetrics = async (ctx, deps) => {
+    requireManagement(ctx, deps);
+    ctx.type = deps.metrics.registry.contentType;
+    ctx.body = await deps.metrics.registry.metrics();
+};
+//# sourceMappingURL=admin-handlers.js.map

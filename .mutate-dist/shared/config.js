@@ -1,0 +1,192 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { KeepError } from './errors.js';
+import { configError, formatKeyPath, validateConfig } from './config-schema.js';
+/** `key:` with no value means "not set". A recursive alias (`a: &x [*x]`) is left as is for the schema to refuse. */
+function withoutNulls(value, ancestors = new Set()) {
+    if (value === null || typeof value !== 'object' || ancestors.has(value))
+        return value;
+    ancestors.add(value);
+    let out;
+    if (Array.isArray(value)) {
+        out = value.map((item) => withoutNulls(item, ancestors));
+    }
+    else {
+        const copy = {};
+        for (const [key, item] of Object.entries(value))
+            if (item !== null)
+                copy[key] = withoutNulls(item, ancestors);
+        out = copy;
+    }
+    ancestors.delete(value);
+    return out;
+}
+function parseYaml(text, file) {
+    const where = file === undefined ? '' : ` ${file}:`;
+    const doc = parseDocument(text);
+    const error = doc.errors[0];
+    if (error !== undefined) {
+        const line = error.linePos?.[0].line;
+        const reason = error.code === 'MULTIPLE_DOCS'
+            ? 'more than one YAML document'
+            : (error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+        throw new KeepError('KEEP_CONFIG', `config:${where}${line === undefined ? '' : ` line ${line}:`} ${reason}`);
+    }
+    try {
+        return doc.toJS() ?? {};
+    }
+    catch (err) {
+        throw new KeepError('KEEP_CONFIG', `config:${where} ${err.message.split('\n')[0]}`, { cause: err });
+    }
+}
+/** Remembers the first key path of each value and rejects a second one. */
+function createUniqueness() {
+    const seen = new Map();
+    return (value, keyPath, shown = value) => {
+        const first = seen.get(value);
+        if (first !== undefined)
+            throw configError(keyPath, `duplicate ${JSON.stringify(shown)} (also ${first})`);
+        seen.set(value, formatKeyPath(keyPath));
+    };
+}
+function listenFromUrl(url) {
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+    return { host, port };
+}
+function resolveCluster(raw) {
+    return {
+        id: raw.id,
+        systemRootToken: raw.systemRootToken,
+        managementToken: raw.managementToken,
+        blobSigning: raw.blobSigning,
+        blobSigningKey: raw.blobSigningKey,
+        blobSigningTTLSeconds: raw.blobSigningTTL / 1000,
+        maxClockSkewMs: raw.maxClockSkew,
+        blobTrash: raw.blobTrash,
+        blobTrashLifetimeMs: raw.blobTrashLifetime,
+        blobTrashCheckIntervalMs: raw.blobTrashCheckInterval,
+        defaultReplication: raw.defaultReplication,
+    };
+}
+function resolveKeepstores(raw, resolve) {
+    const uuids = createUniqueness();
+    const origins = createUniqueness();
+    const volumeUuids = createUniqueness();
+    // One root on two hosts is normal (/var/lib/keep/disk0 everywhere); on one host it is one disk twice.
+    const roots = createUniqueness();
+    return raw.map((ks, k) => {
+        const url = new URL(ks.url);
+        uuids(ks.uuid, ['keepstores', k, 'uuid']);
+        origins(url.origin, ['keepstores', k, 'url']);
+        const volumes = ks.volumes.map((vol, v) => {
+            const root = vol.root === undefined ? undefined : resolve(vol.root);
+            volumeUuids(vol.uuid, ['keepstores', k, 'volumes', v, 'uuid']);
+            if (root !== undefined)
+                roots(`${url.hostname} ${root}`, ['keepstores', k, 'volumes', v, 'root'], root);
+            const { uuid, driver, readOnly, replication, storageClasses, priority } = vol;
+            return { uuid, driver, root, readOnly, replication, storageClasses, priority };
+        });
+        const firstRoot = volumes.find((vol) => vol.root !== undefined)?.root;
+        const defaultStateDir = firstRoot === undefined ? undefined : path.join(firstRoot, '.keep-state');
+        const stateDir = ks.stateDir === undefined ? defaultStateDir : resolve(ks.stateDir);
+        return {
+            uuid: ks.uuid,
+            url: ks.url,
+            origin: url.origin,
+            listen: ks.listen ?? listenFromUrl(url),
+            tls: ks.tls && { certificate: resolve(ks.tls.certificate), key: resolve(ks.tls.key) },
+            maxConcurrentRequests: ks.maxConcurrentRequests,
+            maxConcurrentWrites: ks.maxConcurrentWrites,
+            stateDir,
+            pullConcurrency: ks.pullConcurrency,
+            trashConcurrency: ks.trashConcurrency,
+            headerTimeoutMs: ks.headerTimeout,
+            requestTimeoutMs: ks.requestTimeout,
+            bodyIdleTimeoutMs: ks.bodyIdleTimeout,
+            scrubRate: ks.scrubRate,
+            minFreeSpace: ks.minFreeSpace,
+            volumes,
+        };
+    });
+}
+function resolveDatamanager(raw, resolve) {
+    const stateDir = resolve(raw.stateDir);
+    return {
+        collections: resolve(raw.collections),
+        periodMs: raw.period,
+        pullLimit: raw.pullLimit,
+        trashLimit: raw.trashLimit,
+        stateDir,
+        lostBlocksFile: raw.lostBlocksFile === undefined ? path.join(stateDir, 'lost-blocks.txt') : resolve(raw.lostBlocksFile),
+        reportFile: raw.reportFile === undefined ? path.join(stateDir, 'report.json') : resolve(raw.reportFile),
+        listen: raw.listen,
+        runTimeoutMs: raw.runTimeout,
+        maxRecordBytes: raw.maxRecordBytes,
+    };
+}
+/**
+ * Parses and validates config text (YAML; JSON is YAML). Relative paths
+ * resolve against `baseDir`, else the directory of `path`, else the cwd.
+ * @throws KeepError KEEP_CONFIG, one line naming the key.
+ */
+export function parseConfig(text, options = {}) {
+    const file = options.path === undefined ? undefined : path.resolve(options.path);
+    const baseDir = path.resolve(options.baseDir ?? (file === undefined ? '.' : path.dirname(file)));
+    const raw = validateConfig(withoutNulls(parseYaml(text, file)));
+    const resolve = (p) => path.resolve(baseDir, p);
+    return {
+        path: file,
+        cluster: resolveCluster(raw.cluster),
+        keepstores: resolveKeepstores(raw.keepstores, resolve),
+        datamanager: raw.datamanager && resolveDatamanager(raw.datamanager, resolve),
+    };
+}
+/** Reads and parses a config file. @throws KeepError KEEP_CONFIG */
+export async function loadConfig(file) {
+    let text;
+    try {
+        text = await readFile(file, 'utf8');
+    }
+    catch (err) {
+        // Node says "ENOENT: no such file or directory, open '/x'": the file is already named.
+        const reason = err.message.replace(/, \w+(?: '.*')?$/, '');
+        throw new KeepError('KEEP_CONFIG', `config: cannot read ${file}: ${reason}`, { cause: err });
+    }
+    return parseConfig(text, { path: file });
+}
+/**
+ * The keepstore this process serves: `uuid`, or the only one when omitted.
+ * @throws KeepError KEEP_CONFIG for an unknown uuid, or none given among several.
+ */
+export function selectKeepstore(config, uuid) {
+    if (uuid === undefined) {
+        const [only, ...rest] = config.keepstores;
+        if (only !== undefined && rest.length === 0)
+            return only;
+        throw new KeepError('KEEP_CONFIG', `config: keepstores: ${config.keepstores.length} keepstores listed; choose one with --uuid`);
+    }
+    const found = config.keepstores.find((ks) => ks.uuid === uuid);
+    if (found === undefined)
+        throw new KeepError('KEEP_CONFIG', `config: keepstores: no keepstore with uuid ${JSON.stringify(uuid)}`);
+    return found;
+}
+/** @throws KeepError KEEP_CONFIG when the file has no `datamanager` section. */
+export function requireDatamanager(config) {
+    if (config.datamanager === undefined)
+        throw new KeepError('KEEP_CONFIG', 'config: datamanager: required');
+    return config.datamanager;
+}
+/** The keepstore whose url has the same origin as `url`; `undefined` if none or unparsable. */
+export function keepstoreByOrigin(config, url) {
+    let origin;
+    try {
+        origin = new URL(url).origin;
+    }
+    catch {
+        return undefined;
+    }
+    return config.keepstores.find((ks) => ks.origin === origin);
+}
+//# sourceMappingURL=config.js.map

@@ -1,0 +1,66 @@
+import t from 'tap';
+import { IndexParser } from '../../datamanager/index-parser.js';
+const A = 'acbd18db4cc2f85cedef654fccc4a4d8';
+const B = 'acbd18db4cc2f85cedef654fccc4a4d9';
+const C = 'c0ffee0000000000000000000000000a';
+const line = (hash, size = 3, mtime = '1707249451308502672') => `${hash}+${size} ${mtime}\n`;
+function parse(body, options = {}, chunk = body.length || 1) {
+    const parser = new IndexParser(options);
+    const entries = [];
+    const bytes = Buffer.from(body, 'latin1');
+    for (let i = 0; i < bytes.length; i += chunk) {
+        for (const e of parser.push(bytes.subarray(i, i + chunk)))
+            entries.push([e.hash, e.size, e.mtime]);
+    }
+    return { parser, entries, complete: parser.end() };
+}
+t.test('index parser: a complete index is sorted lines and one final empty line, however it is chunked', async (t) => {
+    const body = line(A) + line(B, 67108864, '9007199254740993') + line(C, 0, '0') + '\n';
+    for (const chunk of [1, 2, 7, 35, 64, body.length]) {
+        const { entries, complete, parser } = parse(body, {}, chunk);
+        t.same(entries, [[A, 3, 1707249451308502672n], [B, 67108864, 9007199254740993n], [C, 0, 0n]], `chunks of ${chunk}`);
+        t.ok(complete, `complete in chunks of ${chunk}`);
+        t.equal(parser.lines, 3);
+    }
+    t.ok(parse('\n').complete, 'an empty index is one empty line');
+});
+t.test('index parser: sizes the fast path does not take are still parsed exactly', async (t) => {
+    const { entries, complete } = parse(`${A}+0000000000000000003 1\n${B}+9007199254740991 2\n\n`);
+    t.ok(complete);
+    t.same(entries, [[A, 3, 1n], [B, 9007199254740991, 2n]]);
+});
+t.test('index parser: an index cut short or faulty is never complete', async (t) => {
+    // [name, body, entries parsed before the fault, a KEEP_BAD_REQUEST fault (not just cut short), unsorted]
+    const rows = [
+        ['no final empty line', line(A) + line(B), 2, false, false],
+        ['cut in the middle of a line', line(A) + line(B).slice(0, 20), 1, false, false],
+        ['nothing at all', '', 0, false, false],
+        ['bytes after the final empty line', `${line(A)}\n${line(B)}`, 1, true, false],
+        ['two empty lines', `${line(A)}\n\n`, 1, true, false],
+        ['a malformed line', `${line(A)}${B}+3\n\n`, 1, true, false],
+        ['an uppercase hash', `${line(A.toUpperCase())}\n`, 0, true, false],
+        ['a size beyond 2^53', `${line(A, 9007199254740992)}\n`, 0, true, false],
+        ['a carriage return', `${A}+3 1\r\n\n`, 0, true, false],
+        ['a hash listed twice', `${line(A)}${line(A)}\n`, 1, true, false],
+        ['hashes out of order', `${line(B)}${line(A)}\n`, 1, true, true],
+    ];
+    for (const [name, body, count, fault, unsorted] of rows) {
+        const { parser, entries, complete } = parse(body);
+        t.notOk(complete, name);
+        t.equal(entries.length, count, `${name}: entries before the fault are kept`);
+        t.equal(parser.error?.code, fault ? 'KEEP_BAD_REQUEST' : undefined, `${name}: fault`);
+        t.equal(parser.unsorted, unsorted, `${name}: unsorted flag`);
+    }
+});
+t.test('index parser: every hash must lie inside the requested prefix', async (t) => {
+    t.ok(parse(`${line(A)}${line(B)}\n`, { prefix: 'acbd' }).complete);
+    const outside = parse(`${line(A)}${line(C)}\n`, { prefix: 'acbd' });
+    t.notOk(outside.complete);
+    t.equal(outside.parser.error?.message.includes('prefix'), true);
+});
+t.test('index parser: allowUnsorted accepts any order (the index is being spilled)', async (t) => {
+    const { entries, complete } = parse(`${line(C)}${line(A)}${line(B)}\n`, { allowUnsorted: true });
+    t.ok(complete);
+    t.same(entries.map((e) => e[0]), [C, A, B]);
+});
+//# sourceMappingURL=index-parser.test.js.map

@@ -1,0 +1,162 @@
+import t from 'tap';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { startCluster, call, ADMIN_TOKEN } from '../helpers/cluster.js';
+import { createTrashHandler } from '../../keepstore/trash-worker.js';
+import { Keepstore } from '../../keepstore/keepstore.js';
+import { Mount } from '../../keepstore/mount.js';
+import { createMemoryVolume } from '../../keepstore/volumes/memory-volume.js';
+import { silentLogger } from '../../shared/logger.js';
+const md5 = (b) => createHash('md5').update(b).digest('hex');
+const HOUR = 3600 * 1000;
+const T0 = 1_800_000_000_000;
+const rows = [
+    { name: 'old, exact mtime, its mount → trashed', at: 2 * HOUR, mtimeDelta: 0n, mount: 'own', trashed: true, outcome: 'done' },
+    { name: 'old, exact mtime, no mount → every trashable mount', at: 2 * HOUR, mtimeDelta: 0n, mount: 'none', trashed: true, outcome: 'done' },
+    { name: '(a) younger than the TTL → kept', at: HOUR / 2, mtimeDelta: 0n, mount: 'own', trashed: false, outcome: 'skipped' },
+    { name: '(b) mtime one nanosecond off → kept', at: 2 * HOUR, mtimeDelta: 1n, mount: 'own', trashed: false, outcome: 'skipped' },
+    { name: '(b) mtime one nanosecond earlier → kept', at: 2 * HOUR, mtimeDelta: -1n, mount: 'own', trashed: false, outcome: 'skipped' },
+    { name: 'a mount that does not hold it → kept', at: 2 * HOUR, mtimeDelta: 0n, mount: 'other', trashed: false, outcome: 'skipped' },
+    { name: 'blobTrash off → accepted, skipped', at: 2 * HOUR, mtimeDelta: 0n, mount: 'own', blobTrash: false, trashed: false, outcome: 'skipped' },
+];
+t.test('trash list guards (a) age, (b) exact mtime, per mount; blobTrash off', async (t) => {
+    for (const row of rows) {
+        await t.test(row.name, async (t) => {
+            const clock = { now: T0 };
+            const cluster = await startCluster(t, {
+                now: () => clock.now,
+                volumes: [{ driver: 'memory' }, { driver: 'memory' }],
+                cluster: { blobSigningTTL: '1h', blobTrashLifetime: '1h', ...(row.blobTrash === false ? { blobTrash: false } : {}) },
+            });
+            const url = cluster.urls[0];
+            const data = `block for ${row.name}`;
+            const hash = md5(data);
+            const mounts = cluster.config.keepstores[0].volumes.map((v) => v.uuid);
+            t.equal((await call(url, 'PUT', `/${hash}`, { body: data })).status, 200);
+            const line = (await call(url, 'GET', '/index', { token: ADMIN_TOKEN })).text.split('\n')[0];
+            const stored = BigInt(line.split(' ')[1]);
+            const own = (await Promise.all(cluster.keepstores[0].keepstore.mounts.map(async (m) => ((await m.volume.stat(hash).then(() => true, () => false)) ? m.uuid : undefined)))).find(Boolean);
+            const other = mounts.find((m) => m !== own);
+            clock.now = T0 + row.at;
+            const item = { locator: `${hash}+${data.length}`, block_mtime: `${stored + row.mtimeDelta}` };
+            if (row.mount === 'own')
+                item.mount_uuid = own;
+            if (row.mount === 'other')
+                item.mount_uuid = other;
+            // block_mtime as a bare JSON number with all 19 digits, as the datamanager sends it.
+            const body = JSON.stringify([item]).replace(/"block_mtime":"(\d+)"/, '"block_mtime":$1');
+            t.equal((await call(url, 'PUT', '/trash', { token: ADMIN_TOKEN, body })).status, 200);
+            await cluster.keepstores[0].worklists.trash.idle();
+            const listed = (await call(url, 'GET', '/index', { token: ADMIN_TOKEN })).text.includes(hash);
+            t.equal(!listed, row.trashed, row.trashed ? 'trashed' : 'still there');
+            const status = JSON.parse((await call(url, 'GET', '/trash', { token: ADMIN_TOKEN })).text);
+            t.equal(status[row.outcome], 1, `counted as ${row.outcome}`);
+        });
+    }
+});
+t.test('trash guard (c): a touch between the check and the trash wins', async (t) => {
+    let now = T0;
+    const volume = createMemoryVolume({ uuid: 'zzzzz-nyw5e-000000000000000', now: () => BigInt(now) * 1000000n });
+    const mount = new Mount({ volume, replication: 1, storageClasses: ['default'], priority: 0, readOnly: false, minFreeSpace: 0 });
+    const cluster = { blobTrash: true, blobSigningTTLSeconds: 3600, blobTrashLifetimeMs: HOUR };
+    const keepstore = new Keepstore({ uuid: 'ks', mounts: [mount], cluster, logger: silentLogger(), now: () => now });
+    const data = 'raced';
+    const hash = md5(data);
+    const written = await volume.write(hash, Readable.from([Buffer.from(data)]));
+    now = T0 + 2 * HOUR;
+    // The volume's trash runs after someone touched the block: the lock re-check must refuse.
+    const realTrash = volume.trash.bind(volume);
+    volume.trash = async (h, options) => {
+        await volume.touch(h);
+        return realTrash(h, options);
+    };
+    const handle = createTrashHandler({ keepstore, logger: silentLogger() });
+    t.equal(await handle({ locator: `${hash}+5`, block_mtime: written.mtime }), 'skipped');
+    t.ok(await volume.stat(hash), 'the touched block is still live');
+});
+t.test('trash: the accepted list (digest and counters) survives a restart', async (t) => {
+    const clock = { now: T0 };
+    const cluster = await startCluster(t, { now: () => clock.now, volumes: [{ driver: 'directory' }], cluster: { blobSigningTTL: '1h' }, keepstore: { trashConcurrency: 1 } });
+    const url = cluster.urls[0];
+    const body = '[{"locator":"acbd18db4cc2f85cedef654fccc4a4d8+3","block_mtime":1707249451308502672}]';
+    t.equal((await call(url, 'PUT', '/trash', { token: ADMIN_TOKEN, body })).status, 200);
+    const got = (await call(url, 'GET', '/trash', { token: ADMIN_TOKEN })).text;
+    t.match(got, /"digest":"[0-9a-f]{64}"/);
+    const restarted = await cluster.restart(0);
+    const again = (await call(restarted.url, 'GET', '/trash', { token: ADMIN_TOKEN })).text;
+    t.match(again, /"digest":"[0-9a-f]{64}"/);
+    t.equal(JSON.parse(again).digest, JSON.parse(got).digest, 'same list after restart');
+});
+/** A keepstore over memory volumes whose clocks the test sets (volume mtimes in ns, keepstore time in ms). */
+function unitKeepstore(mounts, clock) {
+    const built = mounts.map((m) => {
+        const volume = createMemoryVolume({ uuid: m.uuid, now: () => clock.mtimeNs });
+        return new Mount({ volume, replication: 1, storageClasses: ['default'], priority: 0, readOnly: m.readOnly ?? false, minFreeSpace: 0 });
+    });
+    const cluster = { blobTrash: true, blobSigningTTLSeconds: 3600, blobTrashLifetimeMs: HOUR };
+    const keepstore = new Keepstore({ uuid: 'ks', mounts: built, cluster, logger: silentLogger(), now: () => clock.nowMs });
+    return { keepstore, mounts: built, handle: createTrashHandler({ keepstore, logger: silentLogger() }) };
+}
+const live = async (mount, hash) => mount.volume.stat(hash).then(() => true, () => false);
+t.test('trash list, no mount named → every trashable mount: both writable copies go, the read-only one stays', async (t) => {
+    const clock = { nowMs: T0, mtimeNs: BigInt(T0) * 1000000n };
+    const { mounts, handle } = unitKeepstore([{ uuid: 'zzzzz-nyw5e-00000000000000a' }, { uuid: 'zzzzz-nyw5e-00000000000000b' }, { uuid: 'zzzzz-nyw5e-00000000000000c', readOnly: true }], clock);
+    const data = 'on every mount';
+    const hash = md5(data);
+    for (const m of mounts)
+        await m.volume.write(hash, Readable.from([Buffer.from(data)]));
+    clock.nowMs = T0 + 2 * HOUR;
+    t.equal(await handle({ locator: `${hash}+${data.length}`, block_mtime: clock.mtimeNs }), 'done');
+    t.same(await Promise.all(mounts.map((m) => live(m, hash))), [false, false, true], 'trashed on both writable mounts, kept on the read-only one');
+});
+t.test('trash list, a read-only mount named → skipped, the copy stays', async (t) => {
+    const clock = { nowMs: T0, mtimeNs: BigInt(T0) * 1000000n };
+    const { mounts, handle } = unitKeepstore([{ uuid: 'zzzzz-nyw5e-00000000000000a', readOnly: true }], clock);
+    const hash = md5('read only');
+    await mounts[0].volume.write(hash, Readable.from([Buffer.from('read only')]));
+    clock.nowMs = T0 + 2 * HOUR;
+    t.equal(await handle({ locator: `${hash}+9`, block_mtime: clock.mtimeNs, mount_uuid: 'zzzzz-nyw5e-00000000000000a' }), 'skipped');
+    t.ok(await live(mounts[0], hash));
+});
+t.test('trash list at the TTL boundary, to the nanosecond: exactly TTL old stays, one nanosecond older goes', async (t) => {
+    const nowMs = T0 + HOUR;
+    const cutoff = BigInt(T0) * 1000000n; // now − TTL, in ns
+    for (const [name, mtime, outcome] of [
+        ['exactly as old as the TTL', cutoff, 'skipped'],
+        ['one nanosecond younger', cutoff + 1n, 'skipped'],
+        ['one nanosecond older than the TTL', cutoff - 1n, 'done'],
+    ]) {
+        const clock = { nowMs, mtimeNs: mtime };
+        const { mounts, handle } = unitKeepstore([{ uuid: 'zzzzz-nyw5e-00000000000000a' }], clock);
+        const hash = md5(name);
+        await mounts[0].volume.write(hash, Readable.from([Buffer.from(name)]));
+        t.equal(await handle({ locator: `${hash}+${name.length}`, block_mtime: mtime }), outcome, `${name} → ${outcome}`);
+        t.equal(await live(mounts[0], hash), outcome === 'skipped', `${name}: ${outcome === 'skipped' ? 'still live' : 'trashed'}`);
+    }
+});
+t.test('trash list: the volume-level re-check uses the same cutoff (a copy touched to exactly the cutoff stays)', async (t) => {
+    const clock = { nowMs: T0 + HOUR, mtimeNs: BigInt(T0) * 1000000n - 1n };
+    const { mounts, handle } = unitKeepstore([{ uuid: 'zzzzz-nyw5e-00000000000000a' }], clock);
+    const volume = mounts[0].volume;
+    const hash = md5('re-check');
+    const written = await volume.write(hash, Readable.from([Buffer.from('re-check')]));
+    // Between the worker's check and the volume's trash, the copy's mtime becomes exactly the cutoff.
+    const realTrash = volume.trash.bind(volume);
+    const realStat = volume.stat.bind(volume);
+    let statted = false;
+    volume.stat = async (h) => {
+        const s = await realStat(h);
+        statted = true;
+        return s;
+    };
+    volume.trash = async (h, options) => {
+        if (statted) {
+            clock.mtimeNs = BigInt(T0) * 1000000n;
+            await volume.touch(h);
+        }
+        return realTrash(h, { ...options, ifMtime: undefined });
+    };
+    t.equal(await handle({ locator: `${hash}+8`, block_mtime: written.mtime }), 'skipped');
+    t.ok(await live(mounts[0], hash), 'notNewerThan refused a copy exactly TTL old');
+});
+//# sourceMappingURL=trash.test.js.map

@@ -1,0 +1,71 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { createDirectoryVolume } from '../../../keepstore/volumes/directory-volume.js';
+import { collect, drain, md5, seededRandom } from '../../helpers/volume-suite.js';
+const WRITER = fileURLToPath(new URL('../../helpers/crash-writer.js', import.meta.url));
+const KILLS = 20;
+const SEED = 20240611;
+/** Starts the writer; resolves once it reports that it is writing. Acks land in `acked`. */
+async function startWriter(root, seed, acked) {
+    const child = spawn(process.execPath, [WRITER, root, String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const started = new Promise((resolve, reject) => {
+        child.once('exit', (code) => reject(new Error(`crash writer exited early (code ${code})`)));
+        createInterface({ input: child.stdout }).on('line', (line) => {
+            if (line === 'started')
+                resolve();
+            else if (line.startsWith('ack '))
+                acked.add(line.slice(4));
+        });
+    });
+    await started;
+    return child;
+}
+/** Hidden files left in the root or any block directory. */
+function leftovers(root) {
+    const out = readdirSync(root).filter((n) => n.startsWith('.') && n !== '.keep-volume.json');
+    for (const sub of readdirSync(root).filter((n) => /^[0-9a-f]{3}$/.test(n))) {
+        out.push(...readdirSync(`${root}/${sub}`).filter((n) => n.startsWith('.')).map((n) => `${sub}/${n}`));
+    }
+    return out;
+}
+t.test('directory volume: SIGKILL mid-write never leaves a partial or lost block', async (t) => {
+    const root = t.testdir();
+    const random = seededRandom(SEED);
+    const acked = new Set();
+    let killedMidWrite = 0;
+    for (let round = 0; round < KILLS; round++) {
+        const child = await startWriter(root, SEED + round, acked);
+        child.removeAllListeners('exit');
+        // The one place a timer belongs: a kill at a random moment.
+        await new Promise((resolve) => setTimeout(resolve, 5 + random() * 80));
+        const closed = once(child, 'close');
+        child.kill('SIGKILL');
+        const [, signal] = (await closed);
+        if (signal !== 'SIGKILL')
+            t.fail(`round ${round}: writer ended by ${signal ?? 'exit'} before the kill`);
+        if (leftovers(root).length > 0)
+            killedMidWrite++;
+        const volume = createDirectoryVolume({ uuid: 'zzzzz-nyw5e-0000000crashtest', root });
+        await volume.open();
+        const stray = leftovers(root);
+        const visible = await collect(volume.index(''));
+        const bad = [];
+        for (const block of visible) {
+            const r = await volume.read(block.hash);
+            const got = await drain(r.stream);
+            if (got.error || md5(got.data) !== block.hash || got.data.length !== block.size)
+                bad.push(block.hash);
+        }
+        const seen = new Set(visible.map((b) => b.hash));
+        const lost = [...acked].filter((h) => !seen.has(h));
+        t.same({ stray, bad, lost }, { stray: [], bad: [], lost: [] }, `round ${round}: ${visible.length} blocks verify, ${acked.size} acked present, no temp left`);
+        await volume.close();
+    }
+    t.ok(acked.size > KILLS, `the writer acknowledged ${acked.size} blocks`);
+    t.ok(killedMidWrite > 0, `${killedMidWrite} kills left a temp file for open() to remove`);
+});
+//# sourceMappingURL=crash.test.js.map

@@ -1,0 +1,235 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import t from 'tap';
+import { createVolume } from '../../../keepstore/volumes/create-volume.js';
+import { createDirectoryVolume } from '../../../keepstore/volumes/directory-volume.js';
+import { bytes, chunked, collect, drain, md5, volumeSuite } from '../../helpers/volume-suite.js';
+const UUID = 'zzzzz-nyw5e-000000000000000';
+async function openVolume(t, root, opts = {}) {
+    const volume = createDirectoryVolume({ uuid: UUID, root, ...opts });
+    await volume.open();
+    t.teardown(() => volume.close());
+    return volume;
+}
+/** Flips the last bit of a stored block in place (an empty block gains a byte). */
+async function corruptFile(path) {
+    const handle = await open(path, 'r+');
+    try {
+        const { size } = await handle.stat();
+        if (size === 0) {
+            await handle.write(Buffer.from([0]), 0, 1, 0);
+            return;
+        }
+        const last = Buffer.alloc(1);
+        await handle.read(last, 0, 1, size - 1);
+        last[0] = last[0] ^ 1;
+        await handle.write(last, 0, 1, size - 1);
+    }
+    finally {
+        await handle.close();
+    }
+}
+const blockPath = (root, hash) => `${root}/${hash.slice(0, 3)}/${hash}`;
+const hidden = (dir) => readdirSync(dir).filter((n) => n.startsWith('.'));
+const fault = (code) => Object.assign(new Error(`simulated ${code}`), { code });
+volumeSuite(t, 'directory volume', async (t, opts = {}) => {
+    const root = t.testdir();
+    const volume = await openVolume(t, root, opts);
+    return { volume, corrupt: (hash) => corruptFile(blockPath(root, hash)) };
+});
+t.test('directory volume: a block is written to a hidden temp file and appears only when complete', async (t) => {
+    const root = t.testdir();
+    const volume = await openVolume(t, root);
+    const data = bytes(200_000, 1);
+    const hash = md5(data);
+    let reached;
+    const halfway = new Promise((resolve) => (reached = resolve));
+    let release;
+    const gate = new Promise((resolve) => (release = resolve));
+    async function* body() {
+        yield data.subarray(0, 1000);
+        reached();
+        await gate;
+        yield data.subarray(1000);
+    }
+    const writing = volume.write(hash, body());
+    await halfway;
+    const dir = `${root}/${hash.slice(0, 3)}`;
+    const temps = hidden(dir);
+    t.equal(temps.length, 1, 'one temp file');
+    t.match(temps[0], new RegExp(`^\\.${hash}\\.tmp-`), 'named after the hash, hidden');
+    t.ok(statSync(`${dir}/${temps[0]}`).size <= 1000, 'holding at most the bytes so far (writes are batched)');
+    await t.rejects(volume.stat(hash), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'the block is not visible');
+    t.same(await collect(volume.index('')), [], 'nor indexed');
+    release();
+    t.equal((await writing).outcome, 'written');
+    t.same(readdirSync(dir), [hash], 'renamed into place, no temp left');
+    t.ok(readFileSync(blockPath(root, hash)).equals(data));
+});
+t.test('directory volume: open removes temp files a crash left behind', async (t) => {
+    const root = t.testdir({
+        'abc': { '.abcdef.tmp-123456': 'partial', [`abc${'0'.repeat(29)}`]: 'not verified, but a block name', [`abc${'0'.repeat(29)}.trash.5`]: 'x' },
+        '.keep-volume.json.tmp-42': '{',
+    });
+    await openVolume(t, root);
+    t.same(hidden(`${root}/abc`), [], 'block directory temp removed');
+    t.same(readdirSync(`${root}/abc`).sort(), [`abc${'0'.repeat(29)}`, `abc${'0'.repeat(29)}.trash.5`], 'blocks and trash stay');
+    t.same(hidden(root), ['.keep-volume.json'], 'id temp removed, id file written');
+});
+t.test('directory volume: the id file claims the root for one uuid', async (t) => {
+    const dir = t.testdir({ root: {}, garbage: { '.keep-volume.json': 'not json' } });
+    const root = `${dir}/root`;
+    await openVolume(t, root);
+    const id = JSON.parse(readFileSync(`${root}/.keep-volume.json`, 'utf8'));
+    t.equal(id.uuid, UUID);
+    t.ok(!Number.isNaN(Date.parse(id.created)), 'records when');
+    await openVolume(t, root);
+    t.pass('the same uuid opens it again');
+    const other = createDirectoryVolume({ uuid: 'zzzzz-nyw5e-111111111111111', root });
+    await t.rejects(other.open(), { code: 'KEEP_CONFIG' }, 'another uuid is refused');
+    await t.rejects(createDirectoryVolume({ uuid: UUID, root: `${dir}/garbage` }).open(), { code: 'KEEP_CONFIG' }, 'a broken id file is refused');
+});
+t.test('directory volume: a root that is missing or not a directory is a config error', async (t) => {
+    const dir = t.testdir({ file: 'x' });
+    for (const root of [`${dir}/missing`, `${dir}/file`]) {
+        await t.rejects(createDirectoryVolume({ uuid: UUID, root }).open(), { code: 'KEEP_CONFIG' }, root);
+    }
+});
+t.test('directory volume: a read-only volume serves a populated root and creates nothing', async (t) => {
+    const dir = t.testdir({ populated: {}, bare: {} });
+    const root = `${dir}/populated`;
+    const writer = await openVolume(t, root);
+    const data = bytes(5000, 2);
+    await writer.write(md5(data), chunked(data));
+    const bare = `${dir}/bare`;
+    await openVolume(t, bare, { readOnly: true });
+    t.same(readdirSync(bare), [], 'no id file in an empty root');
+    const reader = await openVolume(t, root, { readOnly: true });
+    t.ok((await drain((await reader.read(md5(data))).stream)).data.equals(data), 'reads');
+    t.equal((await collect(reader.index(''))).length, 1, 'indexes');
+    await t.rejects(reader.trash(md5(data), { deadline: 0 }), { code: 'KEEP_READ_ONLY' });
+    await t.rejects(reader.touch(md5(data)), { code: 'KEEP_READ_ONLY' });
+});
+t.test('directory volume: a full disk fails KEEP_FULL and removes the temp file', async (t) => {
+    const dir = t.testdir({ ENOSPC: {}, EDQUOT: {} });
+    for (const code of ['ENOSPC', 'EDQUOT']) {
+        const root = `${dir}/${code}`;
+        let armed = false;
+        const volume = await openVolume(t, root, { faults: (op) => { if (armed && op === 'write')
+                throw fault(code); } });
+        armed = true;
+        const data = bytes(100_000, 3);
+        await t.rejects(volume.write(md5(data), chunked(data)), { code: 'KEEP_FULL' }, code);
+        t.same(hidden(`${root}/${md5(data).slice(0, 3)}`), [], `${code}: no temp left`);
+    }
+});
+t.test('directory volume: EIO fails KEEP_IO wherever it happens', async (t) => {
+    const data = bytes(600_000, 4);
+    const hash = md5(data);
+    const failures = ['write', 'fsync', 'rename', 'stat', 'open'];
+    const dir = t.testdir(Object.fromEntries([...failures, 'read'].map((f) => [f, {}])));
+    for (const failing of failures) {
+        const root = `${dir}/${failing}`;
+        let armed = false;
+        const volume = await openVolume(t, root, { faults: (op) => { if (armed && op === failing)
+                throw fault('EIO'); } });
+        if (failing === 'stat' || failing === 'open')
+            await volume.write(hash, chunked(data));
+        armed = true;
+        const call = () => failing === 'stat' || failing === 'open' ? volume.read(hash) : volume.write(hash, chunked(data));
+        await t.rejects(call(), { code: 'KEEP_IO' }, `${failing} fails`);
+        t.same(hidden(`${root}/${hash.slice(0, 3)}`), [], `${failing}: no temp left`);
+    }
+    const root = `${dir}/read`;
+    let reads = 0;
+    const volume = await openVolume(t, root, { faults: (op) => { if (op === 'read' && ++reads === 2)
+            throw fault('EIO'); } });
+    await volume.write(hash, chunked(data));
+    const got = await drain((await volume.read(hash)).stream);
+    t.match(got.error, { code: 'KEEP_IO' }, 'a read failing mid-stream ends the stream with KEEP_IO');
+    t.ok(got.data.length < data.length, 'short of the full body');
+});
+t.test('directory volume: an abandoned write removes its temp file', async (t) => {
+    const root = t.testdir();
+    const volume = await openVolume(t, root);
+    const data = bytes(10_000, 8);
+    const controller = new AbortController();
+    async function* stalling() {
+        yield data.subarray(0, 5000);
+        controller.abort();
+        await new Promise(() => undefined);
+    }
+    await t.rejects(volume.write(md5(data), stalling(), { signal: controller.signal }), { code: 'KEEP_TIMEOUT' });
+    t.same(hidden(`${root}/${md5(data).slice(0, 3)}`), []);
+});
+t.test('directory volume: deviceId is host, device and inode of the root', async (t) => {
+    const root = t.testdir({ real: {} });
+    symlinkSync(`${root}/real`, `${root}/link`);
+    const st = statSync(`${root}/real`, { bigint: true });
+    const a = await openVolume(t, `${root}/real`);
+    const b = createDirectoryVolume({ uuid: UUID, root: `${root}/link`, readOnly: true, hostname: 'keep0' });
+    t.equal(a.deviceId, `${hostname()}:${st.dev}:${st.ino}`);
+    t.equal(b.deviceId, `keep0:${st.dev}:${st.ino}`, 'one directory by two paths is one device');
+    t.equal(a.driver, 'directory');
+});
+t.test('directory volume: mtimes come from the file system to the nanosecond', async (t) => {
+    const root = t.testdir();
+    const volume = await openVolume(t, root);
+    const data = Buffer.from('nanoseconds');
+    const hash = md5(data);
+    await volume.write(hash, chunked(data));
+    execFileSync('touch', ['-d', '@1707249451.308502673', blockPath(root, hash)]);
+    const mtime = 1707249451308502673n;
+    t.not(BigInt(Number(mtime)), mtime, 'the value does not survive a trip through Number');
+    t.equal((await volume.stat(hash)).mtime, mtime);
+    t.equal((await collect(volume.index('')))[0]?.mtime, mtime);
+    t.equal(await volume.trash(hash, { ifMtime: mtime - 1n, deadline: 0 }), false);
+    t.equal(await volume.trash(hash, { ifMtime: mtime, deadline: 0 }), true);
+});
+t.test('directory volume: trash renames to <hash>.trash.<deadline>, unique per copy', async (t) => {
+    const root = t.testdir();
+    const volume = await openVolume(t, root);
+    const data = bytes(50, 5);
+    const hash = md5(data);
+    for (let i = 0; i < 2; i++) {
+        await volume.write(hash, chunked(data));
+        await volume.trash(hash, { deadline: 1234 });
+    }
+    t.same(readdirSync(`${root}/${hash.slice(0, 3)}`).sort(), [`${hash}.trash.1234`, `${hash}.trash.1234.1`]);
+    t.equal(await volume.emptyTrash(1234), 2);
+});
+t.test('directory volume: index skips hidden, trashed and foreign names', async (t) => {
+    const data = bytes(10, 6);
+    const hash = md5(data);
+    const root = t.testdir({ 'zzz': { junk: 'x' }, 'notes.txt': 'x' });
+    const volume = await openVolume(t, root);
+    await volume.write(hash, chunked(data));
+    const dir = `${root}/${hash.slice(0, 3)}`;
+    writeFileSync(`${dir}/.${hash}.tmp-abc`, 'x');
+    writeFileSync(`${dir}/${hash.slice(0, 3)}${'1'.repeat(29)}.trash.9`, 'x');
+    writeFileSync(`${dir}/README`, 'x');
+    mkdirSync(`${dir}/${hash.slice(0, 3)}${'2'.repeat(29)}`);
+    t.same((await collect(volume.index(''))).map((s) => s.hash), [hash]);
+});
+t.test('directory volume: concurrent writes of one block leave no temp files', async (t) => {
+    const root = t.testdir();
+    const volume = await openVolume(t, root);
+    const data = bytes(300_000, 7);
+    const hash = md5(data);
+    const results = await Promise.all(Array.from({ length: 10 }, () => volume.write(hash, chunked(data, 50_000))));
+    t.equal(results.filter((r) => r.outcome === 'written').length >= 1, true);
+    t.same(readdirSync(`${root}/${hash.slice(0, 3)}`), [hash]);
+});
+t.test('create volume: picks the driver a config entry names', async (t) => {
+    const root = t.testdir();
+    t.equal(createVolume({ uuid: 'a', driver: 'memory', readOnly: false }).driver, 'memory');
+    const dir = createVolume({ uuid: 'b', driver: 'directory', root, readOnly: true });
+    t.match(dir, { driver: 'directory', readOnly: true, uuid: 'b' });
+    t.throws(() => createVolume({ uuid: 'c', driver: 'directory', readOnly: false }), { code: 'KEEP_CONFIG' });
+    const now = () => 1700000000n * 1000000000n;
+    const mem = createVolume({ uuid: 'd', driver: 'memory', readOnly: false }, { now });
+    t.equal((await mem.write(md5(Buffer.from('c')), chunked(Buffer.from('c')))).mtime, now(), 'the clock is passed on');
+});
+//# sourceMappingURL=directory-volume.test.js.map
