@@ -57,6 +57,7 @@ t.test('sanity: every reason to refuse, and only those', async (t) => {
     ['referenced blocks down more than 10 %', { referencedBlocks: 899 }, ['references-dropped']],
     ['referenced blocks down exactly 10 %', { referencedBlocks: 900 }, []],
     ['a previous run with nothing referenced: nothing can drop', { previous: { ...last, lastSuccess: { ...last.lastSuccess, collections: 0, referencedBlocks: 0 } }, referencedBlocks: 0, collections: collections({ collections: 1 }) }, []],
+    ['one referenced block before, none now', { previous: { ...last, lastSuccess: { ...last.lastSuccess, referencedBlocks: 1 } }, referencedBlocks: 0 }, ['references-dropped']],
     ['--force keeps every other refusal', { indexes: [index('incomplete')], collections: collections({ collections: 1, malformed: 1 }), force: true }, ['index-incomplete', 'malformed-collection']],
     ['mount refusals come first, then the rest', { mounts: [{ code: 'duplicate-device', message: 'd' }], indexes: [index('failed')] }, ['duplicate-device', 'index-incomplete']],
     ['--force accepts a drop', { referencedBlocks: 1, collections: collections({ collections: 1 }), force: true }, []],
