@@ -371,3 +371,15 @@ t.test('health without a managementToken → 404 disabled', async (t) => {
   t.equal(res.status, 404)
   t.equal(res.text, 'disabled\n')
 })
+
+t.test('DELETE at the TTL boundary: a copy exactly TTL old is not older than the TTL and stays; 1 ms more and it goes', async (t) => {
+  const { url, clock } = await setup(t)
+  t.equal((await call(url, 'PUT', `/${FOO_HASH}`, { body: FOO })).status, 200) // mtime = T0
+  const listed = async (): Promise<boolean> => (await call(url, 'GET', '/index', { token: ADMIN_TOKEN })).text.includes(FOO_HASH)
+  clock.now = T0 + 3600 * 1000
+  t.equal((await call(url, 'DELETE', `/${FOO_HASH}+3`, { token: ADMIN_TOKEN })).status, 200, 'a younger-or-equal copy: still 200')
+  t.ok(await listed(), 'exactly TTL old: kept, as the trash list keeps it')
+  clock.now = T0 + 3600 * 1000 + 1
+  t.equal((await call(url, 'DELETE', `/${FOO_HASH}+3`, { token: ADMIN_TOKEN })).status, 200)
+  t.notOk(await listed(), 'older than the TTL: trashed')
+})
