@@ -20,10 +20,13 @@ const DATA = 'pulled bytes'
 const HASH = md5(DATA)
 const ITEM: PullItem = { locator: `${HASH}+${DATA.length}`, servers: ['http://s1', 'http://s2'] }
 
+const READ_ONLY = 'zzzzz-nyw5e-00000000000000r'
+
 function setup(answer: (server: string, signal: AbortSignal) => Promise<Readable>) {
   const volume = createMemoryVolume({ uuid: 'zzzzz-nyw5e-000000000000000' })
   const mount = new Mount({ volume, replication: 1, storageClasses: ['default'], priority: 0, readOnly: false, minFreeSpace: 0 })
-  const keepstore = new Keepstore({ uuid: 'ks', mounts: [mount], cluster: { blobTrash: true, blobSigningTTLSeconds: 3600 } as ClusterConfig, logger: silentLogger() })
+  const readOnly = new Mount({ volume: createMemoryVolume({ uuid: READ_ONLY }), replication: 1, storageClasses: ['default'], priority: 0, readOnly: true, minFreeSpace: 0 })
+  const keepstore = new Keepstore({ uuid: 'ks', mounts: [mount, readOnly], cluster: { blobTrash: true, blobSigningTTLSeconds: 3600 } as ClusterConfig, logger: silentLogger() })
   const logs: object[] = []
   const calls: Array<{ server: string; locator: string; token: string | undefined }> = []
   const bodies: Readable[] = []
@@ -59,7 +62,12 @@ t.test('pull worker: a transfer counts its bytes, drops duplicates, logs the mou
   t.equal(s.calls[0]!.token, PULL_TOKEN)
   t.same(s.bytes, [DATA.length], 'the size went to onBytes once')
   t.same(s.dropped, [ITEM])
-  t.match(s.logs.find((l) => (l as { msg?: string }).msg === 'pulled block'), { hash: HASH, server: 'http://s1', mount: null, bytes: DATA.length })
+  const entry = s.logs.find((l) => (l as { msg?: string }).msg === 'pulled block') as { mount?: unknown } | undefined
+  t.match(entry, { hash: HASH, server: 'http://s1', bytes: DATA.length })
+  t.equal(entry?.mount, null, 'mount: null, not left out')
+  const named = setup(ok)
+  t.equal(await named.handle({ ...ITEM, mount_uuid: 'zzzzz-nyw5e-000000000000000' }, { signal: new AbortController().signal }), 'done')
+  t.equal((named.logs.find((l) => (l as { msg?: string }).msg === 'pulled block') as { mount?: unknown } | undefined)?.mount, 'zzzzz-nyw5e-000000000000000', 'a named mount is logged')
   t.ok((await s.volume.stat(HASH)).size === DATA.length, 'the block is stored')
 })
 
@@ -76,6 +84,7 @@ t.test('pull worker: every server failing → failed, one reason per server, fai
   const entry = s.logs.find((l) => (l as { msg?: string }).msg === 'pull failed on every server') as { servers: string[]; reasons: string[] } | undefined
   t.same(entry?.servers, ITEM.servers)
   t.equal(entry?.reasons.length, 2)
+  t.match(entry?.reasons[0], /^http:\/\/s1: KEEP_UNAVAILABLE /, 'a reason names the server and the code')
 })
 
 t.test('pull worker: bytes that fail their MD5 are not stored and the body is destroyed; the next server is tried', async (t) => {
@@ -101,4 +110,12 @@ t.test('pull worker: a closing worklist (aborted signal) tries no further server
   })
   t.equal(await s.handle(ITEM, { signal: ac.signal }), 'failed')
   t.same(s.calls.map((c) => c.server), ['http://s1'], 'the second server was never asked')
+})
+
+t.test('pull worker: a target that cannot take the write fails the item and releases the unread body', async (t) => {
+  const s = setup(async () => Readable.from([Buffer.from(DATA.slice(0, 4)), Buffer.from(DATA.slice(4))]))
+  t.equal(await s.handle({ ...ITEM, mount_uuid: READ_ONLY }, { signal: new AbortController().signal }), 'failed')
+  t.equal(s.bodies.length, 2, 'both servers were tried')
+  t.ok(s.bodies.every((b) => b.destroyed), 'no response body was left open')
+  t.same(s.failures, ['KEEP_READ_ONLY', 'KEEP_READ_ONLY'])
 })
