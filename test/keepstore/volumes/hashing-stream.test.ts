@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
+import { getEventListeners } from 'node:events'
 import { consumeVerified, createVerifiedStream, type ChunkSource } from '../../../keepstore/volumes/hashing-stream.js'
 import { MAX_BLOCK_SIZE } from '../../../keepstore/volumes/volume.js'
 import { KeepError } from '../../../shared/errors.js'
@@ -188,4 +189,18 @@ t.test('verified stream: a failing source maps through mapError, else KEEP_IO', 
   t.match(mapped.error, { code: 'KEEP_CORRUPT' })
   const closeFails: ChunkSource = { next: async () => null, close: () => Promise.reject(new Error('close')) }
   t.match((await collect(createVerifiedStream(closeFails, { hash: md5(), size: 0 }))).error, { code: 'KEEP_IO' }, 'a failing close is an error too')
+})
+
+t.test('consumeVerified with a signal: a source error still propagates, and no abort listener is left behind', async (t) => {
+  const ac = new AbortController()
+  const boom = new Error('source broke under a signal')
+  async function* failing(): AsyncGenerator<Buffer> {
+    yield Buffer.from('a')
+    throw boom
+  }
+  t.equal(await consumeVerified(failing(), { hash: md5(), signal: ac.signal, sink: () => undefined }).catch((e: unknown) => e), boom)
+  t.equal(getEventListeners(ac.signal, 'abort').length, 0, 'after a failure')
+  const chunks = Array.from({ length: 50 }, (_, i) => Buffer.from(`chunk ${i};`))
+  t.equal(await consumeVerified(from(chunks), { hash: md5(...chunks), signal: ac.signal, sink: () => undefined }), Buffer.concat(chunks).length)
+  t.equal(getEventListeners(ac.signal, 'abort').length, 0, 'after 50 chunks: one listener per step, each removed')
 })
