@@ -5,7 +5,9 @@
 // true/false, dropped `!`, removed call statements, if-conditions forced),
 // run the module's scoped test files against a private copy of dist/ with a
 // per-mutant timeout, and count killed/survived. Survivors are printed with
-// the TypeScript file:line (via the source map) and the changed code.
+// the TypeScript file:line (via the source map, first mapping of the JS line:
+// it may be a line off where tsc splits a statement), the compiled
+// dist/file:line, and the changed code.
 //
 //   npm run mutate                      # every module below (bounded ~30 min)
 //   npm run mutate -- signer auth       # some modules
@@ -287,8 +289,9 @@ try {
         if (outcome.timedOut) r.timedOut++
       } else {
         r.survived++
-        r.survivors.push({ line: m.line, kind: m.kind, original: m.original.split('\n')[0].slice(0, 100), replacement: m.replacement })
-        console.log(`  survived ${m.line}  ${m.kind}: ${m.original.split('\n')[0].slice(0, 80)}`)
+        const js = `${path.relative(work, m.abs)}:${m.jsLine}`
+        r.survivors.push({ line: m.line, js, kind: m.kind, original: m.original.split('\n')[0].slice(0, 100), replacement: m.replacement })
+        console.log(`  survived ${m.line} (dist/${js})  ${m.kind}: ${m.original.split('\n')[0].slice(0, 80)}`)
       }
       if (i % 10 === 0 || i === all.length) {
         const mins = ((Date.now() - t0) / 60_000).toFixed(1)
