@@ -204,3 +204,29 @@ t.test('consumeVerified with a signal: a source error still propagates, and no a
   t.equal(await consumeVerified(from(chunks), { hash: md5(...chunks), signal: ac.signal, sink: () => undefined }), Buffer.concat(chunks).length)
   t.equal(getEventListeners(ac.signal, 'abort').length, 0, 'after 50 chunks: one listener per step, each removed')
 })
+
+t.test('verified stream: destroyed while a read is pending, the source is not read again after it was closed', async (t) => {
+  let reads = 0
+  let closed = 0
+  let deliver: (b: Buffer) => void = () => undefined
+  let asked: () => void = () => undefined
+  const firstAsked = new Promise<void>((r) => (asked = r))
+  const src: ChunkSource = {
+    next: () => {
+      reads++
+      asked()
+      return reads === 1 ? new Promise<Buffer>((r) => (deliver = r)) : Promise.resolve(Buffer.from('more'))
+    },
+    close: async () => void closed++,
+  }
+  const stream = createVerifiedStream(src, { hash: md5(Buffer.from('firstmore')), size: 9 })
+  stream.on('error', () => undefined)
+  stream.resume()
+  await firstAsked
+  stream.destroy()
+  await new Promise((r) => stream.once('close', r))
+  deliver(Buffer.from('first'))
+  await new Promise((r) => setImmediate(r))
+  t.equal(closed, 1, 'closed once')
+  t.equal(reads, 1, 'no read after the destroy')
+})
