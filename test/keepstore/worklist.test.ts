@@ -13,6 +13,7 @@ import { createWorklistStore, itemKey } from '../../keepstore/worklist-store.js'
 import { createLogger } from '../../shared/logger.js'
 import { serializeTrashList, type TrashItem } from '../../shared/worklist-items.js'
 import { createControlledHandler, immediateHandler } from '../helpers/worklist-handler.js'
+import { captureLogger } from '../helpers/cluster.js'
 
 type Handle = WorklistOptions<string>['handle']
 
@@ -195,11 +196,13 @@ t.test('worklist: idle() waits for the item in progress', async (t) => {
 
 t.test('worklist: close() aborts handlers through their signal, waits, and starts nothing more', async (t) => {
   const handler = createControlledHandler<string>()
-  const worklist = await (await memory(t)).start(handler.handle, { concurrency: 2 })
+  const logs: Array<{ msg?: string }> = []
+  const worklist = await (await memory(t)).start(handler.handle, { concurrency: 2, logger: captureLogger(logs) })
   await worklist.replace(letters('abcd'), meta())
   const calls = await Promise.all([handler.started(0), handler.started(1)])
   await worklist.close()
   t.ok(calls.every((c) => c.signal.aborted), 'every handler saw the abort')
+  t.notOk(logs.some((l) => l.msg === 'item failed'), 'an item aborted by close is not logged as failed')
   t.equal(handler.calls.length, 2, 'c and d never started')
   await worklist.idle()
   await t.rejects(worklist.replace(['x'], meta()), { code: 'KEEP_INTERNAL' }, 'a closed worklist takes no list')
