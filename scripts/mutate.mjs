@@ -35,7 +35,8 @@ export const MODULES = {
   worklist: { files: ['keepstore/worklist.js'], tests: ['keepstore/worklist.test.js'], grep: '^(?!.*100 000)' },
   'trash-worker': { files: ['keepstore/trash-worker.js'], tests: ['keepstore/trash.test.js'] },
   'pull-worker': { files: ['keepstore/pull-worker.js'], tests: ['keepstore/pull-worker.test.js', 'keepstore/pull.test.js'] },
-  balance: { files: ['datamanager/balance.js', 'datamanager/balance-pass.js'], tests: ['datamanager/balance.test.js'] },
+  // balance-pass.js (the streaming pipeline around balanceBlock) is left out: run.test covers it end to end, 10 s a run.
+  balance: { files: ['datamanager/balance.js'], tests: ['datamanager/balance.test.js'] },
   sanity: { files: ['datamanager/sanity.js'], tests: ['datamanager/sanity.test.js'] },
   'directory-volume': { files: ['keepstore/volumes/directory-volume.js'], tests: ['keepstore/volumes/directory-volume.test.js'] },
 }

@@ -340,3 +340,67 @@ t.test('worklist status: serialises with bigint items intact', async (t) => {
       `"items":[{"locator":"acbd18db4cc2f85cedef654fccc4a4d8+3","block_mtime":1707249451308502672}]}`,
   )
 })
+
+t.test('worklist: close() waits for handlers that take a while to stop, wakes idle() waiters, and refuses drop', async (t) => {
+  let stopped = false
+  const started: Array<() => void> = []
+  const handle = (_item: string, { signal }: { signal: AbortSignal }): Promise<ItemOutcome> =>
+    new Promise((_resolve, reject) => {
+      started.shift()?.()
+      // A handler that needs a turn of the event loop to stop after its abort.
+      signal.addEventListener('abort', () => setImmediate(() => {
+        stopped = true
+        reject(signal.reason)
+      }), { once: true })
+    })
+  const running = new Promise<void>((r) => started.push(r))
+  const worklist = await (await memory(t)).start(handle)
+  await worklist.replace(letters('ab'), meta())
+  await running
+  const idle = worklist.idle()
+  await worklist.close()
+  t.ok(stopped, 'close resolved only after the handler stopped')
+  await idle
+  t.pass('an idle() waiting before close is woken by it')
+  await t.rejects(worklist.drop(() => true), { code: 'KEEP_INTERNAL' }, 'a closed worklist refuses drop')
+})
+
+t.test('worklist: status lists the queued items themselves, in order', async (t) => {
+  const handler = createControlledHandler<string>()
+  const worklist = await (await memory(t)).start(handler.handle)
+  await worklist.replace(letters('abcd'), meta())
+  await handler.started(0)
+  t.strictSame(worklist.status().items, letters('bcd'))
+  await worklist.drop((i) => i === 'c')
+  t.strictSame(worklist.status().items, letters('bd'))
+})
+
+t.test('worklist: a throwing onOutcome hook is logged and the loop goes on; a resumed list is logged', async (t) => {
+  const dir = t.testdir()
+  const logs: Array<{ msg?: string; count?: number; digest?: string }> = []
+  const first = await onDisk(t, dir)
+  const handler = createControlledHandler<string>()
+  const worklist = await first.start(handler.handle, {
+    logger: captureLogger(logs),
+    onOutcome: () => {
+      throw new Error('metrics broke')
+    },
+  })
+  await worklist.replace(letters('abc'), meta('hooked'))
+  ;(await handler.started(0)).finish('done')
+  await handler.started(1)
+  t.ok(logs.some((l) => l.msg === 'onOutcome hook threw'), 'the hook error is logged')
+  t.match(worklist.status(), { done: 1 }, 'the outcome still counts')
+  await worklist.close()
+  await first.db.close()
+  const second = await onDisk(t, dir)
+  const again = await second.start(createControlledHandler<string>().handle, { logger: captureLogger(logs) })
+  t.match(logs.find((l) => l.msg === 'resuming list'), { count: 2, digest: 'hooked' })
+  const before = logs.filter((l) => l.msg === 'resuming list').length
+  await again.replace([], meta('empty'))
+  await again.close()
+  await second.db.close()
+  const third = await onDisk(t, dir)
+  await third.start(createControlledHandler<string>().handle, { logger: captureLogger(logs) })
+  t.equal(logs.filter((l) => l.msg === 'resuming list').length, before, 'an empty list is not announced as resumed')
+})
