@@ -248,3 +248,31 @@ t.test('create volume: picks the driver a config entry names', async (t) => {
   const mem = createVolume({ uuid: 'd', driver: 'memory', readOnly: false }, { now })
   t.equal((await mem.write(md5(Buffer.from('c')), chunked(Buffer.from('c')))).mtime, now(), 'the clock is passed on')
 })
+
+t.test('directory volume: open refuses a root that is a file or missing (KEEP_CONFIG)', async (t) => {
+  const dir = t.testdir({ 'a-file': 'not a directory' })
+  await t.rejects(createDirectoryVolume({ uuid: UUID, root: `${dir}/a-file` }).open(), { code: 'KEEP_CONFIG' }, 'a file')
+  await t.rejects(createDirectoryVolume({ uuid: UUID, root: `${dir}/missing` }).open(), { code: 'KEEP_CONFIG' }, 'missing')
+})
+
+t.test('directory volume: stale temp files are removed on open, but never by a read-only volume', async (t) => {
+  const hash = md5(bytes(10, 3))
+  const stale = `.${hash}.tmp-0123456789ab`
+  const ro = t.testdir({ [hash.slice(0, 3)]: { [stale]: 'half a block' } })
+  await openVolume(t, ro, { readOnly: true })
+  t.same(hidden(`${ro}/${hash.slice(0, 3)}`), [stale], 'read-only: left alone')
+  const rw = t.testdir({ [hash.slice(0, 3)]: { [stale]: 'half a block' } })
+  await openVolume(t, rw)
+  t.same(hidden(`${rw}/${hash.slice(0, 3)}`), [], 'writable: removed')
+})
+
+t.test('directory volume: status is the file system\'s free and total bytes', async (t) => {
+  const root = t.testdir()
+  const volume = await openVolume(t, root)
+  const s = await volume.status()
+  const { statfsSync } = await import('node:fs')
+  const fsNow = statfsSync(root)
+  const slack = 1024 ** 3 // the disk is shared: others write meanwhile
+  t.ok(Math.abs(s.totalBytes - fsNow.blocks * fsNow.bsize) < slack, 'total bytes = blocks × block size')
+  t.ok(Math.abs(s.freeBytes - fsNow.bavail * fsNow.bsize) < slack, 'free bytes = available blocks × block size')
+})
