@@ -276,3 +276,33 @@ t.test('directory volume: status is the file system\'s free and total bytes', as
   t.ok(Math.abs(s.totalBytes - fsNow.blocks * fsNow.bsize) < slack, 'total bytes = blocks × block size')
   t.ok(Math.abs(s.freeBytes - fsNow.bavail * fsNow.bsize) < slack, 'free bytes = available blocks × block size')
 })
+
+t.test('directory volume: deviceId of a root that does not exist yet names it as unknown, without throwing', async (t) => {
+  const dir = t.testdir()
+  const volume = createDirectoryVolume({ uuid: UUID, root: `${dir}/not-yet`, hostname: 'keep0' })
+  t.equal(volume.deviceId, `keep0:unknown:${dir}/not-yet`)
+})
+
+t.test('directory volume: a write with something other than a block hash is refused before touching the disk', async (t) => {
+  const root = t.testdir()
+  const volume = await openVolume(t, root)
+  for (const bad of ['../../etc/passwd', 'ABCDEF0123456789ABCDEF0123456789', `${md5(bytes(1, 1))}x`]) {
+    await t.rejects(volume.write(bad, chunked(bytes(1, 1))), { code: 'KEEP_INVALID_LOCATOR' }, JSON.stringify(bad))
+  }
+  t.same(readdirSync(root).filter((n) => !n.startsWith('.')), [], 'no directory was made')
+})
+
+t.test('directory volume: a block directory removed behind its back is made again on the next write', async (t) => {
+  const root = t.testdir()
+  const volume = await openVolume(t, root)
+  const first = bytes(100, 21)
+  const hash = md5(first)
+  await volume.write(hash, chunked(first))
+  const { rmSync } = await import('node:fs')
+  rmSync(`${root}/${hash.slice(0, 3)}`, { recursive: true })
+  // Another block with the same three-digit prefix: the volume believes the directory exists.
+  let other = bytes(100, 22)
+  for (let seed = 23; md5(other).slice(0, 3) !== hash.slice(0, 3); seed++) other = bytes(100 + (seed % 7), seed)
+  await volume.write(md5(other), chunked(other))
+  t.ok((await drain((await volume.read(md5(other))).stream)).data.equals(other), 'written and readable')
+})
