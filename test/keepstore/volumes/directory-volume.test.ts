@@ -306,3 +306,17 @@ t.test('directory volume: a block directory removed behind its back is made agai
   await volume.write(md5(other), chunked(other))
   t.ok((await drain((await volume.read(md5(other))).stream)).data.equals(other), 'written and readable')
 })
+
+t.test('directory volume: writes, reads and a read whose stat fails leave no file descriptor open', { skip: process.platform === 'linux' ? false : 'needs /proc/self/fd (Linux) to count open descriptors' }, async (t) => {
+  const root = t.testdir()
+  let failStat = false
+  const volume = await openVolume(t, root, { faults: (op) => { if (failStat && op === 'stat') throw fault('EIO') } })
+  const fds = (): number => readdirSync('/proc/self/fd').length
+  const blocks = Array.from({ length: 20 }, (_, i) => bytes(500 + i, 40 + i))
+  const before = fds()
+  for (const b of blocks) await volume.write(md5(b), chunked(b))
+  for (const b of blocks) await drain((await volume.read(md5(b))).stream)
+  failStat = true
+  for (const b of blocks) await t.rejects(volume.read(md5(b)), { code: 'KEEP_IO' })
+  t.ok(fds() <= before + 2, `descriptors: ${before} before, ${fds()} after 60 operations`)
+})
