@@ -370,9 +370,10 @@ t.test('worklist: status lists the queued items themselves, in order', async (t)
   const worklist = await (await memory(t)).start(handler.handle)
   await worklist.replace(letters('abcd'), meta())
   await handler.started(0)
-  t.strictSame(worklist.status().items, letters('bcd'))
+  // Array.from: tap's same/strictSame pass a sparse array of the right length (holes are skipped).
+  t.strictSame(Array.from(worklist.status().items), letters('bcd'))
   await worklist.drop((i) => i === 'c')
-  t.strictSame(worklist.status().items, letters('bd'))
+  t.strictSame(Array.from(worklist.status().items), letters('bd'))
 })
 
 t.test('worklist: a throwing onOutcome hook is logged and the loop goes on; a resumed list is logged', async (t) => {
