@@ -387,7 +387,7 @@ t.test('worklist: a throwing onOutcome hook is logged and the loop goes on; a re
       throw new Error('metrics broke')
     },
   })
-  await worklist.replace(letters('abc'), meta('hooked'))
+  await worklist.replace(letters('ab'), meta('hooked'))
   ;(await handler.started(0)).finish('done')
   await handler.started(1)
   t.ok(logs.some((l) => l.msg === 'onOutcome hook threw'), 'the hook error is logged')
@@ -396,7 +396,7 @@ t.test('worklist: a throwing onOutcome hook is logged and the loop goes on; a re
   await first.db.close()
   const second = await onDisk(t, dir)
   const again = await second.start(createControlledHandler<string>().handle, { logger: captureLogger(logs) })
-  t.match(logs.find((l) => l.msg === 'resuming list'), { count: 2, digest: 'hooked' })
+  t.match(logs.find((l) => l.msg === 'resuming list'), { count: 1, digest: 'hooked' }, 'a list of one item left is resumed and logged')
   const before = logs.filter((l) => l.msg === 'resuming list').length
   await again.replace([], meta('empty'))
   await again.close()
