@@ -14,6 +14,7 @@
 //   npm run mutate -- --list            # the modules and their test files
 //   npm run mutate -- --json out.json   # also write the results as JSON
 //   npm run mutate -- --max-minutes 20  # stop starting new mutants after that
+//   npm run mutate -- worklist --only-survivors-of out.json   # rerun an earlier run's survivors
 //
 // Equivalent and accepted survivors are listed in test/MUTATION.md.
 import { spawn } from 'node:child_process'
@@ -50,6 +51,9 @@ const opt = (name, fallback) => {
   return v
 }
 const jsonOut = opt('--json', undefined)
+// Rerun only the survivors of an earlier --json run (same compiled code): a quick check after adding tests.
+const onlyFile = opt('--only-survivors-of', undefined)
+const previous = onlyFile ? JSON.parse(readFileSync(onlyFile, 'utf8')) : undefined
 const maxMinutes = Number(opt('--max-minutes', '30'))
 const timeoutFactor = Number(opt('--timeout-factor', '3'))
 const listOnly = args.includes('--list')
@@ -269,6 +273,12 @@ try {
       const abs = path.join(work, file)
       const source = readFileSync(abs, 'utf8')
       for (const m of mutantsOf(source, abs)) all.push({ ...m, abs, source })
+    }
+    if (previous) {
+      const keys = new Set((previous[name]?.survivors ?? []).map((x) => `${x.js}|${x.kind}|${x.replacement}`))
+      const kept = all.filter((m) => keys.has(`${path.relative(work, m.abs)}:${m.jsLine}|${m.kind}|${m.replacement}`))
+      console.log(`${name}: only the ${kept.length} survivors of ${onlyFile} (of ${all.length} mutants)`)
+      all.splice(0, all.length, ...kept)
     }
     console.log(`${name}: ${all.length} mutants, baseline ${(baseline.ms / 1000).toFixed(1)} s, timeout ${(timeoutMs / 1000).toFixed(1)} s`)
     let i = 0
