@@ -320,3 +320,50 @@ t.test('directory volume: writes, reads and a read whose stat fails leave no fil
   for (const b of blocks) await t.rejects(volume.read(md5(b)), { code: 'KEEP_IO' })
   t.ok(fds() <= before + 2, `descriptors: ${before} before, ${fds()} after 60 operations`)
 })
+
+const S = 1_000_000_000n
+
+t.test('directory volume: untrash picks the latest deadline, then the newest mtime, whatever order the copies were made in', async (t) => {
+  let now = 1_700_000_000n * S
+  const root = t.testdir()
+  const volume = await openVolume(t, root, { now: () => now })
+  const data = bytes(300, 31)
+  const hash = md5(data)
+  // Newest deadline first, then older ones: the pick cannot be "the last made".
+  const made: Array<[bigint, number]> = [[now + 3n * S, 900], [now + 1n * S, 500], [now + 2n * S, 900], [now + 4n * S, 100]]
+  for (const [mtime, deadline] of made) {
+    now = mtime
+    await volume.write(hash, chunked(data))
+    t.equal(await volume.trash(hash, { deadline }), true)
+  }
+  t.equal((await volume.untrash(hash)).mtime, 1_700_000_000n * S + 3n * S, 'deadline 900 beats 500 and 100; of the two at 900 the newer mtime')
+})
+
+t.test('directory volume: touch without an injected clock sets mtime to the real now; a clock\'s fraction of a second is kept', async (t) => {
+  const root = t.testdir()
+  const plain = await openVolume(t, root)
+  const data = bytes(30, 32)
+  const hash = md5(data)
+  await plain.write(hash, chunked(data))
+  const before = BigInt(Date.now()) * 1_000_000n
+  const touched = await plain.touch(hash)
+  const hour = 3600n * S
+  t.ok(touched.mtime > before - hour && touched.mtime < before + hour, 'within an hour of now')
+  const half = 1_700_000_000n * S + S / 2n
+  const clocked = await openVolume(t, t.testdir(), { now: () => half })
+  const w = await clocked.write(hash, chunked(data))
+  const ms = 1_000_000n
+  t.ok(w.mtime > half - ms && w.mtime < half + ms, `mtime ${w.mtime} keeps the half second of ${half} (to the file system's precision)`)
+})
+
+t.test('directory volume: a read-only volume never empties trash', async (t) => {
+  const root = t.testdir()
+  const data = bytes(50, 33)
+  const hash = md5(data)
+  const writable = await openVolume(t, root)
+  await writable.write(hash, chunked(data))
+  await writable.trash(hash, { deadline: 100 })
+  const ro = await openVolume(t, root, { readOnly: true, uuid: UUID })
+  t.equal(await ro.emptyTrash(1_000_000), 0)
+  t.equal(readdirSync(`${root}/${hash.slice(0, 3)}`).filter((n) => n.includes('.trash.')).length, 1, 'the trashed copy is still there')
+})
