@@ -225,7 +225,7 @@ export class Keepstore {
         throw err
       }
       found = true
-      if (mount.allowWrite && (await this.trashOn(mount, hash, { notNewerThan: this.trashCutoff() }, 'delete', stat.mtime))) trashed++
+      if (mount.allowWrite && (await this.trashOn(mount, hash, { notNewerThan: this.trashCutoff() - 1n }, 'delete', stat.mtime))) trashed++
       else kept++
     }
     if (!found) throw new KeepError('KEEP_BLOCK_NOT_FOUND', 'block not found')

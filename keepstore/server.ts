@@ -39,6 +39,8 @@ export interface StartOptions {
   scrubClock?: ScrubClock
   /** Wraps the opened state database (tests inject faults such as a full disk). */
   wrapStateDb?: (db: StateDb) => StateDb
+  /** How long a pull waits for a source's response headers (default undici's 60 s); tests shorten it. */
+  pullHeadersTimeoutMs?: number
 }
 
 export interface RunningKeepstore {
@@ -79,7 +81,7 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
   const requests = new Slots(ksConfig.maxConcurrentRequests)
   const opened = await openStateDb(ksConfig.stateDir)
   const db = options.wrapStateDb ? options.wrapStateDb(opened) : opened
-  const client = new KeepstoreClient()
+  const client = new KeepstoreClient(options.pullHeadersTimeoutMs !== undefined ? { headersTimeoutMs: options.pullHeadersTimeoutMs } : {})
   worklists = await createWorklists({
     keepstore,
     db,

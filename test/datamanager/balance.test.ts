@@ -159,6 +159,10 @@ const rows: Row[] = [
     servers: { A: ['A0'], B: ['B0'], C: [{ name: 'C0', readOnly: true }] },
     current: [['A0', OLD1], ['B0', YOUNG], ['C0', OLD3]], desired: null, category: 'garbage', shouldTrash: [['A0', OLD1]],
   },
+  { name: 'an unreferenced copy exactly at the garbage cutoff is left alone', current: [['A0', CUTOFF]], desired: null, category: 'young-unreferenced' },
+  { name: 'an unreferenced copy one nanosecond older than the cutoff is garbage', current: [['A0', CUTOFF - 1n]], desired: null, category: 'garbage', shouldTrash: [['A0', CUTOFF - 1n]] },
+  { name: 'an extra copy one nanosecond older than the cutoff is trashed', current: [['A0', OLD1], ['B0', OLD2], ['C0', CUTOFF - 1n]], desired: { replication: 2 }, category: 'over-replicated', shouldTrash: [['C0', CUTOFF - 1n]] },
+  { name: 'an extra copy whose mtime is one nanosecond off a kept copy is trashed', current: [['A0', OLD1], ['B0', OLD2], ['C0', OLD1 - 1n]], desired: { replication: 2 }, category: 'over-replicated', shouldTrash: [['C0', OLD1 - 1n]] },
   { name: 'a referenced block held nowhere is lost', current: [], desired: { replication: 2 }, category: 'lost' },
   // mount replication
   {

@@ -3,23 +3,52 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFile, mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { PassThrough } from 'node:stream'
+import net from 'node:net'
+import { createInterface } from 'node:readline'
 import { createHash } from 'node:crypto'
-import { request } from 'undici'
 import { freePorts, ADMIN_TOKEN, MANAGEMENT_TOKEN, SIGNING_KEY, call } from '../helpers/cluster.js'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 const bin = path.join(repo, 'bin/keepstore')
 const md5 = (b: string): string => createHash('md5').update(b).digest('hex')
 
-function run(args: string[]): { child: ChildProcess; exit: Promise<{ code: number | null; stderr: string }> } {
+interface Running {
+  child: ChildProcess
+  exit: Promise<{ code: number | null; stderr: string }>
+  /** Resolves with the first JSON log line (stdout) whose msg is `msg`; rejects if the process exits first. */
+  logged(msg: string): Promise<object>
+}
+
+function run(args: string[]): Running {
   // Without tap's NODE_OPTIONS: its loaders are for test files, not for the program under test.
   const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } })
   let stderr = ''
   child.stderr!.on('data', (d) => (stderr += d.toString()))
-  child.stdout!.resume()
+  const lines: Array<{ msg?: string }> = []
+  const waiters: Array<{ msg: string; resolve: (l: object) => void }> = []
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    let entry: { msg?: string }
+    try {
+      entry = JSON.parse(line) as { msg?: string }
+    } catch {
+      return
+    }
+    lines.push(entry)
+    for (const w of waiters.filter((w) => w.msg === entry.msg)) {
+      waiters.splice(waiters.indexOf(w), 1)
+      w.resolve(entry)
+    }
+  })
   const exit = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('exit', (code) => resolve({ code, stderr })))
-  return { child, exit }
+  const logged = (msg: string): Promise<object> => {
+    const seen = lines.find((l) => l.msg === msg)
+    if (seen) return Promise.resolve(seen)
+    return new Promise((resolve, reject) => {
+      waiters.push({ msg, resolve })
+      void exit.then(({ code }) => reject(new Error(`keepstore exited (${code}) before logging "${msg}": ${stderr}`)))
+    })
+  }
+  return { child, exit, logged }
 }
 
 async function configFile(dir: string, port: number, extra = ''): Promise<string> {
@@ -43,13 +72,29 @@ ${extra}`,
   return file
 }
 
-async function healthy(url: string, child: ChildProcess): Promise<void> {
-  for (;;) {
-    if (child.exitCode !== null) throw new Error('keepstore exited')
-    const ok = await call(url, 'GET', '/_health/ping', { token: MANAGEMENT_TOKEN }).then((r) => r.status === 200, () => false)
-    if (ok) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
+/** Started = it logged that it listens; then one health check through real HTTP. */
+async function healthy(url: string, running: Running): Promise<void> {
+  await running.logged('keepstore listening')
+  const res = await call(url, 'GET', '/_health/ping', { token: MANAGEMENT_TOKEN })
+  if (res.status !== 200) throw new Error(`health: ${res.status}`)
+}
+
+/** Reads from a raw socket until `pattern` matches what arrived so far. */
+function readUntil(sock: net.Socket, pattern: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = ''
+    const onData = (d: Buffer): void => {
+      data += d.toString()
+      if (pattern.test(data)) {
+        sock.off('data', onData)
+        sock.off('close', onClose)
+        resolve(data)
+      }
+    }
+    const onClose = (): void => reject(new Error(`socket closed; got ${JSON.stringify(data)}`))
+    sock.on('data', onData)
+    sock.on('close', onClose)
+  })
 }
 
 t.test('bin/keepstore: a bad config is one line naming the key, exit 2', async (t) => {
@@ -79,24 +124,27 @@ t.test('bin/keepstore: SIGTERM finishes the request in flight, then exits 0', as
   const dir = t.testdir({})
   const [port] = await freePorts(1)
   const file = await configFile(dir, port!)
-  const { child, exit } = run(['--config', file])
+  const first = run(['--config', file])
   const url = `http://127.0.0.1:${port}`
-  await healthy(url, child)
+  await healthy(url, first)
   const data = 'in flight during shutdown'
-  const body = new PassThrough()
-  const put = request(`${url}/${md5(data)}`, { method: 'PUT', body, headers: { 'content-length': String(data.length) } })
-  body.write(data.slice(0, 5))
-  await new Promise((r) => setTimeout(r, 100))
-  child.kill('SIGTERM')
-  await new Promise((r) => setTimeout(r, 100))
-  body.end(data.slice(5))
-  const res = await put
-  t.equal(res.statusCode, 200, 'the in-flight PUT completed')
-  t.equal((await res.body.text()).split('+')[0], md5(data))
-  const { code } = await exit
+  // A raw PUT with Expect: 100-continue: "100 Continue" says the server has taken the request.
+  const sock = net.connect(port!, '127.0.0.1')
+  t.teardown(() => sock.destroy())
+  sock.write(`PUT /${md5(data)} HTTP/1.1\r\nHost: x\r\nContent-Length: ${data.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`)
+  await readUntil(sock, /^HTTP\/1\.1 100 Continue\r\n\r\n/)
+  sock.write(data.slice(0, 5))
+  const answer = readUntil(sock, /\r\n\r\n[^\n]*\n/)
+  first.child.kill('SIGTERM')
+  await first.logged('shutting down')
+  sock.write(data.slice(5))
+  const text = await answer
+  t.match(text, /^HTTP\/1\.1 200 /, 'the in-flight PUT completed')
+  t.equal(text.split('\r\n\r\n')[1]!.split('+')[0], md5(data))
+  const { code } = await first.exit
   t.equal(code, 0, 'clean exit')
   const again = run(['--config', file])
-  await healthy(url, again.child)
+  await healthy(url, again)
   const index = await call(url, 'GET', '/index', { token: ADMIN_TOKEN })
   t.match(index.text, md5(data), 'the acknowledged block is there after restart')
   again.child.kill('SIGTERM')

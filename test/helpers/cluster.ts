@@ -25,6 +25,8 @@ export interface ClusterOptions {
   now?: () => number
   /** Log lines land here (JSON objects) when given. */
   logs?: object[]
+  /** A pull source's response-headers timeout (default 60 s). */
+  pullHeadersTimeoutMs?: number
 }
 
 export function captureLogger(sink: object[]): Logger {
@@ -85,7 +87,7 @@ export async function startCluster(t: Test, options: ClusterOptions = {}): Promi
   for (const ks of config.keepstores) for (const v of ks.volumes) if (v.root) await mkdir(v.root, { recursive: true })
   const logger = options.logs ? captureLogger(options.logs) : createLogger({ level: 'silent' })
   const start = (i: number): Promise<RunningKeepstore> =>
-    startKeepstore(config, { uuid: config.keepstores[i]!.uuid, logger, ...(options.now ? { now: options.now } : {}), shutdownGraceMs: 1000 })
+    startKeepstore(config, { uuid: config.keepstores[i]!.uuid, logger, ...(options.now ? { now: options.now } : {}), ...(options.pullHeadersTimeoutMs !== undefined ? { pullHeadersTimeoutMs: options.pullHeadersTimeoutMs } : {}), shutdownGraceMs: 1000 })
   const keepstores: RunningKeepstore[] = []
   for (let i = 0; i < n; i++) keepstores.push(await start(i))
   t.teardown(() => Promise.all(keepstores.map((k) => k.close())))

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import http from 'node:http'
+import net from 'node:net'
 import { createHash } from 'node:crypto'
 import { startCluster, call, ADMIN_TOKEN, type TestCluster } from '../helpers/cluster.js'
 
@@ -86,8 +87,16 @@ t.test('pull: invalid lists → 400 with a reason, and the previous list stays',
     t.equal(res.status, 400, `${row.name} → 400`)
     t.match(res.text, /^[^\n]+\n$/, `${row.name}: one line`)
   }
-  const big = await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: 'x', headers: { 'content-length': String(64 * 1024 * 1024 + 1) } }).catch(() => ({ status: 413 }))
-  t.equal(big.status, 413, 'an oversized list → 413')
+  // Raw, so that the 413 is read as sent (a client library would fail on the unsent body instead).
+  const big = await new Promise<string>((resolve, reject) => {
+    const sock = net.connect(Number(new URL(b).port), '127.0.0.1')
+    let data = ''
+    sock.on('data', (d) => (data += d.toString()))
+    sock.on('error', reject)
+    sock.on('close', () => resolve(data))
+    sock.write(`PUT /pull HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nContent-Length: ${64 * 1024 * 1024 + 1}\r\n\r\n[`)
+  })
+  t.match(big, /^HTTP\/1\.1 413 /, 'an oversized list → 413')
   const after = JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text) as { digest: string; items: unknown[] }
   t.equal(after.digest, before.digest, 'the accepted list is still the current one')
   t.same(after.items, before.items)
@@ -170,7 +179,8 @@ t.test('pull: first server failing → the next one; all failing → logged and 
 })
 
 t.test('pull: blocks land on the named mount; later entries for the same block and mount are dropped, other mounts kept', async (t) => {
-  const cluster = await startCluster(t, { keepstores: 2, volumes: [{ driver: 'memory' }, { driver: 'memory', storageClasses: ['archive'] }] })
+  // One worker: at the default concurrency the three entries start together and no drop could be seen.
+  const cluster = await startCluster(t, { keepstores: 2, volumes: [{ driver: 'memory' }, { driver: 'memory', storageClasses: ['archive'] }], keepstore: { pullConcurrency: 1 } })
   const [a, b] = cluster.urls as [string, string]
   const x = block('class act')
   await put(a, x.data)
@@ -186,7 +196,81 @@ t.test('pull: blocks land on the named mount; later entries for the same block a
   t.same(await indexOf(b, mounts[0]), [x.hash], 'the entry for another mount stayed and ran')
   const status = JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text) as { done: number; skipped: number; failed: number }
   t.equal(status.done, 2, 'two transfers')
+  t.equal(status.skipped, 0, 'the duplicate entry was dropped, not run and skipped')
   t.equal(status.failed, 0)
+})
+
+t.test('pull: an entry whose target already holds the block is skipped without asking any server', async (t) => {
+  const cluster = await startCluster(t, { keepstores: 2, keepstore: { pullConcurrency: 1 } })
+  const [a, b] = cluster.urls as [string, string]
+  const x = block('already here')
+  await put(b, x.data)
+  const seen = await fakeSource(t, cluster, 0, (_p, res) => {
+    res.writeHead(500)
+    res.end()
+  })
+  t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pullList([{ locator: x.locator, servers: [a] }, { locator: x.locator, servers: [a] }]) })).status, 200)
+  await cluster.keepstores[1]!.worklists.pull.idle()
+  t.same(seen, [], 'no server was asked')
+  t.match(JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text), { done: 0, skipped: 1, failed: 0, queued: 0 }, 'the skip dropped the later duplicate too')
+})
+
+t.test('pull: concurrent entries for one block and mount share one transfer; other mounts get their own', async (t) => {
+  const cluster = await startCluster(t, { keepstores: 2, volumes: [{ driver: 'memory' }, { driver: 'memory' }], keepstore: { pullConcurrency: 4 } })
+  const b = cluster.urls[1]!
+  const x = block('shared transfer')
+  let release: () => void = () => undefined
+  const held = new Promise<void>((r) => (release = r))
+  let arrived: () => void = () => undefined
+  const bothArrived = new Promise<void>((r) => (arrived = r))
+  const seen = await fakeSource(t, cluster, 0, (_p, res) => {
+    if (seen.length === 2) arrived()
+    void held.then(() => {
+      res.writeHead(200, { 'content-length': String(x.data.length) })
+      res.end(x.data)
+    })
+  })
+  const a = cluster.urls[0]!
+  const mounts = cluster.config.keepstores[1]!.volumes.map((v) => v.uuid) as [string, string]
+  const list = [
+    { locator: x.locator, servers: [a], mount_uuid: mounts[0] },
+    { locator: x.locator, servers: [a], mount_uuid: mounts[0] },
+    { locator: x.locator, servers: [a], mount_uuid: mounts[1] },
+  ]
+  t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pullList(list) })).status, 200)
+  await bothArrived
+  release()
+  await cluster.keepstores[1]!.worklists.pull.idle()
+  t.equal(seen.length, 2, 'one request per target mount, not per entry')
+  t.same(await indexOf(b, mounts[0]), [x.hash])
+  t.same(await indexOf(b, mounts[1]), [x.hash])
+  t.match(JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text), { done: 2, skipped: 1, failed: 0 })
+})
+
+t.test('pull: a failed transfer is not remembered — the same entry in the next list pulls again', async (t) => {
+  const cluster = await startCluster(t, { keepstores: 2 })
+  const b = cluster.urls[1]!
+  const x = block('second time lucky')
+  let good = false
+  await fakeSource(t, cluster, 0, (_p, res) => {
+    if (!good) {
+      res.writeHead(500)
+      res.end('not yet\n')
+      return
+    }
+    res.writeHead(200, { 'content-length': String(x.data.length) })
+    res.end(x.data)
+  })
+  const a = cluster.urls[0]!
+  const body = pullList([{ locator: x.locator, servers: [a] }])
+  t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body })).status, 200)
+  await cluster.keepstores[1]!.worklists.pull.idle()
+  t.match(JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text), { failed: 1 })
+  good = true
+  t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body })).status, 200)
+  await cluster.keepstores[1]!.worklists.pull.idle()
+  t.match(JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text), { done: 1, failed: 0 })
+  t.same(await indexOf(b), [x.hash])
 })
 
 t.test('pull: a restarted keepstore resumes its persisted list', async (t) => {
@@ -194,18 +278,45 @@ t.test('pull: a restarted keepstore resumes its persisted list', async (t) => {
   const [, b, c] = cluster.urls as [string, string, string]
   const blocks = ['r1', 'r2', 'r3'].map(block)
   for (const x of blocks) await put(c, x.data)
-  // The first item hangs on a source that never answers, so the rest stays queued.
+  // The first item hangs on a source that holds every request until released, so the rest stays queued.
   const a = cluster.urls[0]!
-  await fakeSource(t, cluster, 0, () => undefined)
-  const list = [{ locator: block('stuck').locator, servers: [a] }, ...blocks.map((x) => ({ locator: x.locator, servers: [c] }))]
+  let release: () => void = () => undefined
+  const held = new Promise<void>((r) => (release = r))
+  const seen = await fakeSource(t, cluster, 0, (_path, res) => {
+    void held.then(() => {
+      res.writeHead(404)
+      res.end('not here\n')
+    })
+  })
+  const stuck = block('stuck')
+  const list = [{ locator: stuck.locator, servers: [a] }, ...blocks.map((x) => ({ locator: x.locator, servers: [c] }))]
   t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pullList(list) })).status, 200)
   const digest = (JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text) as { digest: string }).digest
   const restarted = await cluster.restart(1)
   const resumed = JSON.parse((await call(restarted.url, 'GET', '/pull', { token: ADMIN_TOKEN })).text) as { digest: string; queued: number; in_progress: number }
   t.equal(resumed.digest, digest, 'the same list')
   t.equal(resumed.queued + resumed.in_progress, 4, 'nothing was lost')
-  // Let the stuck item fail fast now: the list goes on by itself.
-  t.equal((await call(restarted.url, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pullList(blocks.map((x) => ({ locator: x.locator, servers: [c] }))) })).status, 200)
+  // The stuck item now fails (its source answers 404); the list goes on by itself.
+  release()
   await cluster.keepstores[1]!.worklists.pull.idle()
   t.same((await indexOf(restarted.url)).sort(), blocks.map((x) => x.hash).sort())
+  t.ok(seen.filter((p) => p.startsWith(`/${stuck.hash}+`)).length >= 1, 'the resumed list started from its first item')
+  const status = JSON.parse((await call(restarted.url, 'GET', '/pull', { token: ADMIN_TOKEN })).text) as { done: number; failed: number }
+  t.match(status, { done: 3, failed: 1 })
+})
+
+t.test('pull: a source that never sends its headers fails after the headers timeout and the list goes on', async (t) => {
+  const cluster = await startCluster(t, { keepstores: 3, keepstore: { pullConcurrency: 1 }, pullHeadersTimeoutMs: 200 })
+  const [, b, c] = cluster.urls as [string, string, string]
+  const good = block('after the silent one')
+  await put(c, good.data)
+  const a = cluster.urls[0]!
+  const seen = await fakeSource(t, cluster, 0, () => undefined)
+  const silent = block('silence')
+  t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: pullList([{ locator: silent.locator, servers: [a] }, { locator: good.locator, servers: [c] }]) })).status, 200)
+  await cluster.keepstores[1]!.worklists.pull.idle()
+  t.equal(seen.length, 1, 'the silent source was asked once')
+  t.same(await indexOf(b), [good.hash], 'the next item ran')
+  const status = JSON.parse((await call(b, 'GET', '/pull', { token: ADMIN_TOKEN })).text) as { done: number; failed: number }
+  t.match(status, { done: 1, failed: 1 })
 })

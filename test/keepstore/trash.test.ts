@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
-import { startCluster, call, ADMIN_TOKEN } from '../helpers/cluster.js'
+import { startCluster, call, ADMIN_TOKEN, captureLogger } from '../helpers/cluster.js'
 import { createTrashHandler } from '../../keepstore/trash-worker.js'
 import { Keepstore } from '../../keepstore/keepstore.js'
 import { Mount } from '../../keepstore/mount.js'
@@ -102,4 +102,133 @@ t.test('trash: the accepted list (digest and counters) survives a restart', asyn
   const again = (await call(restarted.url, 'GET', '/trash', { token: ADMIN_TOKEN })).text
   t.match(again, /"digest":"[0-9a-f]{64}"/)
   t.equal(JSON.parse(again).digest, JSON.parse(got).digest, 'same list after restart')
+})
+
+/** A keepstore over memory volumes whose clocks the test sets (volume mtimes in ns, keepstore time in ms). */
+function unitKeepstore(mounts: Array<{ uuid: string; readOnly?: boolean }>, clock: { nowMs: number; mtimeNs: bigint }) {
+  const built = mounts.map((m) => {
+    const volume = createMemoryVolume({ uuid: m.uuid, now: () => clock.mtimeNs })
+    return new Mount({ volume, replication: 1, storageClasses: ['default'], priority: 0, readOnly: m.readOnly ?? false, minFreeSpace: 0 })
+  })
+  const cluster = { blobTrash: true, blobSigningTTLSeconds: 3600, blobTrashLifetimeMs: HOUR } as ClusterConfig
+  const keepstore = new Keepstore({ uuid: 'ks', mounts: built, cluster, logger: silentLogger(), now: () => clock.nowMs })
+  const logs: Array<{ msg?: string }> = []
+  // Every volume.trash call is counted: the worker's own guards must stop an item before the volume is asked.
+  const trashCalls: string[] = []
+  for (const m of built) {
+    const real = m.volume.trash.bind(m.volume)
+    m.volume.trash = (h, o) => {
+      trashCalls.push(m.uuid)
+      return real(h, o)
+    }
+  }
+  return { keepstore, mounts: built, logs, trashCalls, handle: createTrashHandler({ keepstore, logger: captureLogger(logs) }) }
+}
+
+const live = async (mount: Mount, hash: string): Promise<boolean> => mount.volume.stat(hash).then(() => true, () => false)
+
+t.test('trash list, no mount named → every trashable mount: both writable copies go, the read-only one stays', async (t) => {
+  const clock = { nowMs: T0, mtimeNs: BigInt(T0) * 1_000_000n }
+  const { mounts, handle } = unitKeepstore([{ uuid: 'zzzzz-nyw5e-00000000000000a' }, { uuid: 'zzzzz-nyw5e-00000000000000b' }, { uuid: 'zzzzz-nyw5e-00000000000000c', readOnly: true }], clock)
+  const data = 'on every mount'
+  const hash = md5(data)
+  for (const m of mounts) await m.volume.write(hash, Readable.from([Buffer.from(data)]))
+  clock.nowMs = T0 + 2 * HOUR
+  t.equal(await handle({ locator: `${hash}+${data.length}`, block_mtime: clock.mtimeNs }), 'done')
+  t.same(await Promise.all(mounts.map((m) => live(m, hash))), [false, false, true], 'trashed on both writable mounts, kept on the read-only one')
+})
+
+t.test('trash list, a read-only mount named → skipped, the copy stays', async (t) => {
+  const clock = { nowMs: T0, mtimeNs: BigInt(T0) * 1_000_000n }
+  const { mounts, handle } = unitKeepstore([{ uuid: 'zzzzz-nyw5e-00000000000000a', readOnly: true }], clock)
+  const hash = md5('read only')
+  await mounts[0]!.volume.write(hash, Readable.from([Buffer.from('read only')]))
+  clock.nowMs = T0 + 2 * HOUR
+  t.equal(await handle({ locator: `${hash}+9`, block_mtime: clock.mtimeNs, mount_uuid: 'zzzzz-nyw5e-00000000000000a' }), 'skipped')
+  t.ok(await live(mounts[0]!, hash))
+})
+
+t.test('trash list at the TTL boundary, to the nanosecond: exactly TTL old stays, one nanosecond older goes', async (t) => {
+  const nowMs = T0 + HOUR
+  const cutoff = BigInt(T0) * 1_000_000n // now − TTL, in ns
+  for (const [name, mtime, outcome] of [
+    ['exactly as old as the TTL', cutoff, 'skipped'],
+    ['one nanosecond younger', cutoff + 1n, 'skipped'],
+    ['one nanosecond older than the TTL', cutoff - 1n, 'done'],
+  ] as const) {
+    const clock = { nowMs, mtimeNs: mtime }
+    const { mounts, handle, trashCalls, logs } = unitKeepstore([{ uuid: 'zzzzz-nyw5e-00000000000000a' }], clock)
+    const hash = md5(name)
+    await mounts[0]!.volume.write(hash, Readable.from([Buffer.from(name)]))
+    t.equal(await handle({ locator: `${hash}+${name.length}`, block_mtime: mtime }), outcome, `${name} → ${outcome}`)
+    t.equal(await live(mounts[0]!, hash), outcome === 'skipped', `${name}: ${outcome === 'skipped' ? 'still live' : 'trashed'}`)
+    t.equal(trashCalls.length, outcome === 'skipped' ? 0 : 1, `${name}: ${outcome === 'skipped' ? 'guard (a) stopped it before the volume was asked' : 'the volume trashed it'}`)
+    if (outcome === 'skipped') t.ok(logs.some((l) => l.msg === 'trash item skipped: block is younger than blobSigningTTL'), `${name}: the skip is logged`)
+  }
+})
+
+t.test('trash list: the volume-level re-check uses the same cutoff (a copy touched to exactly the cutoff stays)', async (t) => {
+  const clock = { nowMs: T0 + HOUR, mtimeNs: BigInt(T0) * 1_000_000n - 1n }
+  const { mounts, handle } = unitKeepstore([{ uuid: 'zzzzz-nyw5e-00000000000000a' }], clock)
+  const volume = mounts[0]!.volume
+  const hash = md5('re-check')
+  const written = await volume.write(hash, Readable.from([Buffer.from('re-check')]))
+  // Between the worker's check and the volume's trash, the copy's mtime becomes exactly the cutoff.
+  const realTrash = volume.trash.bind(volume)
+  const realStat = volume.stat.bind(volume)
+  let statted = false
+  volume.stat = async (h) => {
+    const s = await realStat(h)
+    statted = true
+    return s
+  }
+  volume.trash = async (h, options) => {
+    if (statted) {
+      clock.mtimeNs = BigInt(T0) * 1_000_000n
+      await volume.touch(h)
+    }
+    return realTrash(h, { ...options, ifMtime: undefined })
+  }
+  t.equal(await handle({ locator: `${hash}+8`, block_mtime: written.mtime }), 'skipped')
+  t.ok(await live(mounts[0]!, hash), 'notNewerThan refused a copy exactly TTL old')
+})
+
+t.test('trash list guard (b) is checked before the volume is asked; the skip is logged', async (t) => {
+  const clock = { nowMs: T0, mtimeNs: BigInt(T0) * 1_000_000n }
+  const { mounts, handle, trashCalls, logs } = unitKeepstore([{ uuid: 'zzzzz-nyw5e-00000000000000a' }], clock)
+  const hash = md5('exact mtime')
+  await mounts[0]!.volume.write(hash, Readable.from([Buffer.from('exact mtime')]))
+  clock.nowMs = T0 + 2 * HOUR
+  t.equal(await handle({ locator: `${hash}+11`, block_mtime: clock.mtimeNs + 1n }), 'skipped')
+  t.same(trashCalls, [], 'the volume was never asked')
+  t.ok(logs.some((l) => l.msg === 'trash item skipped: mtime differs'))
+})
+
+t.test('trash list: an absent copy is skipped, any other volume error fails the item', async (t) => {
+  const clock = { nowMs: T0 + 2 * HOUR, mtimeNs: BigInt(T0) * 1_000_000n }
+  const { mounts, handle } = unitKeepstore([{ uuid: 'zzzzz-nyw5e-00000000000000a' }], clock)
+  const hash = md5('nowhere')
+  t.equal(await handle({ locator: `${hash}+7`, block_mtime: clock.mtimeNs }), 'skipped', 'absent → skipped')
+  mounts[0]!.volume.stat = async () => {
+    throw Object.assign(new Error('EIO'), { code: 'KEEP_IO' })
+  }
+  await t.rejects(handle({ locator: `${hash}+7`, block_mtime: clock.mtimeNs }), { code: 'KEEP_IO' }, 'an I/O error is not swallowed')
+})
+
+t.test('trash list with blobTrash off: skipped and logged, the volume never asked', async (t) => {
+  const volume = createMemoryVolume({ uuid: 'zzzzz-nyw5e-00000000000000a' })
+  const mount = new Mount({ volume, replication: 1, storageClasses: ['default'], priority: 0, readOnly: false, minFreeSpace: 0 })
+  const keepstore = new Keepstore({ uuid: 'ks', mounts: [mount], cluster: { blobTrash: false, blobSigningTTLSeconds: 3600 } as ClusterConfig, logger: silentLogger(), now: () => T0 })
+  const logs: Array<{ msg?: string; mount?: unknown }> = []
+  let asked = 0
+  volume.stat = async () => {
+    asked++
+    throw new Error('not expected')
+  }
+  const handle = createTrashHandler({ keepstore, logger: captureLogger(logs) })
+  t.equal(await handle({ locator: `${md5('x')}+1`, block_mtime: 1n }), 'skipped')
+  t.equal(asked, 0)
+  const entry = logs.find((l) => l.msg === 'trash item skipped: blobTrash is off')
+  t.ok(entry, 'the skip is logged')
+  t.equal(entry?.mount, null, 'mount: null, not left out')
 })

@@ -13,6 +13,7 @@ import { createWorklistStore, itemKey } from '../../keepstore/worklist-store.js'
 import { createLogger } from '../../shared/logger.js'
 import { serializeTrashList, type TrashItem } from '../../shared/worklist-items.js'
 import { createControlledHandler, immediateHandler } from '../helpers/worklist-handler.js'
+import { captureLogger } from '../helpers/cluster.js'
 
 type Handle = WorklistOptions<string>['handle']
 
@@ -195,11 +196,13 @@ t.test('worklist: idle() waits for the item in progress', async (t) => {
 
 t.test('worklist: close() aborts handlers through their signal, waits, and starts nothing more', async (t) => {
   const handler = createControlledHandler<string>()
-  const worklist = await (await memory(t)).start(handler.handle, { concurrency: 2 })
+  const logs: Array<{ msg?: string }> = []
+  const worklist = await (await memory(t)).start(handler.handle, { concurrency: 2, logger: captureLogger(logs) })
   await worklist.replace(letters('abcd'), meta())
   const calls = await Promise.all([handler.started(0), handler.started(1)])
   await worklist.close()
   t.ok(calls.every((c) => c.signal.aborted), 'every handler saw the abort')
+  t.notOk(logs.some((l) => l.msg === 'item failed'), 'an item aborted by close is not logged as failed')
   t.equal(handler.calls.length, 2, 'c and d never started')
   await worklist.idle()
   await t.rejects(worklist.replace(['x'], meta()), { code: 'KEEP_INTERNAL' }, 'a closed worklist takes no list')
@@ -243,12 +246,16 @@ t.test('worklist persistence: an item in progress when the process dies is resum
   const dying = await h.start(handler.handle)
   await dying.replace(letters('ab'), meta())
   await handler.started(0)
-  // The first worklist is never closed before the second one reads: as after a crash.
+  // The first worklist is never closed before the second one opens the same store: as after a crash.
   const store = createWorklistStore(h.db.sublevel('test'), codec)
   const { items, meta: saved } = await store.load()
-  t.same(items.map((i) => i.item), letters('ab'))
+  t.same(items.map((i) => i.item), letters('ab'), 'the item in progress is still persisted')
   t.equal(saved.digest, 'digest-1')
-  handler.calls[0]?.finish('done')
+  const resumed = immediateHandler<string>()
+  const reopened = await h.start(resumed.handle)
+  await reopened.idle()
+  t.same(resumed.seen, letters('ab'), 'the reopened list runs the interrupted item first, then the rest')
+  t.match(reopened.status(), { digest: 'digest-1', done: 2, queued: 0 })
 })
 
 t.test('worklist persistence: an item of a replaced list finishing later does not touch the new counters', async (t) => {
@@ -301,7 +308,7 @@ t.test('worklist persistence: finished, dropped and replaced items leave the sto
   t.same(await sub.keys().all(), [itemKey(2, 0), 'meta'], 'the old generation is gone')
 })
 
-t.test('worklist: a list of 100 000 items replaces, drops and reloads in O(n)', async (t) => {
+t.test('worklist: a list of 100 000 items replaces, drops and reloads whole, in order', async (t) => {
   const dir = t.testdir()
   const first = await onDisk(t, dir)
   const handler = createControlledHandler<string>()
@@ -332,4 +339,69 @@ t.test('worklist status: serialises with bigint items intact', async (t) => {
     `{"received_at":"${RECEIVED.toISOString()}","digest":"d","queued":1,"in_progress":0,"done":0,"failed":0,"skipped":0,` +
       `"items":[{"locator":"acbd18db4cc2f85cedef654fccc4a4d8+3","block_mtime":1707249451308502672}]}`,
   )
+})
+
+t.test('worklist: close() waits for handlers that take a while to stop, wakes idle() waiters, and refuses drop', async (t) => {
+  let stopped = false
+  const started: Array<() => void> = []
+  const handle = (_item: string, { signal }: { signal: AbortSignal }): Promise<ItemOutcome> =>
+    new Promise((_resolve, reject) => {
+      started.shift()?.()
+      // A handler that needs a turn of the event loop to stop after its abort.
+      signal.addEventListener('abort', () => setImmediate(() => {
+        stopped = true
+        reject(signal.reason)
+      }), { once: true })
+    })
+  const running = new Promise<void>((r) => started.push(r))
+  const worklist = await (await memory(t)).start(handle)
+  await worklist.replace(letters('ab'), meta())
+  await running
+  const idle = worklist.idle()
+  await worklist.close()
+  t.ok(stopped, 'close resolved only after the handler stopped')
+  await idle
+  t.pass('an idle() waiting before close is woken by it')
+  await t.rejects(worklist.drop(() => true), { code: 'KEEP_INTERNAL' }, 'a closed worklist refuses drop')
+})
+
+t.test('worklist: status lists the queued items themselves, in order', async (t) => {
+  const handler = createControlledHandler<string>()
+  const worklist = await (await memory(t)).start(handler.handle)
+  await worklist.replace(letters('abcd'), meta())
+  await handler.started(0)
+  // Array.from: tap's same/strictSame pass a sparse array of the right length (holes are skipped).
+  t.strictSame(Array.from(worklist.status().items), letters('bcd'))
+  await worklist.drop((i) => i === 'c')
+  t.strictSame(Array.from(worklist.status().items), letters('bd'))
+})
+
+t.test('worklist: a throwing onOutcome hook is logged and the loop goes on; a resumed list is logged', async (t) => {
+  const dir = t.testdir()
+  const logs: Array<{ msg?: string; count?: number; digest?: string }> = []
+  const first = await onDisk(t, dir)
+  const handler = createControlledHandler<string>()
+  const worklist = await first.start(handler.handle, {
+    logger: captureLogger(logs),
+    onOutcome: () => {
+      throw new Error('metrics broke')
+    },
+  })
+  await worklist.replace(letters('ab'), meta('hooked'))
+  ;(await handler.started(0)).finish('done')
+  await handler.started(1)
+  t.ok(logs.some((l) => l.msg === 'onOutcome hook threw'), 'the hook error is logged')
+  t.match(worklist.status(), { done: 1 }, 'the outcome still counts')
+  await worklist.close()
+  await first.db.close()
+  const second = await onDisk(t, dir)
+  const again = await second.start(createControlledHandler<string>().handle, { logger: captureLogger(logs) })
+  t.match(logs.find((l) => l.msg === 'resuming list'), { count: 1, digest: 'hooked' }, 'a list of one item left is resumed and logged')
+  const before = logs.filter((l) => l.msg === 'resuming list').length
+  await again.replace([], meta('empty'))
+  await again.close()
+  await second.db.close()
+  const third = await onDisk(t, dir)
+  await third.start(createControlledHandler<string>().handle, { logger: captureLogger(logs) })
+  t.equal(logs.filter((l) => l.msg === 'resuming list').length, before, 'an empty list is not announced as resumed')
 })

@@ -50,6 +50,8 @@ t.test('checkToken tells missing from wrong', async (t) => {
     ['', 'missing'],
     ['x', 'wrong'],
     [`${expected}x`, 'wrong'],
+    [expected.slice(0, -1), 'wrong'],
+    [`${expected.slice(0, -1)}T`, 'wrong'],
     [expected.toUpperCase(), 'wrong'],
   ]
   for (const [presented, want] of rows) t.equal(checkToken(presented, expected), want, `${JSON.stringify(presented)} → ${want}`)

@@ -170,3 +170,33 @@ t.test('what sign produces, verify accepts, for any hash, token and hints', asyn
     ),
   )
 })
+
+t.test('verify: near misses — one hex digit of the signature, one character of the token or hash', async (t) => {
+  const signer = signerAt(NOW_MS)
+  const valid = signer.sign(`${HASH}+11`, TOKEN, NOW_S + TTL)
+  const at = valid.indexOf('+A') + 2 // first signature digit
+  const flip = (s: string, i: number): string => s.slice(0, i) + (s[i] === '0' ? '1' : '0') + s.slice(i + 1)
+  for (const i of [0, 1, 19, 20, 38, 39]) {
+    t.throws(() => signer.verify(parseLocator(flip(valid, at + i)), TOKEN), { code: 'KEEP_INVALID_SIGNATURE' }, `signature digit ${i} flipped → 400`)
+  }
+  for (const [name, token] of [
+    ['the token without its last character', TOKEN.slice(0, -1)],
+    ['the token without its first character', TOKEN.slice(1)],
+    ['the token with its last character changed', `${TOKEN.slice(0, -1)}j`],
+  ] as const) {
+    t.throws(() => signer.verify(parseLocator(valid), token), { code: 'KEEP_INVALID_SIGNATURE' }, name)
+  }
+  t.throws(() => signer.verify(parseLocator(flip(valid, 31)), TOKEN), { code: 'KEEP_INVALID_SIGNATURE' }, 'the last hex digit of the hash changed')
+})
+
+t.test('expiry bounds: 0 and 0xffffffff sign, one past either does not; a clock skew of 0 is allowed', async (t) => {
+  const signer = signerAt(NOW_MS)
+  t.equal(signer.sign(HASH, TOKEN, 0).slice(-9), '@00000000', 'expiry 0')
+  t.equal(signer.sign(HASH, TOKEN, 0xffffffff).slice(-9), '@ffffffff', 'expiry 0xffffffff')
+  t.equal(signer.signature(HASH, TOKEN, 0xffffffff).length, 40)
+  t.throws(() => signer.signature(HASH, TOKEN, -1), { code: 'KEEP_INTERNAL' })
+  t.throws(() => signer.signature(HASH, TOKEN, 0x100000000), { code: 'KEEP_INTERNAL' })
+  const strict = createSigner({ key: KEY, ttlSeconds: TTL, maxClockSkewSeconds: 0, now: () => NOW_MS })
+  t.doesNotThrow(() => strict.verify(parseLocator(strict.sign(`${HASH}+11`, TOKEN, NOW_S + TTL)), TOKEN), 'skew 0: exactly now + TTL passes')
+  t.throws(() => strict.verify(parseLocator(strict.sign(`${HASH}+11`, TOKEN, NOW_S + TTL + 1)), TOKEN), { code: 'KEEP_INVALID_SIGNATURE' }, 'skew 0: one second more → 400')
+})

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import net from 'node:net'
 import { createHash } from 'node:crypto'
+import { request } from 'undici'
 import { startCluster, call, ADMIN_TOKEN, MANAGEMENT_TOKEN, SIGNING_KEY } from '../../helpers/cluster.js'
 import { createSigner } from '../../../shared/signer.js'
 
@@ -144,9 +145,89 @@ t.test('corrupt stored data is never delivered', async (t) => {
   await writeFile(`${root}/${bigHash.slice(0, 3)}/${bigHash}`, corruptBig)
   t.equal((await call(url, 'GET', `/${signer.sign(`${FOO_HASH}+3`, USER)}`, { token: USER })).status, 502, 'small block: nothing sent yet → 502')
   t.equal((await call(url, 'HEAD', `/${signer.sign(`${FOO_HASH}+3`, USER)}`, { token: USER })).status, 502, 'HEAD → 502')
-  const res = await call(url, 'GET', `/${signer.sign(`${bigHash}+${big.length}`, USER)}`, { token: USER }).catch((err: Error) => err)
-  if (res instanceof Error) t.pass(`large block: the body stops short (${res.message})`)
-  else t.ok(res.status === 502 || res.body.length < big.length, 'large block: never a complete body')
+  // A large block: the status went out before the last chunk was hashed, so the body must stop short.
+  const res = await request(`${url}/${signer.sign(`${bigHash}+${big.length}`, USER)}`, { headers: { authorization: `Bearer ${USER}` } })
+  let received = 0
+  let error: unknown
+  try {
+    for await (const chunk of res.body) received += (chunk as Buffer).length
+  } catch (err) {
+    error = err
+  }
+  if (res.statusCode === 502) {
+    t.pass('large block: 502 before any byte')
+  } else {
+    t.equal(res.statusCode, 200, 'large block: headers were already sent')
+    t.equal(res.headers['content-length'], String(big.length))
+    t.ok(error !== undefined, 'large block: reading the body fails')
+    t.ok(received < big.length, `large block: ${received} of ${big.length} bytes, never all`)
+  }
+})
+
+t.test('PUT: exactly 64 MiB is accepted, also with Expect: 100-continue', async (t) => {
+  const { url } = await setup(t)
+  const block = Buffer.alloc(64 * 1024 * 1024, 1)
+  const hash = md5(block)
+  const sock = net.connect(Number(new URL(url).port), '127.0.0.1')
+  t.teardown(() => sock.destroy())
+  const first = new Promise<string>((resolve) => sock.once('data', (d) => resolve(d.toString())))
+  sock.write(`PUT /${hash}+${block.length} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: ${block.length}\r\n\r\n`)
+  t.match(await first, /^HTTP\/1\.1 100 Continue/, 'the server asks for the body of an exactly 64 MiB block')
+  sock.destroy()
+  const res = await call(url, 'PUT', `/${hash}+${block.length}`, { body: block })
+  t.equal(res.status, 200, 'exactly 64 MiB → 200')
+  t.equal(res.text, `${hash}+${block.length}\n`)
+})
+
+t.test('GET: near misses of a signature over HTTP — one hex digit, one second, one token character', async (t) => {
+  const { url, clock, signer } = await setup(t)
+  await call(url, 'PUT', `/${FOO_HASH}`, { body: FOO })
+  const good = signer.sign(`${FOO_HASH}+3`, USER)
+  const at = good.indexOf('+A') + 2
+  const flip = (i: number): string => good.slice(0, at + i) + (good[at + i] === '0' ? '1' : '0') + good.slice(at + i + 1)
+  t.equal((await call(url, 'GET', `/${good}`, { token: USER })).status, 200, 'the signature as issued')
+  t.equal((await call(url, 'GET', `/${flip(0)}`, { token: USER })).status, 400, 'first digit flipped → 400')
+  t.equal((await call(url, 'GET', `/${flip(39)}`, { token: USER })).status, 400, 'last digit flipped → 400')
+  t.equal((await call(url, 'GET', `/${good}`, { token: USER.slice(0, -1) })).status, 400, 'token one character short → 400')
+  const expiry = parseInt(good.slice(-8), 16)
+  clock.now = expiry * 1000
+  t.equal((await call(url, 'GET', `/${good}`, { token: USER })).status, 200, 'at the expiry second itself → 200')
+  clock.now = expiry * 1000 + 1
+  t.equal((await call(url, 'GET', `/${good}`, { token: USER })).status, 401, '1 ms after the expiry → 401')
+})
+
+t.test('index: an error after output began leaves out the final empty line', async (t) => {
+  const { url, cluster } = await setup(t)
+  const datas = ['i1', 'i2', 'i3', 'i4']
+  for (const d of datas) t.equal((await call(url, 'PUT', `/${md5(d)}`, { body: d })).status, 200)
+  const volume = cluster.keepstores[0]!.keepstore.mounts[0]!.volume
+  const real = volume.index.bind(volume)
+  let failAfter = 2
+  volume.index = async function* (prefix, options) {
+    let n = 0
+    for await (const entry of real(prefix, options)) {
+      if (n++ === failAfter) throw Object.assign(new Error('EIO: disk gone mid-index'), { code: 'EIO' })
+      yield entry
+    }
+  }
+  const broken = await call(url, 'GET', '/index', { token: ADMIN_TOKEN })
+  t.equal(broken.status, 200, 'the status went out with the first lines')
+  const lines = broken.text.split('\n')
+  t.equal(lines.length, 3, 'two lines, no more')
+  t.match(lines[0], /^[0-9a-f]{32}\+2 \d+$/)
+  t.match(lines[1], /^[0-9a-f]{32}\+2 \d+$/)
+  t.equal(lines[2], '', 'the body ends with the last full line')
+  t.notOk(broken.text.endsWith('\n\n'), 'no final empty line: a reader sees the index is incomplete')
+  const perMount = await call(url, 'GET', `/mounts/${cluster.keepstores[0]!.keepstore.mounts[0]!.uuid}/blocks`, { token: ADMIN_TOKEN })
+  t.notOk(perMount.text.endsWith('\n\n'), 'the per-mount index too')
+  failAfter = 0
+  const before = await call(url, 'GET', '/index', { token: ADMIN_TOKEN })
+  t.equal(before.status, 500, 'an error before any output still gets an error status')
+  t.notOk(before.text.endsWith('\n\n'))
+  failAfter = 99
+  const whole = await call(url, 'GET', '/index', { token: ADMIN_TOKEN })
+  t.ok(whole.text.endsWith('\n\n'), 'without the fault the index ends with its empty line')
+  t.equal(whole.text.split('\n').length, 6)
 })
 
 t.test('index: forms, order, terminator', async (t) => {
@@ -289,4 +370,16 @@ t.test('health without a managementToken → 404 disabled', async (t) => {
   const res = await call(url, 'GET', '/_health/ping', { token: MANAGEMENT_TOKEN })
   t.equal(res.status, 404)
   t.equal(res.text, 'disabled\n')
+})
+
+t.test('DELETE at the TTL boundary: a copy exactly TTL old is not older than the TTL and stays; 1 ms more and it goes', async (t) => {
+  const { url, clock } = await setup(t)
+  t.equal((await call(url, 'PUT', `/${FOO_HASH}`, { body: FOO })).status, 200) // mtime = T0
+  const listed = async (): Promise<boolean> => (await call(url, 'GET', '/index', { token: ADMIN_TOKEN })).text.includes(FOO_HASH)
+  clock.now = T0 + 3600 * 1000
+  t.equal((await call(url, 'DELETE', `/${FOO_HASH}+3`, { token: ADMIN_TOKEN })).status, 200, 'a younger-or-equal copy: still 200')
+  t.ok(await listed(), 'exactly TTL old: kept, as the trash list keeps it')
+  clock.now = T0 + 3600 * 1000 + 1
+  t.equal((await call(url, 'DELETE', `/${FOO_HASH}+3`, { token: ADMIN_TOKEN })).status, 200)
+  t.notOk(await listed(), 'older than the TTL: trashed')
 })

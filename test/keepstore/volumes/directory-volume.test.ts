@@ -248,3 +248,122 @@ t.test('create volume: picks the driver a config entry names', async (t) => {
   const mem = createVolume({ uuid: 'd', driver: 'memory', readOnly: false }, { now })
   t.equal((await mem.write(md5(Buffer.from('c')), chunked(Buffer.from('c')))).mtime, now(), 'the clock is passed on')
 })
+
+t.test('directory volume: open refuses a root that is a file or missing (KEEP_CONFIG)', async (t) => {
+  const dir = t.testdir({ 'a-file': 'not a directory' })
+  await t.rejects(createDirectoryVolume({ uuid: UUID, root: `${dir}/a-file` }).open(), { code: 'KEEP_CONFIG' }, 'a file')
+  await t.rejects(createDirectoryVolume({ uuid: UUID, root: `${dir}/missing` }).open(), { code: 'KEEP_CONFIG' }, 'missing')
+})
+
+t.test('directory volume: stale temp files are removed on open, but never by a read-only volume', async (t) => {
+  const hash = md5(bytes(10, 3))
+  const stale = `.${hash}.tmp-0123456789ab`
+  const ro = t.testdir({ [hash.slice(0, 3)]: { [stale]: 'half a block' } })
+  await openVolume(t, ro, { readOnly: true })
+  t.same(hidden(`${ro}/${hash.slice(0, 3)}`), [stale], 'read-only: left alone')
+  const rw = t.testdir({ [hash.slice(0, 3)]: { [stale]: 'half a block' } })
+  await openVolume(t, rw)
+  t.same(hidden(`${rw}/${hash.slice(0, 3)}`), [], 'writable: removed')
+})
+
+t.test('directory volume: status is the file system\'s free and total bytes', async (t) => {
+  const root = t.testdir()
+  const volume = await openVolume(t, root)
+  const s = await volume.status()
+  const { statfsSync } = await import('node:fs')
+  const fsNow = statfsSync(root)
+  const slack = 1024 ** 3 // the disk is shared: others write meanwhile
+  t.ok(Math.abs(s.totalBytes - fsNow.blocks * fsNow.bsize) < slack, 'total bytes = blocks × block size')
+  t.ok(Math.abs(s.freeBytes - fsNow.bavail * fsNow.bsize) < slack, 'free bytes = available blocks × block size')
+})
+
+t.test('directory volume: deviceId of a root that does not exist yet names it as unknown, without throwing', async (t) => {
+  const dir = t.testdir()
+  const volume = createDirectoryVolume({ uuid: UUID, root: `${dir}/not-yet`, hostname: 'keep0' })
+  t.equal(volume.deviceId, `keep0:unknown:${dir}/not-yet`)
+})
+
+t.test('directory volume: a write with something other than a block hash is refused before touching the disk', async (t) => {
+  const root = t.testdir()
+  const volume = await openVolume(t, root)
+  for (const bad of ['../../etc/passwd', 'ABCDEF0123456789ABCDEF0123456789', `${md5(bytes(1, 1))}x`]) {
+    await t.rejects(volume.write(bad, chunked(bytes(1, 1))), { code: 'KEEP_INVALID_LOCATOR' }, JSON.stringify(bad))
+  }
+  t.same(readdirSync(root).filter((n) => !n.startsWith('.')), [], 'no directory was made')
+})
+
+t.test('directory volume: a block directory removed behind its back is made again on the next write', async (t) => {
+  const root = t.testdir()
+  const volume = await openVolume(t, root)
+  const first = bytes(100, 21)
+  const hash = md5(first)
+  await volume.write(hash, chunked(first))
+  const { rmSync } = await import('node:fs')
+  rmSync(`${root}/${hash.slice(0, 3)}`, { recursive: true })
+  // Another block with the same three-digit prefix: the volume believes the directory exists.
+  let other = bytes(100, 22)
+  for (let seed = 23; md5(other).slice(0, 3) !== hash.slice(0, 3); seed++) other = bytes(100 + (seed % 7), seed)
+  await volume.write(md5(other), chunked(other))
+  t.ok((await drain((await volume.read(md5(other))).stream)).data.equals(other), 'written and readable')
+})
+
+t.test('directory volume: writes, reads and a read whose stat fails leave no file descriptor open', { skip: process.platform === 'linux' ? false : 'needs /proc/self/fd (Linux) to count open descriptors' }, async (t) => {
+  const root = t.testdir()
+  let failStat = false
+  const volume = await openVolume(t, root, { faults: (op) => { if (failStat && op === 'stat') throw fault('EIO') } })
+  const fds = (): number => readdirSync('/proc/self/fd').length
+  const blocks = Array.from({ length: 20 }, (_, i) => bytes(500 + i, 40 + i))
+  const before = fds()
+  for (const b of blocks) await volume.write(md5(b), chunked(b))
+  for (const b of blocks) await drain((await volume.read(md5(b))).stream)
+  failStat = true
+  for (const b of blocks) await t.rejects(volume.read(md5(b)), { code: 'KEEP_IO' })
+  t.ok(fds() <= before + 2, `descriptors: ${before} before, ${fds()} after 60 operations`)
+})
+
+const S = 1_000_000_000n
+
+t.test('directory volume: untrash picks the latest deadline, then the newest mtime, whatever order the copies were made in', async (t) => {
+  let now = 1_700_000_000n * S
+  const root = t.testdir()
+  const volume = await openVolume(t, root, { now: () => now })
+  const data = bytes(300, 31)
+  const hash = md5(data)
+  // Newest deadline first, then older ones: the pick cannot be "the last made".
+  const made: Array<[bigint, number]> = [[now + 3n * S, 900], [now + 1n * S, 500], [now + 2n * S, 900], [now + 4n * S, 100]]
+  for (const [mtime, deadline] of made) {
+    now = mtime
+    await volume.write(hash, chunked(data))
+    t.equal(await volume.trash(hash, { deadline }), true)
+  }
+  t.equal((await volume.untrash(hash)).mtime, 1_700_000_000n * S + 3n * S, 'deadline 900 beats 500 and 100; of the two at 900 the newer mtime')
+})
+
+t.test('directory volume: touch without an injected clock sets mtime to the real now; a clock\'s fraction of a second is kept', async (t) => {
+  const root = t.testdir()
+  const plain = await openVolume(t, root)
+  const data = bytes(30, 32)
+  const hash = md5(data)
+  await plain.write(hash, chunked(data))
+  const before = BigInt(Date.now()) * 1_000_000n
+  const touched = await plain.touch(hash)
+  const hour = 3600n * S
+  t.ok(touched.mtime > before - hour && touched.mtime < before + hour, 'within an hour of now')
+  const half = 1_700_000_000n * S + S / 2n
+  const clocked = await openVolume(t, t.testdir(), { now: () => half })
+  const w = await clocked.write(hash, chunked(data))
+  const ms = 1_000_000n
+  t.ok(w.mtime > half - ms && w.mtime < half + ms, `mtime ${w.mtime} keeps the half second of ${half} (to the file system's precision)`)
+})
+
+t.test('directory volume: a read-only volume never empties trash', async (t) => {
+  const root = t.testdir()
+  const data = bytes(50, 33)
+  const hash = md5(data)
+  const writable = await openVolume(t, root)
+  await writable.write(hash, chunked(data))
+  await writable.trash(hash, { deadline: 100 })
+  const ro = await openVolume(t, root, { readOnly: true, uuid: UUID })
+  t.equal(await ro.emptyTrash(1_000_000), 0)
+  t.equal(readdirSync(`${root}/${hash.slice(0, 3)}`).filter((n) => n.includes('.trash.')).length, 1, 'the trashed copy is still there')
+})
