@@ -59,7 +59,7 @@ t.test('keepstore process: SIGKILL during a pull run leaves nothing partial and 
   const [source, target] = cluster.urls as [string, string]
   const a = await spawnKeepstore(cluster, 0)
   t.teardown(() => a.kill())
-  const blocks = await populate(source, scale('pull-blocks', 100, 1500), random)
+  const blocks = await populate(source, scale('pull-blocks', 50, 1500), random)
   const launcher = createLauncher(cluster, 1)
   let b = await launcher.start()
   t.teardown(async () => {
@@ -111,7 +111,7 @@ t.test('keepstore process: SIGKILL during a trash run trashes only listed blocks
     await ks.kill()
     await launcher.close()
   })
-  const blocks = await populate(url, scale('trash-blocks', 200, 3000), random)
+  const blocks = await populate(url, scale('trash-blocks', 100, 3000), random)
   await ks.kill()
   const old = new Date(Date.now() - 3600_000)
   for (const h of blocks.keys()) utimesSync(`${root}/${h.slice(0, 3)}/${h}`, old, old)
@@ -163,7 +163,7 @@ t.test('keepstore process: SIGKILL while the trash emptier runs never touches a 
     await ks.kill()
     await launcher.close()
   })
-  const blocks = await populate(url, scale('emptier-blocks', 400, 6000), random)
+  const blocks = await populate(url, scale('emptier-blocks', 200, 6000), random)
   await ks.kill()
   // Half the blocks become trash whose lifetime is over (as a trash run an hour ago would have left them).
   const deadline = Math.floor(Date.now() / 1000) - 3600

@@ -158,7 +158,7 @@ async function freshCluster(t: Test, n: number): Promise<{ dm: DmCluster; stop()
 }
 
 t.test('GC safety model: random puts, references, datamanager runs, untrash, empty trash, clock jumps and restarts never lose a referenced block or trash a young one', async (t) => {
-  const sequences = scale('sequences', 30, 1000)
+  const sequences = scale('sequences', 20, 1000)
   // Every command is checked against the real cluster (fsyncs, a datamanager run now and then): short sequences in npm test.
   const maxCommands = scale('gc-commands', 16, 40)
   const stats = { commands: 0, runs: 0 }
