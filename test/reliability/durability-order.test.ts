@@ -16,6 +16,7 @@ import {
   straceUnusable,
   attachStrace,
 } from '../helpers/strace.js'
+import { figure } from '../helpers/soak.js'
 import { auditVolume } from '../helpers/volume-audit.js'
 import { chunked, collect, md5, seededRandom } from '../helpers/volume-suite.js'
 
@@ -91,6 +92,7 @@ t.test('directory volume: every acknowledged write was fsynced, renamed, then it
   )
   const wrong = [...blocks.keys()].map((h) => [h, orderOf(steps, root, h)]).filter(([, why]) => why !== undefined)
   t.same(wrong, [], '100 writes: fsync(temp) → rename → fsync(dir) → acknowledged')
+  figure(t, 'durability-order-fs', { writes: blocks.size, in_order: blocks.size - wrong.length })
 })
 
 t.test('directory volume: a failing fsync of the file fails the write and leaves nothing visible', async (t) => {
@@ -187,6 +189,7 @@ t.test('keepstore process under strace: every 200 to a PUT follows fsync(temp) �
   const calls = parseStrace(trace)
   const wrong = acked.map((h) => [h, durableBeforeAnswer(blockCalls(calls, root, h), root, h)]).filter(([, why]) => why !== undefined)
   t.same(wrong, [], 'for each block: fsync(temp) → rename(temp, final) → fsync(dir) → the 200 on the socket')
+  figure(t, 'durability-order-strace', { puts: PUTS, acked: acked.length, in_order: acked.length - wrong.length })
 })
 
 interface FaultCase {
@@ -220,6 +223,7 @@ t.test('keepstore process under strace: a fault injected into a block write fail
   t.teardown(() => ks.kill())
   const url = cluster.urls[0]!
   const root = cluster.volumes[0]!.root
+  let clean = 0
   for (const c of CASES) {
     await t.test(`${c.error} on ${c.syscall} → PUT ${c.status}, nothing visible, temp removed, the next PUT stored`, async (t) => {
       // ~300 kB: the body arrives in several chunks, written with one writev.
@@ -244,6 +248,8 @@ t.test('keepstore process under strace: a fault injected into a block write fail
       const injected = parseStrace(trace).filter((k) => k.injected)
       const aimed = injected.filter((k) => (c.syscall === 'mkdir' ? pathArgs(k)[0] === `${root}/${hx.slice(0, 3)}` : isTemp(fdPath(k) ?? pathArgs(k)[0] ?? '', hx)))
       t.equal(aimed.length, 1, `the fault hit the block's own ${c.syscall} (injected: ${injected.map((k) => k.name).join(', ')})`)
+      if (t.passing()) clean++
     })
   }
+  figure(t, 'durability-faults-strace', { cases: CASES.length, clean })
 })
