@@ -151,7 +151,10 @@ export function createWorklistStore<T>(db: StateSublevel, codec: ItemCodec<T>, o
         // batch is synced, not only the last: LevelDB does not sync a log file
         // it rotates away from, and the switch must never become durable before
         // the items it names.
-        const BATCH_PUT = { sublevel: db } as object
+        // Keys prefixed here for the root, not through the `sublevel` option:
+        // that path cost ~1 KB of old-space garbage per item (a 64 MiB list
+        // grew the heap by 350 MB before a full collection).
+        const rootKey = (key: string): string => db.prefixKey(key, 'utf8')
         try {
           let from = 0
           do {
@@ -160,8 +163,8 @@ export function createWorklistStore<T>(db: StateSublevel, codec: ItemCodec<T>, o
             const batch = db.db.batch()
             try {
               const to = Math.min(stored.length, from + WRITE_CHUNK)
-              for (let i = from; i < to; i++) batch.put(stored[i]!.key, codec.encode(stored[i]!.item), BATCH_PUT)
-              if (to === stored.length) batch.put(META_KEY, JSON.stringify(next), BATCH_PUT)
+              for (let i = from; i < to; i++) batch.put(rootKey(stored[i]!.key), codec.encode(stored[i]!.item))
+              if (to === stored.length) batch.put(rootKey(META_KEY), JSON.stringify(next))
               from = to
               await batch.write(SYNC)
             } catch (err) {
