@@ -32,7 +32,7 @@ export interface StoredItem<T> {
 export interface WorklistStore<T> {
   /** The current list, in order, minus finished items. Removes what an interrupted replace left behind. */
   load(): Promise<{ meta: WorklistMeta; items: Array<StoredItem<T>> }>
-  /** Atomically makes `items` the current list (one batch: a crash leaves the old list or the new one). */
+  /** Atomically makes `items` the current list (synced batches, the meta switch last: a crash leaves the old list or the new one). */
   replace(items: T[], meta: { digest: string; receivedAt: Date }): Promise<Array<StoredItem<T>>>
   /** Forgets a finished item; `counters` are saved with it when the item belongs to the current list. */
   finish(key: string, counters: WorklistCounters): Promise<void>
@@ -81,8 +81,8 @@ const generationEnd = (generation: number): string => `${pad(generation)};`
 /**
  * A {@link WorklistStore} in a sublevel of the state database. Keys are
  * `<generation>:<seq>` plus {@link META_KEY}, which names the current
- * generation; a replace writes the new generation and the meta switch in one
- * batch and removes the old generation after.
+ * generation; a replace writes the new generation in synced batches, the
+ * meta switch in the last, and removes the old generation after.
  */
 export function createWorklistStore<T>(db: StateSublevel, codec: ItemCodec<T>, options: WorklistStoreOptions = {}): WorklistStore<T> {
   const name = options.name ?? db.prefix

@@ -61,9 +61,9 @@ keepstores:
   await res.body.dump()
   t.equal(res.statusCode, 200)
   const growth = rssOf(child.pid!, 'VmHWM') - before
-  // Measured here: ~6× the list's size (64 MiB: 361–379 MiB). One native batch
-  // of the whole list and keys prefixed through the sublevel option cost
-  // ~12× (944 MiB); a whole-body lossless parse and an array batch ~32×.
+  // Measured here: ~4× the list's size (64 MiB: 260–280 MiB). One native batch
+  // of the whole list, keys prefixed through the sublevel option and zod per
+  // item cost ~15× (944 MiB); a whole-body lossless parse and an array batch ~32×.
   const bound = 8 * body.length
   t.ok(growth <= bound, `peak RSS growth ${Math.round(growth / MiB)} MiB ≤ ${Math.round(bound / MiB)} MiB`)
   figure(t, 'list-memory', { list_mib: Math.round(body.length / MiB), rss_growth_mib: Math.round(growth / MiB), bound_mib: Math.round(bound / MiB) })
