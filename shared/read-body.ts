@@ -43,16 +43,28 @@ export function guardIdle(req: IncomingMessage, options: BodyOptions = {}): Asyn
   }
 }
 
-/** Reads a request body into memory up to `limit` bytes; beyond it → KEEP_TOO_LARGE (413). */
+/**
+ * Reads a request body into memory up to `limit` bytes; beyond it → KEEP_TOO_LARGE (413).
+ * With a Content-Length the bytes go straight into one buffer of that size, so
+ * a large body is never held twice (as chunks and as their concatenation).
+ */
 export async function readBody(req: IncomingMessage, limit: number, options: BodyOptions = {}): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > limit) throw new KeepError('KEEP_TOO_LARGE', `body exceeds ${limit} bytes`)
+  let whole = Number.isSafeInteger(declared) && declared > 0 ? Buffer.allocUnsafe(declared) : undefined
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of guardIdle(req, options)) {
+    if (size + chunk.length > limit) throw new KeepError('KEEP_TOO_LARGE', `body exceeds ${limit} bytes`)
+    if (whole !== undefined && size + chunk.length <= whole.length) chunk.copy(whole, size)
+    else {
+      // More than declared (never from Node's HTTP parser): fall back to chunks.
+      if (whole !== undefined) chunks.push(whole.subarray(0, size))
+      whole = undefined
+      chunks.push(chunk)
+    }
     size += chunk.length
-    if (size > limit) throw new KeepError('KEEP_TOO_LARGE', `body exceeds ${limit} bytes`)
-    chunks.push(chunk)
   }
+  if (whole !== undefined) return size === whole.length ? whole : whole.subarray(0, size)
   return Buffer.concat(chunks, size)
 }

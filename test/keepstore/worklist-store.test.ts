@@ -1,6 +1,6 @@
 import t from 'tap'
 import { openStateDb, type StateDb, type StateSublevel } from '../../keepstore/state-db.js'
-import { createWorklistStore } from '../../keepstore/worklist-store.js'
+import { createWorklistStore, itemKey, WRITE_CHUNK } from '../../keepstore/worklist-store.js'
 import { isKeepError } from '../../shared/errors.js'
 import { clusterConfig, freePorts, call, ADMIN_TOKEN } from '../helpers/cluster.js'
 import { startKeepstore } from '../../keepstore/server.js'
@@ -18,6 +18,8 @@ function enospc(): Error {
 interface Spy {
   batches: Array<Record<string, unknown> | undefined>
   full: boolean
+  /** When set, batches after this many recorded ones fail as on a full disk. */
+  fullAfter?: number | undefined
 }
 
 /** Wraps `target` so that `override` answers for the named properties (methods stay bound to the target). */
@@ -38,7 +40,8 @@ function wrap<T extends object>(target: T, override: Record<string, unknown>): T
 function spied(sub: StateSublevel, spy: Spy): StateSublevel {
   const record = (options: Record<string, unknown> | undefined): Promise<void> | undefined => {
     spy.batches.push(options)
-    return spy.full ? Promise.reject(enospc()) : undefined
+    const full = spy.full || (spy.fullAfter !== undefined && spy.batches.length > spy.fullAfter)
+    return full ? Promise.reject(enospc()) : undefined
   }
   const root = sub.db
   const spiedRoot = wrap(root, {
@@ -84,6 +87,53 @@ t.test('worklist store: stateDir full → KEEP_FULL and the previous list stays'
   spy.full = false
   const again = createWorklistStore(db.sublevel('pull'), codec)
   t.same((await again.load()).items.map((i) => i.item), ['old'])
+})
+
+t.test('worklist store: a long list goes in several batches, every one synced, and loads back whole and in order', async (t) => {
+  const db = await openStateDb(t.testdir())
+  t.teardown(() => db.close())
+  const spy: Spy = { batches: [], full: false }
+  const store = createWorklistStore(spied(db.sublevel('pull'), spy), codec)
+  await store.load()
+  const items = Array.from({ length: 2 * WRITE_CHUNK + 1 }, (_, i) => `item ${i}`)
+  await store.replace(items, meta)
+  t.equal(spy.batches.length, 3)
+  t.ok(spy.batches.every((options) => options?.['sync'] === true), 'every batch synced')
+  const again = createWorklistStore(db.sublevel('pull'), codec)
+  t.same((await again.load()).items.map((i) => i.item), items)
+})
+
+t.test('worklist store: after a crash midway through a replace (items of the next generation written, meta not switched) the old list loads and the partial one is cleared', async (t) => {
+  const db = await openStateDb(t.testdir())
+  t.teardown(() => db.close())
+  const sub = db.sublevel('pull')
+  const store = createWorklistStore(sub, codec)
+  await store.load()
+  await store.replace(['old 1', 'old 2'], meta)
+  // What a crash between the batches of the next replace leaves: generation 2 in part, META naming 1.
+  await sub.batch(Array.from({ length: 3 }, (_, seq) => ({ type: 'put' as const, key: itemKey(2, seq), value: `new ${seq}` })))
+  const again = createWorklistStore(sub, codec)
+  t.same((await again.load()).items.map((i) => i.item), ['old 1', 'old 2'])
+  const keys: string[] = []
+  for await (const key of sub.keys()) keys.push(key)
+  t.same(keys, [itemKey(1, 0), itemKey(1, 1), 'meta'], 'generation 2 removed')
+})
+
+t.test('worklist store: a replace failing after its first batch keeps the previous list, and a later shorter list never picks up its items', async (t) => {
+  const db = await openStateDb(t.testdir())
+  t.teardown(() => db.close())
+  const spy: Spy = { batches: [], full: false }
+  const store = createWorklistStore(spied(db.sublevel('pull'), spy), codec)
+  await store.load()
+  await store.replace(['old'], meta)
+  spy.fullAfter = spy.batches.length + 1
+  const long = Array.from({ length: 2 * WRITE_CHUNK }, (_, i) => `long ${i}`)
+  const err = await store.replace(long, meta).catch((e: unknown) => e)
+  t.ok(isKeepError(err, 'KEEP_FULL'), 'mapped to KEEP_FULL (507)')
+  spy.fullAfter = undefined
+  await store.replace(['short'], meta)
+  const again = createWorklistStore(db.sublevel('pull'), codec)
+  t.same((await again.load()).items.map((i) => i.item), ['short'])
 })
 
 t.test('PUT /pull and PUT /trash with stateDir full → 507 and the previous list stays', async (t) => {

@@ -209,3 +209,40 @@ t.test('list digest: sha256 hex of the body, the same for string and Buffer', as
   t.equal(listDigest('[]'), listDigest(Buffer.from('[]')))
   t.not(listDigest('[]'), listDigest('[ ]'))
 })
+
+t.test('trash list body: each item parses exactly as the schema alone would, accepted or refused', async (t) => {
+  const { parseTrashListBody } = await import('../../shared/worklist-items.js')
+  const outcome = async (parse: () => TrashItem[] | Promise<TrashItem[]>): Promise<unknown> => {
+    try {
+      return { items: serializeTrashList(await parse()), keys: (await parse()).map((i) => Object.keys(i)) }
+    } catch (err) {
+      return isKeepError(err, 'KEEP_BAD_REQUEST') ? 'KEEP_BAD_REQUEST' : err
+    }
+  }
+  const items = [
+    `{"locator":"${LOC}","block_mtime":1707249451308502672}`,
+    `{"locator":"${LOC}","block_mtime":9223372036854775807,"mount_uuid":"${MOUNT}"}`,
+    `{"locator":"${LOC}","block_mtime":1,"mount_uuid":""}`,
+    `{"locator":"${LOC}","block_mtime":1,"mount_uuid":null}`,
+    `{"locator":"${LOC}","block_mtime":1,"extra":[1,{"a":2}]}`,
+    `{"block_mtime":1,"locator":"${LOC}+Afoo@abc"}`,
+    `{"locator":"${LOC}","block_mtime":"12"}`,
+    `{"locator":"${LOC}","block_mtime":9223372036854775808}`,
+    `{"locator":"${LOC}","block_mtime":-1}`,
+    `{"locator":"${LOC}","block_mtime":1.5}`,
+    `{"locator":"${LOC}","block_mtime":1e3}`,
+    `{"locator":"${LOC}"}`,
+    `{"locator":"${HASH}","block_mtime":1}`,
+    `{"locator":"nope","block_mtime":1}`,
+    `{"locator":3,"block_mtime":1}`,
+    `{"locator":"${LOC}","block_mtime":1,"mount_uuid":"zzzzz-nyw5e-999999999999999"}`,
+    `{"locator":"${LOC}","block_mtime":1,"mount_uuid":7}`,
+    `{"locator":"${LOC}","block_mtime":1,"__proto__":{"x":1}}`,
+    `["${LOC}",1]`,
+    `null`,
+  ]
+  for (const item of items) {
+    const body = `[${item},${item}]`
+    t.same(await outcome(() => parseTrashListBody(Buffer.from(body), ctx)), await outcome(() => parseTrashList(body, ctx)), item)
+  }
+})
