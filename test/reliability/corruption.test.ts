@@ -61,13 +61,18 @@ t.test('corruption: no corrupt block is ever served whole, HEAD says 502, and th
   const rng = seededRandom(20260101)
   const fileOf = (hash: string): string => `${root}/${hash.slice(0, 3)}/${hash}`
 
-  const cases: Array<{ hash: string; size: number; kind: CorruptionKind }> = []
-  for (let i = 0; i < n; i++) {
-    const data = bytes(SIZES[Math.floor(rng() * SIZES.length)] as number, i)
-    await volume.write(md5(data), chunked(data))
-    cases.push({ hash: md5(data), size: data.length, kind: kinds[i % kinds.length]! })
-  }
+  // Every case and every good block a different hash: 1-byte blocks repeat after 256, and two
+  // corruptions of one file (a FIFO, then a bit flip that reads it) would test the test.
   const good = Array.from({ length: Math.max(10, Math.floor(n / 4)) }, (_, i) => bytes(SIZES[i % SIZES.length] as number, 1_000_000 + i))
+  const seen = new Set(good.map((d) => md5(d)))
+  const cases: Array<{ hash: string; size: number; kind: CorruptionKind }> = []
+  for (let i = 0; cases.length < n; i++) {
+    const data = bytes(SIZES[Math.floor(rng() * SIZES.length)] as number, i)
+    if (seen.has(md5(data))) continue
+    seen.add(md5(data))
+    await volume.write(md5(data), chunked(data))
+    cases.push({ hash: md5(data), size: data.length, kind: kinds[cases.length % kinds.length]! })
+  }
   for (const data of good) await volume.write(md5(data), chunked(data))
   const fingerprint = (hash: string): string => {
     const st = lstatSync(fileOf(hash), { bigint: true })
