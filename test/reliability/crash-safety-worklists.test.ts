@@ -13,7 +13,7 @@ import { seededRandom } from '../helpers/volume-suite.js'
 const md5 = (data: Uint8Array): string => createHash('md5').update(data).digest('hex')
 
 // Child processes restart many times: a loaded machine needs more than the default file timeout.
-t.setTimeout(Math.max(300_000, (scale('pull-kills', 3, 30) + scale('trash-kills', 3, 30) + scale('emptier-kills', 3, 30)) * 20_000))
+t.setTimeout(Math.max(300_000, (scale('pull-kills', 2, 30) + scale('trash-kills', 2, 30) + scale('emptier-kills', 2, 30)) * 20_000))
 
 interface ListStatus {
   queued: number
@@ -53,7 +53,7 @@ async function populate(url: string, n: number, random: () => number): Promise<M
 }
 
 t.test('keepstore process: SIGKILL during a pull run leaves nothing partial and the pull list resumes', async (t) => {
-  const kills = scale('pull-kills', 3, 30)
+  const kills = scale('pull-kills', 2, 30)
   const random = seededRandom(4242)
   const cluster = await writeChildCluster(t.testdir(), { keepstores: 2, cluster: { blobSigning: false } })
   const [source, target] = cluster.urls as [string, string]
@@ -99,7 +99,7 @@ t.test('keepstore process: SIGKILL during a pull run leaves nothing partial and 
 })
 
 t.test('keepstore process: SIGKILL during a trash run trashes only listed blocks, nothing partial, the list resumes', async (t) => {
-  const kills = scale('trash-kills', 3, 30)
+  const kills = scale('trash-kills', 2, 30)
   const random = seededRandom(777)
   // blobSigningTTL 1s: blocks whose mtime the test sets an hour back are old enough to trash.
   const cluster = await writeChildCluster(t.testdir(), { cluster: { blobSigning: false, blobSigningTTL: '1s' } })
@@ -111,7 +111,7 @@ t.test('keepstore process: SIGKILL during a trash run trashes only listed blocks
     await ks.kill()
     await launcher.close()
   })
-  const blocks = await populate(url, scale('trash-blocks', 100, 3000), random)
+  const blocks = await populate(url, scale('trash-blocks', 200, 3000), random)
   await ks.kill()
   const old = new Date(Date.now() - 3600_000)
   for (const h of blocks.keys()) utimesSync(`${root}/${h.slice(0, 3)}/${h}`, old, old)
@@ -123,7 +123,8 @@ t.test('keepstore process: SIGKILL during a trash run trashes only listed blocks
   const problems = { partial: [] as string[], tempLeft: [] as string[], lostLive: [] as string[], vanished: [] as string[], dropped: [] as string[] }
   let resumed = 0
   for (let k = 0; k < kills; k++) {
-    await delay(random() * 100)
+    // The first kill lands right after the 200, while the run is surely going; later ones at random.
+    if (k > 0) await delay(random() * 100)
     await ks.kill()
     const dead = auditVolume(root)
     problems.partial.push(...dead.bad)
@@ -152,7 +153,7 @@ t.test('keepstore process: SIGKILL during a trash run trashes only listed blocks
 })
 
 t.test('keepstore process: SIGKILL while the trash emptier runs never touches a live block', async (t) => {
-  const kills = scale('emptier-kills', 3, 30)
+  const kills = scale('emptier-kills', 2, 30)
   const random = seededRandom(31337)
   const cluster = await writeChildCluster(t.testdir(), { cluster: { blobSigning: false, blobTrashLifetime: '0', blobTrashCheckInterval: '200ms' } })
   const url = cluster.urls[0]!
