@@ -14,7 +14,7 @@ const md5 = (data: Uint8Array): string => createHash('md5').update(data).digest(
 t.setTimeout(Math.max(300_000, scale('kills', 30, 500) * 10_000))
 const MiB = 1024 * 1024
 // Fewer writers and shorter rounds in the quick run: the kills, not the volume of data, are the point there.
-const WRITERS = isSoak() ? 6 : 3
+const WRITERS = isSoak() ? 6 : 2
 
 /** Mostly small blocks, some medium, a rare large one (64 MiB at most; smaller in the quick run). */
 function blockSize(random: () => number): number {
@@ -70,7 +70,7 @@ t.test('keepstore process: SIGKILL during concurrent PUTs loses no acknowledged 
     }
     const writers = Array.from({ length: WRITERS }, (_, w) => writer(w))
     // The one place a timer belongs: a kill at a random moment.
-    await delay(20 + random() * (round === 0 ? 1500 : isSoak() ? 300 : 150))
+    await delay(20 + random() * (round === 0 ? 1500 : isSoak() ? 300 : 100))
     await ks.kill()
     stopped = true
     await Promise.all(writers)
