@@ -164,7 +164,7 @@ t.test('keepstore process: SIGKILL while the trash emptier runs never touches a 
     await ks.kill()
     await launcher.close()
   })
-  const blocks = await populate(url, scale('emptier-blocks', 200, 6000), random)
+  const blocks = await populate(url, scale('emptier-blocks', 100, 6000), random)
   await ks.kill()
   // Half the blocks become trash whose lifetime is over (as a trash run an hour ago would have left them).
   const deadline = Math.floor(Date.now() / 1000) - 3600

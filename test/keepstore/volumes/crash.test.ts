@@ -9,7 +9,7 @@ import { collect, drain, md5, seededRandom } from '../../helpers/volume-suite.js
 
 const WRITER = fileURLToPath(new URL('../../helpers/crash-writer.js', import.meta.url))
 // The HTTP-level crash suite (test/reliability/crash-safety) kills the whole daemon 30+ times; this one keeps the volume alone in view.
-const KILLS = 10
+const KILLS = 6
 const SEED = 20240611
 
 /** Starts the writer; resolves once it reports that it is writing. Acks land in `acked`. */
