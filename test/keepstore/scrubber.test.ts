@@ -307,16 +307,18 @@ keepstores:
       })
       let stdout = ''
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-      child.on('exit', (code) => resolve({ code, stdout }))
+      // 'close', not 'exit': stdout may still hold the last lines when the process has exited.
+      child.on('close', (code) => resolve({ code, stdout }))
     })
   const clean = await run()
   t.equal(clean.code, 0, 'clean: exit 0')
-  t.match(clean.stdout, /scrub: 1 volume\(s\), 6 blocks checked, \d+ bytes read, 0 corrupt, 0 quarantined, 0 errors\n$/)
+  t.match(clean.stdout, /^scrub: 1 volume\(s\), 6 blocks checked, \d+ bytes read, 0 corrupt, 0 quarantined, 0 errors$/m)
   await writeFile(blockPath(root, md5(blocks[1]!)), 'rot')
   await writeFile(blockPath(root, md5(blocks[4]!)), bytes(SIZES[4] as number, 0))
   const dirty = await run()
   t.equal(dirty.code, 4, 'corruption found: exit 4')
-  t.match(dirty.stdout, /6 blocks checked, \d+ bytes read, 2 corrupt, 2 quarantined, 0 errors\n$/)
+  // The summary is one line of its own; the audit log lines may come before or after it.
+  t.match(dirty.stdout, /^scrub: 1 volume\(s\), 6 blocks checked, \d+ bytes read, 2 corrupt, 2 quarantined, 0 errors$/m)
   const lines = dirty.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { audit?: string; hash?: string })
   t.same(lines.filter((l) => l.audit === 'quarantine').map((l) => l.hash).sort(), [md5(blocks[1]!), md5(blocks[4]!)].sort(), 'audit lines name both')
   t.same((await collect(volume.index(''))).length, 4, 'the index lists the four good blocks')
