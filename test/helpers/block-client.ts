@@ -1,3 +1,4 @@
+import net from 'node:net'
 import { createHash } from 'node:crypto'
 import { type Dispatcher, request } from 'undici'
 import { ADMIN_TOKEN } from './cluster.js'
@@ -73,4 +74,15 @@ export async function adminJson(url: string, method: 'GET' | 'PUT', path: string
     // plain-text answers (errors, "OK") stay text
   }
   return { status: res.statusCode, json }
+}
+
+/** One raw request (the method may be one Node's parser rejects, such as TOUCH); the status of the reply. */
+export async function rawStatus(port: number, head: string): Promise<number> {
+  const socket = net.connect(port, '127.0.0.1')
+  socket.on('error', () => undefined)
+  socket.write(head)
+  let data = ''
+  socket.on('data', (d) => (data += d.toString()))
+  await new Promise((r) => socket.once('close', r))
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0)
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import net from 'node:net'
+import { rawStatus } from '../helpers/block-client.js'
 import { createHash, randomBytes } from 'node:crypto'
 import { createSigner } from '../../shared/signer.js'
 import { parseLocator } from '../../shared/locator.js'
@@ -177,12 +177,3 @@ t.test('auth fuzz over HTTP: near misses get no bytes; admin endpoints refuse us
   figure(t, 'auth-fuzz-http', { cases, reads_allowed_bad: allowedBad, admin_endpoints_403: admin.length + 1, layer: 'http' })
 })
 
-async function rawStatus(port: number, head: string): Promise<number> {
-  const socket = net.connect(port, '127.0.0.1')
-  socket.on('error', () => undefined)
-  socket.write(head)
-  let data = ''
-  socket.on('data', (d) => (data += d.toString()))
-  await new Promise((r) => socket.once('close', r))
-  return Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0)
-}

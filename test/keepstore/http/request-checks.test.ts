@@ -1,17 +1,7 @@
 import t from 'tap'
-import net from 'node:net'
+import { rawStatus } from '../../helpers/block-client.js'
 import { startCluster, call, ADMIN_TOKEN } from '../../helpers/cluster.js'
 
-/** One raw request (the method may be one Node's parser rejects, such as TOUCH); the status of the reply. */
-async function rawStatus(port: number, head: string): Promise<number> {
-  const socket = net.connect(port, '127.0.0.1')
-  socket.on('error', () => undefined)
-  socket.write(head)
-  let data = ''
-  socket.on('data', (d) => (data += d.toString()))
-  await new Promise((r) => socket.once('close', r))
-  return Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0)
-}
 
 t.test('bad percent-encoding anywhere in the path → 400, TOUCH included', async (t) => {
   const cluster = await startCluster(t)
