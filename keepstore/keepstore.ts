@@ -115,10 +115,10 @@ export class Keepstore {
   async put(hash: string, body: AsyncIterable<Buffer | Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
     const ordered = this.orderedMounts(hash).filter((m) => m.allowWrite)
     const classes = options.classes?.length ? [...new Set(options.classes)] : undefined
-    for (const cls of classes ?? []) {
-      if (!ordered.some((m) => m.hasClass(cls))) {
-        throw new KeepError('KEEP_FULL', `no writable volume has storage class ${cls}`)
-      }
+    // As Keep: write the requested classes this server has; 507 only when it has none of them
+    // (the client then asks the next server for the classes still missing).
+    if (classes && !classes.some((cls) => ordered.some((m) => m.hasClass(cls)))) {
+      throw new KeepError('KEEP_FULL', `no writable volume has storage class ${classes.join(' or ')}`)
     }
     await Promise.all(ordered.map((m) => m.refresh()))
     // A mount that already holds the block goes first: the volume then only touches it.

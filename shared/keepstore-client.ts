@@ -20,6 +20,18 @@ export interface RequestOptions {
   token?: string
 }
 
+export interface RawRequestOptions extends RequestOptions {
+  body?: string | Buffer | Readable
+  headers?: Record<string, string>
+}
+
+/** An answer of any status; the body is the caller's to consume or `dump()`. */
+export interface RawResponse {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: Dispatcher.ResponseData['body']
+}
+
 /**
  * HTTP client for keepstores (undici). Every method consumes or hands over the
  * response body, so no socket is left busy. Non-2xx → KeepError whose message
@@ -73,6 +85,17 @@ export class KeepstoreClient {
     return res.body as unknown as Readable
   }
 
+  /**
+   * One request whatever the answer: only a failure to get an answer at all
+   * (refused, reset, timed out) throws, as `KEEP_UNAVAILABLE`. For callers
+   * that act on the status themselves (the `keep` client: failover, 503
+   * backoff, permission errors).
+   */
+  async request(method: 'GET' | 'HEAD' | 'PUT', server: string, path: string, options: RawRequestOptions = {}): Promise<RawResponse> {
+    const res = await this.dispatch(method, server, path, options.body, options, options.headers)
+    return { status: res.statusCode, headers: res.headers, body: res.body }
+  }
+
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close()
   }
@@ -82,6 +105,22 @@ export class KeepstoreClient {
     server: string,
     path: string,
     body: string | Readable | undefined,
+    options: RequestOptions,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Dispatcher.ResponseData> {
+    const res = await this.dispatch(method, server, path, body, options, extraHeaders)
+    if (res.statusCode !== 200) {
+      const text = (await res.body.text().catch(() => '')).split('\n')[0]?.slice(0, 200) ?? ''
+      throw new KeepError(res.statusCode === 404 ? 'KEEP_BLOCK_NOT_FOUND' : 'KEEP_UNAVAILABLE', `${res.statusCode} ${text}`.trim())
+    }
+    return res
+  }
+
+  private async dispatch(
+    method: 'GET' | 'HEAD' | 'PUT',
+    server: string,
+    path: string,
+    body: string | Buffer | Readable | undefined,
     options: RequestOptions,
     extraHeaders: Record<string, string> = {},
   ): Promise<Dispatcher.ResponseData> {
@@ -100,10 +139,6 @@ export class KeepstoreClient {
     } catch (err) {
       const reason = (err as { code?: string }).code ?? (err as Error).message
       throw new KeepError('KEEP_UNAVAILABLE', `${server}: ${reason}`, { cause: err })
-    }
-    if (res.statusCode !== 200) {
-      const text = (await res.body.text().catch(() => '')).split('\n')[0]?.slice(0, 200) ?? ''
-      throw new KeepError(res.statusCode === 404 ? 'KEEP_BLOCK_NOT_FOUND' : 'KEEP_UNAVAILABLE', `${res.statusCode} ${text}`.trim())
     }
     return res
   }

@@ -51,6 +51,7 @@ t.test('PUT', async (t) => {
     { name: 'invalid locator → 400', path: `/${FOO_HASH.toUpperCase()}`, body: FOO, status: 400 },
     { name: 'a storage class no volume has → 507', path: `/${FOO_HASH}`, body: FOO, headers: { 'x-keep-storage-classes': 'archive' }, status: 507 },
     { name: 'the default class → 200', path: `/${FOO_HASH}`, body: FOO, headers: { 'x-keep-storage-classes': 'default' }, status: 200 },
+    { name: 'the default class and one no volume has → 200 (the client asks the next server for the other)', path: `/${FOO_HASH}`, body: FOO, headers: { 'x-keep-storage-classes': 'archive, default' }, status: 200 },
     { name: 'the empty block → 200', path: `/${md5('')}+0`, body: '', status: 200 },
   ]
   for (const row of rows) {
@@ -63,6 +64,8 @@ t.test('PUT', async (t) => {
   t.equal(unsigned.text, `${FOO_HASH}+3\n`, 'without a token the reply is unsigned')
   t.equal(unsigned.headers['x-keep-replicas-stored'], '1')
   t.equal(unsigned.headers['x-keep-storage-classes-confirmed'], 'default=1')
+  const partly = await call(url, 'PUT', `/${FOO_HASH}`, { body: FOO, headers: { 'x-keep-storage-classes': 'archive, default' } })
+  t.equal(partly.headers['x-keep-storage-classes-confirmed'], 'default=1', 'only the class stored is confirmed')
 
   const signed = await call(url, 'PUT', `/${FOO_HASH}`, { body: FOO, token: USER })
   t.equal(signed.text, `${signer.sign(`${FOO_HASH}+3`, USER)}\n`, 'with a token the reply is signed for it')
