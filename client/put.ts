@@ -72,6 +72,8 @@ export async function putFiles(ctx: ClientContext, options: PutOptions): Promise
     abort.abort(err)
   }
   const lines: string[] = []
+  // A bar and lines on one terminal would overwrite each other: the lines then wait for the bar to end.
+  const holdLines = options.progress && (options.out as { isTTY?: boolean }).isTTY === true
   let printed: Promise<void> = Promise.resolve()
   const pending: Array<Promise<unknown>> = []
   try {
@@ -83,13 +85,14 @@ export async function putFiles(ctx: ClientContext, options: PutOptions): Promise
         const line = await file
         if (failure !== undefined) return
         lines.push(line)
-        options.out.write(`${line}\n`)
+        if (!holdLines) options.out.write(`${line}\n`)
       })
     }
     await Promise.allSettled(pending)
     await printed.catch(fail)
   } finally {
     progress.stop()
+    if (holdLines) for (const line of lines) options.out.write(`${line}\n`)
   }
   if (failure !== undefined) throw failure
   return lines
