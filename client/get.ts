@@ -4,13 +4,12 @@ import path from 'node:path'
 import type { Writable } from 'node:stream'
 import { KeepError } from '../shared/errors.js'
 import { fetchBlock } from './block-fetcher.js'
-import { BufferPool } from './block-reader.js'
 import type { ClientContext } from './context.js'
-import type { Piece, ReadPlan } from './manifest.js'
+import type { ReadPlan } from './manifest.js'
 import { createProgress, type Progress } from './progress.js'
 
 export interface GetOptions {
-  /** Blocks fetched at once. */
+  /** Blocks fetched at once (each held in memory until verified and written). */
   parallel: number
   progress: boolean
   /** Write here (through a temporary name, renamed once every block verified); else `out`. */
@@ -18,41 +17,25 @@ export interface GetOptions {
   out: Writable
 }
 
+/** Where verified bytes go: `data` (in pieces, in order) belongs at byte `at` of the output. */
+type Emit = (data: Buffer[], at: number) => Promise<void>
+
 /**
- * `keep get`: the plan's bytes, verified block by block. To a file: blocks
- * are fetched in parallel straight to their place in a temporary file beside
- * it, renamed over the target only when all verified (a failure removes it).
- * To `out`: each block is held until its MD5 matched, then written in order,
- * so a consumer never sees a byte that did not verify.
+ * `keep get`: the plan's bytes, verified block by block. Up to `parallel`
+ * blocks are fetched at once, each held in memory; a block is
+ * emitted only once its MD5 matched, in order. To a file, through a temporary
+ * name beside it, renamed over the target only when every block verified (a
+ * failure removes it); to `out`, so a consumer never sees a byte that did not
+ * verify.
  */
 export async function getData(ctx: ClientContext, plan: ReadPlan, options: GetOptions): Promise<void> {
   const progress = await createProgress(options.progress, 'get', plan.size)
   try {
-    if (options.file !== undefined) await toFile(ctx, plan, options.file, options.parallel, progress)
-    else await toStream(ctx, plan, options.out, options.parallel, progress)
+    if (options.file === undefined) await fetchInOrder(ctx, plan, options.parallel, progress, (data) => writeOut(options.out, data))
+    else await toFile(ctx, plan, options.file, options.parallel, progress)
   } finally {
     progress.stop()
   }
-}
-
-/** Runs `task` over `items` with at most `limit` at once; the first error stops new ones and is thrown. */
-async function eachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  let failed = false
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const item = items[next++]!
-      try {
-        await task(item)
-      } catch (err) {
-        failed = true
-        throw err
-      }
-    }
-  }
-  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker))
-  const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-  if (rejected) throw rejected.reason
 }
 
 async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel: number, progress: Progress): Promise<void> {
@@ -64,29 +47,14 @@ async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel
   } catch (err) {
     throw new KeepError('KEEP_BAD_REQUEST', `cannot write ${file}: ${(err as Error).message}`)
   }
-  const abort = new AbortController()
   let done = false
   try {
-    const starts = pieceStarts(plan.pieces)
-    await eachLimited(plan.pieces.map((piece, i) => ({ piece, at: starts[i]! })), parallel, async ({ piece, at }) => {
-      await fetchBlock(
-        ctx,
-        plan.blocks[piece.block]!,
-        {
-          async write(chunk, offset) {
-            const from = Math.max(offset, piece.from)
-            const to = Math.min(offset + chunk.length, piece.to)
-            if (from < to) await handle.write(chunk, from - offset, to - from, at + from - piece.from)
-          },
-        },
-        abort.signal,
-      ).catch((err: unknown) => {
-        abort.abort(err)
-        throw err
-      })
-      progress.add(piece.to - piece.from)
+    await fetchInOrder(ctx, plan, parallel, progress, async (data, at) => {
+      const size = data.reduce((n, b) => n + b.length, 0)
+      const written = (await handle.writev(data, at)).bytesWritten
+      // writev writes all of a regular file's buffers or fails; a short count would be a bug to hear about.
+      if (written !== size) throw new KeepError('KEEP_IO', `short write to ${file}: ${written} of ${size} bytes`)
     })
-    await handle.truncate(plan.size)
     await handle.close()
     await rename(tmp, target)
     done = true
@@ -98,21 +66,14 @@ async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel
   }
 }
 
-function pieceStarts(pieces: readonly Piece[]): number[] {
-  const starts: number[] = []
-  let at = 0
-  for (const p of pieces) {
-    starts.push(at)
-    at += p.to - p.from
-  }
-  return starts
-}
-
-function writeOut(out: Writable, data: Buffer): Promise<void> {
+function writeOut(out: Writable, data: Buffer[]): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (data.length === 0) return resolve()
     const onError = (err: Error): void => reject(err)
     out.once('error', onError)
-    out.write(data, (err) => {
+    for (let i = 0; i < data.length - 1; i++) out.write(data[i])
+    // Resolve once the last piece is written, not merely queued: the stream's buffer is the only bound.
+    out.write(data[data.length - 1], (err) => {
       out.off('error', onError)
       if (err) reject(err)
       else resolve()
@@ -120,40 +81,61 @@ function writeOut(out: Writable, data: Buffer): Promise<void> {
   })
 }
 
-async function toStream(ctx: ClientContext, plan: ReadPlan, out: Writable, parallel: number, progress: Progress): Promise<void> {
-  const pool = new BufferPool(Math.max(1, parallel))
+/** The part [from, to) of a block held as chunks. */
+function slice(chunks: readonly Buffer[], from: number, to: number): Buffer[] {
+  const out: Buffer[] = []
+  let at = 0
+  for (const chunk of chunks) {
+    const start = Math.max(from - at, 0)
+    const end = Math.min(to - at, chunk.length)
+    if (start < end) out.push(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end))
+    at += chunk.length
+  }
+  return out
+}
+
+/**
+ * Fetches the plan's pieces, `parallel` ahead, each block held as the chunks
+ * it arrived in (no copy), and emits them in order as they verify. The first
+ * failure stops the rest.
+ */
+async function fetchInOrder(ctx: ClientContext, plan: ReadPlan, parallel: number, progress: Progress, emit: Emit): Promise<void> {
   const abort = new AbortController()
-  // Fetches start in order as buffers free up; the writer takes them in the same order.
-  const fetched: Array<Promise<Buffer>> = []
-  let started = 0
+  const fetched: Array<Promise<Buffer[]>> = []
   const startNext = (): void => {
-    if (started >= plan.pieces.length) return
-    const piece = plan.pieces[started++]!
+    const piece = plan.pieces[fetched.length]
+    if (piece === undefined) return
     const block = plan.blocks[piece.block]!
-    const next = pool.take(Math.max(1, block.size)).then(async (buffer) => {
-        try {
-          await fetchBlock(ctx, block, { write: (chunk, offset) => void chunk.copy(buffer, offset) }, abort.signal)
-        } catch (err) {
-          pool.give(buffer)
-          abort.abort(err)
-          throw err
-        }
-        return buffer
-      })
+    let chunks: Buffer[] = []
+    const next = fetchBlock(
+      ctx,
+      block,
+      {
+        write(chunk, offset) {
+          if (offset === 0) chunks = [] // another server's copy starts over
+          chunks.push(chunk)
+        },
+      },
+      abort.signal,
+    ).then(
+      () => slice(chunks, piece.from, piece.to),
+      (err: unknown) => {
+        abort.abort(err)
+        throw err
+      },
+    )
     next.catch(() => undefined) // awaited in order below; until then a rejection is not "unhandled"
     fetched.push(next)
   }
   for (let i = 0; i < parallel; i++) startNext()
   try {
+    let at = 0
     for (let i = 0; i < plan.pieces.length; i++) {
       const piece = plan.pieces[i]!
-      const buffer = await fetched[i]!
-      try {
-        // The buffer is reused once written: wait for the write itself, not just for room in the stream.
-        if (piece.to > piece.from) await writeOut(out, buffer.subarray(piece.from, piece.to))
-      } finally {
-        pool.give(buffer)
-      }
+      const data = await fetched[i]!
+      await emit(data, at)
+      fetched[i] = Promise.resolve([]) // let the chunks go
+      at += piece.to - piece.from
       progress.add(piece.to - piece.from)
       startNext()
     }
