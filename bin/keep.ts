@@ -69,10 +69,10 @@ function buildProgram(): Command {
     .option('--filename <name>', 'name of the stdin data in the manifest', 'stdin')
     .option('--parallel <n>', 'blocks in memory at once, being read or uploaded (64 MiB each)', integer(1, 32), 3)
     .option('--retries <n>', 'further rounds over servers that were busy (503) or did not answer', integer(0, 10), 3)
-    .option('--retry-delay <duration>', 'pause before the first retry round, doubled each round', duration, 1000)
+    .option('--retry-delay <duration>', 'pause before the first retry round, doubled each round (default: 1s)', duration)
     .addOption(new Option('--progress', 'show a progress bar (default: when stderr is a terminal)'))
     .addOption(new Option('--no-progress', 'never show a progress bar'))
-    .action(async (files: string[], opts: { replicas?: number; storageClasses?: string[]; collection?: string; filename: string; parallel: number; retries: number; retryDelay: number; progress?: boolean }, command: Command) => {
+    .action(async (files: string[], opts: { replicas?: number; storageClasses?: string[]; collection?: string; filename: string; parallel: number; retries: number; retryDelay?: number; progress?: boolean }, command: Command) => {
       await withContext(command, async (ctx) => {
         const { putFiles } = await import('../client/put.js')
         const { appendCollection, collectionUuid } = await import('../client/collection.js')
@@ -81,7 +81,7 @@ function buildProgram(): Command {
           replicas: opts.replicas ?? ctx.config.cluster.defaultReplication,
           classes: opts.storageClasses ?? [],
           retries: opts.retries,
-          retryDelayMs: opts.retryDelay,
+          retryDelayMs: opts.retryDelay ?? 1000,
           parallel: opts.parallel,
           stdinName: opts.filename,
           progress: showProgress(opts.progress),
@@ -201,6 +201,11 @@ function buildProgram(): Command {
 }
 
 async function main(): Promise<void> {
+  // A reader that stops early (`keep get … | head`) closes the pipe: stop quietly, as a command killed by SIGPIPE would.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(KEEP_EXIT.failed)
+    throw err
+  })
   const program = buildProgram()
   program.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) })
   for (const sub of program.commands) sub.exitOverride()

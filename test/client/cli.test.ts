@@ -9,8 +9,10 @@ import t, { type Test } from 'tap'
 import { showList, showMounts, setList, sign, untrash } from '../../client/admin.js'
 import { writeBlock } from '../../client/block-writer.js'
 import { createContext, type ClientContext } from '../../client/context.js'
+import { exitCodeOf } from '../../client/exit-codes.js'
 import { getData } from '../../client/get.js'
 import { planRead } from '../../client/manifest.js'
+import { putFiles } from '../../client/put.js'
 import { createProgress } from '../../client/progress.js'
 import { clusterStatus, renderStatus, statusExitCode } from '../../client/status.js'
 import { parseConfig } from '../../shared/config.js'
@@ -73,29 +75,45 @@ t.test('bin/keep: exit codes and one-line errors a person can act on', async (t)
   t.equal(entries[0]?.locator, HELLO_LOC)
   t.ok(isLosslessNumber(entries[0]?.mtime) && BigInt(String(entries[0]?.mtime)) === exact, 'mtime to the nanosecond, as a JSON number')
 
-  const list = path.join(cluster.dir, 'pull.json')
-  writeFileSync(list, JSON.stringify([{ locator: HELLO_LOC, servers: [cluster.urls[0]] }]))
-  const pull = await runKeep(['--config', config, 'pull', 'set', cluster.config.keepstores[1]!.uuid, list])
-  t.equal(pull.code, 0, pull.stderr)
-  t.match(pull.stdout, /^zzzzz-bi6l4-000000000000001: pull list replaced: \d queued\n$/)
-  t.match((await adminJson(cluster.urls[1]!, 'GET', '/pull')).json, { digest: createHash('sha256').update(JSON.stringify([{ locator: HELLO_LOC, servers: [cluster.urls[0]] }])).digest('hex') })
-
-  const absent = await runKeep(['--config', config, 'get', `${md5hex('absent')}+6`])
-  t.equal(absent.code, 6, 'a block no keepstore holds → 6')
-  t.match(absent.stderr, /not found on any keepstore: .*404/)
-  t.match(absent.stderr, ONE_LINE)
-
-  const otherKey = writeConfigFile(cluster.dir, { ...cluster.doc, cluster: { ...(cluster.doc.cluster as object), blobSigningKey: `${SIGNING_KEY}-other` } }, 'other-key.json')
-  const badSignature = await runKeep(['--config', otherKey, 'get', HELLO_LOC])
-  t.equal(badSignature.code, 5, 'a signature the servers refuse → 5')
-  t.match(badSignature.stderr, /permission denied \(check the token and blobSigningKey\): .*400 invalid signature/)
-  t.equal(badSignature.stdout, '')
-
   const closed = writeConfigFile(cluster.dir, clusterDoc(cluster.dir, await freePorts(2)), 'closed.json')
   writeFileSync(path.join(cluster.dir, 'small'), 'small\n')
   const unreachable = await runKeep(['--config', closed, 'put', path.join(cluster.dir, 'small')])
   t.equal(unreachable.code, 3, 'no keepstore answers → 3')
   t.match(unreachable.stderr, /^keep: .*small: block [0-9a-f]{32}\+6: no keepstore reachable: http:\/\/127\.0\.0\.1:\d+: connection refused; http:\/\/127\.0\.0\.1:\d+: connection refused\n$/)
+})
+
+t.test('pull set, not found and a refused signature (in process): the exit codes main() maps them to', async (t) => {
+  const cluster = await startCluster(t, { keepstores: 2 })
+  t.equal((await putBlock(cluster.urls[0]!, HELLO)).status, 200)
+  const ctx = await createContext({ config: writeConfigFile(cluster.dir, cluster.doc) })
+  t.teardown(() => ctx.close())
+
+  const list = path.join(cluster.dir, 'pull.json')
+  const items = [{ locator: HELLO_LOC, servers: [cluster.urls[0]] }]
+  writeFileSync(list, JSON.stringify(items))
+  const pulled = capture()
+  await setList(ctx, 'pull', cluster.config.keepstores[1]!.uuid, list, { json: false, out: pulled })
+  t.match(pulled.text, /^zzzzz-bi6l4-000000000000001: pull list replaced: \d queued\n$/)
+  t.match((await adminJson(cluster.urls[1]!, 'GET', '/pull')).json, { digest: createHash('sha256').update(JSON.stringify(items)).digest('hex') })
+  writeFileSync(list, '[{"locator": "nothex"}]')
+  const refused = await setList(ctx, 'pull', cluster.config.keepstores[1]!.uuid, list, { json: false, out: capture() }).catch((e: unknown) => e)
+  t.ok(isKeepError(refused, 'KEEP_BAD_REQUEST') && exitCodeOf(refused) === 2, 'a list the server refuses → 2')
+  t.match((refused as Error).message, /^http:\/\/127\.0\.0\.1:\d+: PUT \/pull: 400 /)
+
+  const missing = await putFiles(ctx, { files: [path.join(cluster.dir, 'no such file')], replicas: 1, classes: [], retries: 0, retryDelayMs: 0, parallel: 1, stdinName: 'stdin', progress: false, out: capture() }).catch((e: unknown) => e)
+  t.ok(exitCodeOf(missing) === 2, 'a file that cannot be read → 2')
+  t.match((missing as Error).message, /^cannot read .*no such file: no such file$/)
+
+  const absent = await getData(ctx, planRead(`${md5hex('absent')}+6`), { file: undefined, out: capture(), parallel: 1, progress: false }).catch((e: unknown) => e)
+  t.ok(isKeepError(absent, 'KEEP_BLOCK_NOT_FOUND') && exitCodeOf(absent) === 6, 'a block no keepstore holds → 6')
+  t.match((absent as Error).message, /^block [0-9a-f]{32}\+6: not found on any keepstore: .*404/)
+
+  const otherKey = { ...ctx, signer: createSigner({ key: `${SIGNING_KEY}-other`, ttlSeconds: 336 * 3600, maxClockSkewSeconds: 600 }) }
+  const out = capture()
+  const denied = await getData(otherKey, planRead(HELLO_LOC), { file: undefined, out, parallel: 1, progress: false }).catch((e: unknown) => e)
+  t.ok(isKeepError(denied) && exitCodeOf(denied) === 5, 'a signature the servers refuse → 5')
+  t.match((denied as Error).message, /permission denied \(check the token and blobSigningKey\): .*400 invalid signature/)
+  t.equal(out.text, '')
 })
 
 t.test('admin commands (in process): mounts, lists, untrash, sign, status', async (t) => {

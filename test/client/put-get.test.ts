@@ -110,14 +110,16 @@ t.test('put and get with 4 keepstores, 2 replicas', async (t) => {
   })
 
   await t.test('put again: no new block file, every replica touched', async (t) => {
-    const name = 'block-and-a-byte'
-    const replicas = locatorsOf(lines.get(name)!).flatMap((loc) => holders(cluster, loc.slice(0, 32)).map((i) => path.join(roots[i]!, loc.slice(0, 3), loc.slice(0, 32))))
+    const names = ['one byte', 'early']
+    const replicas = names.flatMap((name) =>
+      locatorsOf(lines.get(name)!).flatMap((loc) => holders(cluster, loc.slice(0, 32)).map((i) => path.join(roots[i]!, loc.slice(0, 3), loc.slice(0, 32)))),
+    )
     t.equal(replicas.length, 4)
     const before = volumeFiles(roots)
     const mtimes = replicas.map(mtimeNs)
-    const put = await runKeep(['--config', config, 'put', path.join(dir, name)])
+    const put = await runKeep(['--config', config, 'put', ...names.map((n) => path.join(dir, n))])
     t.equal(put.code, 0, put.stderr)
-    t.equal(put.stdout, `${lines.get(name)}\n`, 'the same manifest line')
+    t.equal(put.stdout, names.map((n) => `${lines.get(n)}\n`).join(''), 'the same manifest lines')
     t.same(volumeFiles(roots), before, 'no block file added anywhere')
     replicas.forEach((file, i) => t.ok(mtimeNs(file) > mtimes[i]!, `${path.basename(file)} on ${path.basename(path.dirname(path.dirname(file)))}: mtime refreshed`))
   })
@@ -132,9 +134,10 @@ t.test('put and get with 4 keepstores, 2 replicas', async (t) => {
 
     const late = contentFirstOn(cluster, down, 'stored while down')
     writeFileSync(path.join(dir, 'late'), late)
-    const put = await runKeep(['--config', config, 'put', path.join(dir, 'late')])
+    const put = await runKeep(['--config', config, 'put', '--filename', 'late arrival', '-'], { input: late })
     t.equal(put.code, 0, put.stderr)
     const hash = md5hex(late)
+    t.equal(put.stdout, `. ${hash}+${late.length} 0:${late.length}:late\\040arrival\n`, 'stdin, named by --filename')
     t.same(holders(cluster, hash), sorted(order(cluster, hash).slice(1, 3)), 'the two next servers in rendezvous order hold it')
 
     const before = readFileSync(collection, 'utf8')
