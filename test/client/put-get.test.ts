@@ -8,6 +8,9 @@ import { ADMIN_TOKEN, call, startCluster, type TestCluster } from '../helpers/cl
 import { liveHashes, mtimeNs, volumeFiles } from '../helpers/block-files.js'
 import { runKeep, sameBytes, writeConfigFile, writeSparseFile } from '../helpers/keep-cli.js'
 
+// Liveness only: ~300 MiB each way through real processes takes minutes on a loaded 2-core machine.
+t.setTimeout(300_000)
+
 const MiB = 1024 * 1024
 const LINE_RE = /^\. ((?:[0-9a-f]{32}\+\d+ )+)0:(\d+):(\S+)$/
 
