@@ -11,7 +11,7 @@ import { seededRandom } from '../helpers/volume-suite.js'
 const md5 = (data: Uint8Array): string => createHash('md5').update(data).digest('hex')
 
 // Child processes restart dozens of times: a loaded machine needs more than the default file timeout.
-t.setTimeout(Math.max(300_000, scale('kills', 30, 500) * 10_000))
+t.setTimeout(Math.max(300_000, scale('kills', 15, 500) * 10_000))
 const MiB = 1024 * 1024
 // Fewer writers and shorter rounds in the quick run: the kills, not the volume of data, are the point there.
 const WRITERS = isSoak() ? 6 : 2
@@ -25,7 +25,7 @@ function blockSize(random: () => number): number {
 }
 
 t.test('keepstore process: SIGKILL during concurrent PUTs loses no acknowledged block and leaves nothing partial', async (t) => {
-  const kills = scale('kills', 30, 500)
+  const kills = scale('kills', 15, 500)
   const random = seededRandom(Number(process.env.KEEP_SOAK_SEED ?? 20261201))
   const dir = t.testdir()
   const cluster = await writeChildCluster(dir, { cluster: { blobSigning: false } })
