@@ -249,7 +249,15 @@ function runTests(tests, timeoutMs, grep) {
         if (code !== 0 || signal) {
           if (!failed) {
             failed = true
-            for (const c of children) if (c !== child && c.exitCode === null) process.kill(-c.pid, 'SIGKILL')
+            for (const c of children) {
+              if (c === child || c.exitCode !== null) continue
+              // It may have exited with its 'exit' event still queued: nothing left to kill then.
+              try {
+                process.kill(-c.pid, 'SIGKILL')
+              } catch (err) {
+                if (err.code !== 'ESRCH') throw err
+              }
+            }
           }
         }
         if (--pending === 0) finish()
