@@ -100,13 +100,6 @@ t.test('directory volume: the id file claims the root for one uuid', async (t) =
   await t.rejects(createDirectoryVolume({ uuid: UUID, root: `${dir}/garbage` }).open(), { code: 'KEEP_CONFIG' }, 'a broken id file is refused')
 })
 
-t.test('directory volume: a root that is missing or not a directory is a config error', async (t) => {
-  const dir = t.testdir({ file: 'x' })
-  for (const root of [`${dir}/missing`, `${dir}/file`]) {
-    await t.rejects(createDirectoryVolume({ uuid: UUID, root }).open(), { code: 'KEEP_CONFIG' }, root)
-  }
-})
-
 t.test('directory volume: a read-only volume serves a populated root and creates nothing', async (t) => {
   const dir = t.testdir({ populated: {}, bare: {} })
   const root = `${dir}/populated`
@@ -249,10 +242,17 @@ t.test('create volume: picks the driver a config entry names', async (t) => {
   t.equal((await mem.write(md5(Buffer.from('c')), chunked(Buffer.from('c')))).mtime, now(), 'the clock is passed on')
 })
 
-t.test('directory volume: open refuses a root that is a file or missing (KEEP_CONFIG)', async (t) => {
+t.test('directory volume: open refuses a root that is a file, missing or unreadable (KEEP_CONFIG, saying which)', async (t) => {
   const dir = t.testdir({ 'a-file': 'not a directory' })
-  await t.rejects(createDirectoryVolume({ uuid: UUID, root: `${dir}/a-file` }).open(), { code: 'KEEP_CONFIG' }, 'a file')
-  await t.rejects(createDirectoryVolume({ uuid: UUID, root: `${dir}/missing` }).open(), { code: 'KEEP_CONFIG' }, 'missing')
+  symlinkSync(`${dir}/loop`, `${dir}/loop`)
+  const cases: Array<[string, RegExp]> = [
+    [`${dir}/a-file`, /^volume zzzzz-nyw5e-000000000000000: root \S+\/a-file is not a directory$/],
+    [`${dir}/missing`, /^volume zzzzz-nyw5e-000000000000000: root \S+\/missing does not exist$/],
+    [`${dir}/loop`, /^volume zzzzz-nyw5e-000000000000000: root \S+\/loop cannot be read \(ELOOP\)$/],
+  ]
+  for (const [root, message] of cases) {
+    await t.rejects(createDirectoryVolume({ uuid: UUID, root }).open(), { code: 'KEEP_CONFIG', message }, root)
+  }
 })
 
 t.test('directory volume: stale temp files are removed on open, but never by a read-only volume', async (t) => {
@@ -366,4 +366,20 @@ t.test('directory volume: a read-only volume never empties trash', async (t) => 
   const ro = await openVolume(t, root, { readOnly: true, uuid: UUID })
   t.equal(await ro.emptyTrash(1_000_000), 0)
   t.equal(readdirSync(`${root}/${hash.slice(0, 3)}`).filter((n) => n.includes('.trash.')).length, 1, 'the trashed copy is still there')
+})
+
+t.test('directory volume: a block file that grows while it is read fails the read (KEEP_CORRUPT), never more bytes than its size', async (t) => {
+  const root = t.testdir()
+  const volume = await openVolume(t, root)
+  for (const size of [10, 3 * 1024 * 1024]) {
+    const data = bytes(size, 77)
+    const hash = md5(data)
+    await volume.write(hash, chunked(data))
+    const r = await volume.read(hash)
+    t.equal(r.size, size)
+    writeFileSync(blockPath(root, hash), Buffer.concat([data, Buffer.from('appended behind its back')]))
+    const got = await drain(r.stream)
+    t.match(got.error, { code: 'KEEP_CORRUPT' }, `${size} B: the read fails`)
+    t.ok(got.data.length <= size, `${size} B: ${got.data.length} bytes delivered, never past the size`)
+  }
 })

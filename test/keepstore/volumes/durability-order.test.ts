@@ -6,12 +6,13 @@
 // A failing step fails the operation (never a success over an unsynced change).
 // The keepstore process under strace is in test/reliability/durability-order.test.ts.
 import { randomBytes } from 'node:crypto'
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createHook } from 'node:async_hooks'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { type FsOp, createDirectoryVolume } from '../../../keepstore/volumes/directory-volume.js'
 import { figure } from '../../helpers/soak.js'
-import { chunked, collect, md5, seededRandom } from '../../helpers/volume-suite.js'
+import { chunked, collect, drain, md5, seededRandom } from '../../helpers/volume-suite.js'
 
 const UUID = 'zzzzz-nyw5e-000000000000000'
 const fault = (code: string): Error => Object.assign(new Error(`injected ${code}`), { code })
@@ -221,15 +222,28 @@ t.test('directory volume: a failing fsync of the directory fails trash, untrash 
 
 t.test('directory volume: the probe write is fsynced and removed, and a failing fsync fails the probe', async (t) => {
   const root = t.testdir()
+  // The test directory's own name says "probe": look at the file name only.
+  const isProbe = (p: string): boolean => path.basename(p).startsWith('.probe.tmp-')
   let failing = false
-  const { volume, steps } = await recordingVolume(t, root, (op, p) => (failing && op === 'fsync' && p.includes('probe') ? 'EIO' : undefined))
+  const { volume, steps } = await recordingVolume(t, root, (op, p) => (failing && op === 'fsync' && isProbe(p) ? 'EIO' : undefined))
   await volume.probe!()
-  const written = indexOf(steps, (s) => s.op === 'write' && s.path.includes('probe'))
-  const synced = indexOf(steps, (s) => s.op === 'fsync' && s.path.includes('probe'), written + 1)
+  const written = indexOf(steps, (s) => s.op === 'write' && isProbe(s.path))
+  const synced = indexOf(steps, (s) => s.op === 'fsync' && isProbe(s.path), written + 1)
   t.ok(written >= 0 && synced > written, `probe: write ${written} → fsync ${synced}`)
   failing = true
   await t.rejects(volume.probe!(), { code: 'KEEP_IO' }, 'a disk that cannot fsync fails the probe')
-  t.same(hidden(root).filter((n) => n.includes('probe')), [], 'no probe file left either way')
+  t.same(hidden(root).filter((n) => n.startsWith('.probe.')), [], 'no probe file left either way')
+})
+
+t.test('directory volume: a read-only volume refuses the probe and writes nothing', async (t) => {
+  const root = t.testdir()
+  await (await recordingVolume(t, root)).volume.close() // claims the root
+  const steps: FsOp[] = []
+  const readOnly = createDirectoryVolume({ uuid: UUID, root, readOnly: true, faults: (op) => void steps.push(op) })
+  await readOnly.open()
+  const before = steps.length
+  await t.rejects(readOnly.probe!(), { code: 'KEEP_READ_ONLY' })
+  t.same(steps.slice(before), [], 'not one file-system step')
 })
 
 t.test('directory volume: a failing stat of a trashed copy fails untrash instead of reporting the block missing', async (t) => {
@@ -259,4 +273,65 @@ t.test('directory volume: a failing unlink fails emptyTrash; nothing is counted 
   failing = false
   t.equal(await volume.emptyTrash(2_000), 1, 'the copy was still there, and goes now')
   t.equal(await volume.emptyTrash(2_000), 0, 'and only once')
+})
+
+t.test('directory volume: untrash never moves a non-regular trash entry into place', async (t) => {
+  const root = t.testdir()
+  const { volume, write } = await recordingVolume(t, root)
+  const data = randomBytes(3000)
+  const hash = md5(data)
+  const dir = `${root}/${hash.slice(0, 3)}`
+  await write(data)
+  await volume.trash(hash, { deadline: 1_700_000_000 })
+  // Newer-looking entries that are not files: a symlink to the outside and a directory.
+  writeFileSync(`${root}/outside`, 'not this block')
+  symlinkSync(`${root}/outside`, `${dir}/${hash}.trash.1900000000`)
+  mkdirSync(`${dir}/${hash}.trash.1900000001`)
+  const st = await volume.untrash(hash)
+  t.equal(st.size, data.length, 'the regular trashed copy came back')
+  t.ok(lstatSync(`${dir}/${hash}`).isFile(), 'a regular file is in place')
+  t.equal(md5(readFileSync(`${dir}/${hash}`)), hash, 'with the block\'s bytes')
+})
+
+t.test('directory volume: untrash fails when the live copy cannot be checked, and moves nothing', async (t) => {
+  const root = t.testdir()
+  let failLive = ''
+  const { volume, write } = await recordingVolume(t, root, (op, p) => (op === 'stat' && p === failLive ? 'EIO' : undefined))
+  const data = randomBytes(3000)
+  const hash = md5(data)
+  const dir = `${root}/${hash.slice(0, 3)}`
+  await write(data)
+  await volume.trash(hash, { deadline: 1_700_000_000 })
+  failLive = `${dir}/${hash}`
+  await t.rejects(volume.untrash(hash), { code: 'KEEP_IO' }, 'EIO on the live path is an I/O error, not "no live copy"')
+  t.same(readdirSync(dir).filter((n) => n.startsWith(hash)), [`${hash}.trash.1700000000`], 'the trashed copy stayed where it was')
+})
+
+t.test('directory volume: every file it opens is closed (writes, reads, failed reads, probes, trash, untrash, compare)', async (t) => {
+  // Counted as the runtime sees them (a FILEHANDLE made per open, a FILEHANDLECLOSEREQ per close),
+  // not in /proc: a leaked FileHandle is closed by the garbage collector sooner or later.
+  const root = t.testdir()
+  let failStat = false
+  const { volume, write } = await recordingVolume(t, root, (op, p) =>
+    failStat && op === 'stat' && !path.basename(p).includes('.') ? 'EIO' : undefined,
+  )
+  const counts = { FILEHANDLE: 0, FILEHANDLECLOSEREQ: 0 }
+  const hook = createHook({
+    init(_id, type) {
+      if (type === 'FILEHANDLE' || type === 'FILEHANDLECLOSEREQ') counts[type]++
+    },
+  }).enable()
+  t.teardown(() => void hook.disable())
+  const blocks = Array.from({ length: 10 }, (_, i) => randomBytes(1000 + i))
+  for (const b of blocks) await write(b)
+  for (const b of blocks) await write(b) // identical bytes again: compared, then touched
+  for (const b of blocks) t.ok((await drain((await volume.read(md5(b))).stream)).data.equals(b))
+  await volume.probe!()
+  await volume.trash(md5(blocks[0]!), { deadline: 1_700_000_000 })
+  await volume.untrash(md5(blocks[0]!))
+  failStat = true
+  for (const b of blocks) await t.rejects(volume.read(md5(b)), { code: 'KEEP_IO' })
+  hook.disable()
+  t.ok(counts.FILEHANDLE > 50, `${counts.FILEHANDLE} files opened`)
+  t.equal(counts.FILEHANDLECLOSEREQ, counts.FILEHANDLE, 'and as many closed')
 })
