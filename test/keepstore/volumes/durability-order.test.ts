@@ -8,7 +8,9 @@
 import { randomBytes } from 'node:crypto'
 import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createHook } from 'node:async_hooks'
+import { spawnSync } from 'node:child_process'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { type FsOp, createDirectoryVolume } from '../../../keepstore/volumes/directory-volume.js'
 import { figure } from '../../helpers/soak.js'
@@ -334,4 +336,18 @@ t.test('directory volume: every file it opens is closed (writes, reads, failed r
   hook.disable()
   t.ok(counts.FILEHANDLE > 50, `${counts.FILEHANDLE} files opened`)
   t.equal(counts.FILEHANDLECLOSEREQ, counts.FILEHANDLE, 'and as many closed')
+})
+
+t.test('directory volume: a short write (the file-size limit reached) fails the write; no partial block is ever acknowledged', { skip: process.platform === 'linux' ? false : 'needs bash ulimit -f and Linux EFBIG semantics' }, async (t) => {
+  // Under `ulimit -f 2` (2 KiB) with SIGXFSZ ignored, a 3000-byte write is cut at 2048 bytes: writev
+  // reports a short count, and only finishing the rest (which fails EFBIG) tells the write apart from a
+  // whole one. A volume that took the short count as done would fsync and rename a truncated block.
+  const root = t.testdir()
+  const child = fileURLToPath(new URL('../../helpers/short-write-child.js', import.meta.url))
+  const run = spawnSync('bash', ['-c', 'ulimit -f 2; trap "" XFSZ; exec "$0" "$@"', process.execPath, child, root, '3000'], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_OPTIONS: '' },
+  })
+  t.equal(run.status, 0, `the child ran: ${run.stderr}`)
+  t.same(JSON.parse(run.stdout), { outcome: 'KEEP_IO', stored: false, indexed: 0, hidden: [] }, 'the write failed, nothing stored or left behind')
 })
