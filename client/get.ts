@@ -17,16 +17,16 @@ export interface GetOptions {
   out: Writable
 }
 
-/** Where verified bytes go: `data` (in pieces, in order) belongs at byte `at` of the output. */
-type Emit = (data: Buffer[], at: number) => Promise<void>
+/** Where verified bytes go, in order (a block's pieces). */
+type Emit = (data: Buffer[]) => Promise<void>
 
 /**
- * `keep get`: the plan's bytes, verified block by block. Up to `parallel`
- * blocks are fetched at once, each held in memory; a block is
- * emitted only once its MD5 matched, in order. To a file, through a temporary
- * name beside it, renamed over the target only when every block verified (a
- * failure removes it); to `out`, so a consumer never sees a byte that did not
- * verify.
+ * `keep get`: the plan's bytes, each block verified (size and MD5) before it
+ * counts, read from the next server when a copy fails. To a file: through a
+ * temporary name beside it, renamed over the target only when every block
+ * verified (a failure removes it). To `out`: a block is held until it
+ * verified, then written in order, so a consumer never sees a byte that did
+ * not verify. Up to `parallel` blocks are fetched at once.
  */
 export async function getData(ctx: ClientContext, plan: ReadPlan, options: GetOptions): Promise<void> {
   const progress = await createProgress(options.progress, 'get', plan.size)
@@ -38,6 +38,15 @@ export async function getData(ctx: ClientContext, plan: ReadPlan, options: GetOp
   }
 }
 
+/** Bytes of a block gathered before one write to the temporary file. */
+const WRITE_BATCH = 4 * 1024 * 1024
+
+/**
+ * Blocks go straight to their place in the temporary file as they arrive (in
+ * batches, each written before more is received, so a copy that turns out
+ * bad is overwritten in full by the next server's): no block is held in
+ * memory, and none of it is visible until the rename.
+ */
 async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel: number, progress: Progress): Promise<void> {
   const target = path.resolve(file)
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.keep-${randomBytes(6).toString('hex')}`)
@@ -47,14 +56,56 @@ async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel
   } catch (err) {
     throw new KeepError('KEEP_BAD_REQUEST', `cannot write ${file}: ${(err as Error).message}`)
   }
+  const write = async (data: Buffer[], at: number): Promise<void> => {
+    const size = data.reduce((n, b) => n + b.length, 0)
+    const written = (await handle.writev(data, at)).bytesWritten
+    // writev writes all of a regular file's buffers or fails; a short count would be a bug to hear about.
+    if (written !== size) throw new KeepError('KEEP_IO', `short write to ${file}: ${written} of ${size} bytes`)
+  }
+  const abort = new AbortController()
   let done = false
   try {
-    await fetchInOrder(ctx, plan, parallel, progress, async (data, at) => {
-      const size = data.reduce((n, b) => n + b.length, 0)
-      const written = (await handle.writev(data, at)).bytesWritten
-      // writev writes all of a regular file's buffers or fails; a short count would be a bug to hear about.
-      if (written !== size) throw new KeepError('KEEP_IO', `short write to ${file}: ${written} of ${size} bytes`)
+    let at = 0
+    const jobs = plan.pieces.map((piece) => {
+      const start = at
+      at += piece.to - piece.from
+      return { piece, start }
     })
+    await eachLimited(jobs, parallel, async ({ piece, start }) => {
+      let batch: Buffer[] = []
+      let batchAt = 0
+      let batchSize = 0
+      const flush = async (): Promise<void> => {
+        if (batchSize > 0) await write(batch, start + batchAt - piece.from)
+        batch = []
+        batchSize = 0
+      }
+      const sink = {
+        async write(chunk: Buffer, offset: number): Promise<void> {
+          if (offset === 0) {
+            // Another server's copy starts over (it rewrites whatever the bad one left in the file).
+            batch = []
+            batchSize = 0
+          }
+          const from = Math.max(offset, piece.from)
+          const to = Math.min(offset + chunk.length, piece.to)
+          if (from >= to) return
+          if (batchSize === 0) batchAt = from
+          batch.push(chunk.subarray(from - offset, to - offset))
+          batchSize += to - from
+          if (batchSize >= WRITE_BATCH) await flush()
+        },
+      }
+      try {
+        await fetchBlock(ctx, plan.blocks[piece.block]!, sink, abort.signal)
+      } catch (err) {
+        abort.abort(err)
+        throw err
+      }
+      await flush()
+      progress.add(piece.to - piece.from)
+    })
+    await handle.truncate(plan.size)
     await handle.close()
     await rename(tmp, target)
     done = true
@@ -64,6 +115,25 @@ async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel
       await unlink(tmp).catch(() => undefined)
     }
   }
+}
+
+/** Runs `task` over `items`, at most `limit` at once; the first error stops new ones and is thrown. */
+async function eachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let failed = false
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      try {
+        await task(items[next++]!)
+      } catch (err) {
+        failed = true
+        throw err
+      }
+    }
+  }
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker))
+  const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (rejected) throw rejected.reason
 }
 
 function writeOut(out: Writable, data: Buffer[]): Promise<void> {
@@ -96,7 +166,7 @@ function slice(chunks: readonly Buffer[], from: number, to: number): Buffer[] {
 
 /**
  * Fetches the plan's pieces, `parallel` ahead, each block held as the chunks
- * it arrived in (no copy), and emits them in order as they verify. The first
+ * it arrived in (no copy), and emits them in order once verified. The first
  * failure stops the rest.
  */
 async function fetchInOrder(ctx: ClientContext, plan: ReadPlan, parallel: number, progress: Progress, emit: Emit): Promise<void> {
@@ -129,13 +199,10 @@ async function fetchInOrder(ctx: ClientContext, plan: ReadPlan, parallel: number
   }
   for (let i = 0; i < parallel; i++) startNext()
   try {
-    let at = 0
     for (let i = 0; i < plan.pieces.length; i++) {
       const piece = plan.pieces[i]!
-      const data = await fetched[i]!
-      await emit(data, at)
+      await emit(await fetched[i]!)
       fetched[i] = Promise.resolve([]) // let the chunks go
-      at += piece.to - piece.from
       progress.add(piece.to - piece.from)
       startNext()
     }

@@ -1,6 +1,6 @@
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
-import type { Writable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
 import { KeepError } from '../shared/errors.js'
 import { EMPTY_BLOCK_HASH } from '../shared/hash.js'
 import { BufferPool, fileSource, readBlocks, streamSource, type ByteSource } from './block-reader.js'
@@ -19,7 +19,7 @@ export interface PutOptions extends WritePolicy {
   progress: boolean
   /** Manifest lines go here, one per file, in the order given, each once its blocks are stored. */
   out: Writable
-  stdin?: NodeJS.ReadableStream
+  stdin?: Readable
 }
 
 interface Input {
@@ -41,8 +41,8 @@ async function inspect(arg: string, stdinName: string): Promise<Input> {
   return { arg, name: path.basename(arg), size: info.isFile() ? info.size : undefined }
 }
 
-async function openInput(input: Input, stdin: NodeJS.ReadableStream): Promise<{ source: ByteSource; handle: FileHandle | undefined }> {
-  if (input.arg === '-') return { source: streamSource(stdin as unknown as import('node:stream').Readable), handle: undefined }
+async function openInput(input: Input, stdin: Readable): Promise<{ source: ByteSource; handle: FileHandle | undefined }> {
+  if (input.arg === '-') return { source: streamSource(stdin), handle: undefined }
   try {
     const handle = await open(input.arg, 'r')
     return { source: fileSource(handle), handle }
@@ -79,7 +79,13 @@ export async function putFiles(ctx: ClientContext, options: PutOptions): Promise
   try {
     for (const input of inputs) {
       if (failure !== undefined) break
-      const { line: file } = await storeFile(ctx, input, options, pool, progress, abort.signal, fail)
+      let file: Promise<string>
+      try {
+        file = (await storeFile(ctx, input, options, pool, progress, abort.signal, fail)).line
+      } catch (err) {
+        fail(err) // a file that cannot be opened: stop the uploads in flight too
+        break
+      }
       pending.push(file)
       printed = printed.then(async () => {
         const line = await file

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
@@ -263,6 +263,20 @@ t.test('get: bytes that fail their hash are never emitted; the next server copy 
   await getData(ctx, plan, { file: undefined, out, parallel: 2, progress: false })
   t.equal(out.text, good.toString(), 'stdout: only the verified copy')
   t.same(ctx.hits, [1, 1], 'the corrupt copy first, then the next server')
+
+  // To a file, blocks are written as they arrive: a bad copy past the first write batch (4 MiB) is overwritten by the good one.
+  let big = Buffer.alloc(0)
+  let bigBad = Buffer.alloc(0)
+  const bigCtx = await fakeKeepstores(t, [(_req, _body, res) => res.writeHead(200).end(bigBad), (_req, _body, res) => res.writeHead(200).end(big)])
+  for (let i = 0; serviceOrder(md5hex(big), bigCtx.config.keepstores, (k) => k.uuid)[0]!.uuid !== bigCtx.config.keepstores[0]!.uuid; i++) {
+    big = Buffer.alloc(5 * 1024 * 1024, `keep ${i} `)
+  }
+  bigBad = Buffer.from(big)
+  bigBad[0] = bigBad[0]! ^ 1 // wrong from the first byte: that batch is written before the hash is known
+  const bigTarget = path.join(t.testdir({}), 'big')
+  await getData(bigCtx, planRead(`${md5hex(big)}+${big.length}`), { file: bigTarget, out: capture(), parallel: 1, progress: false })
+  t.same(bigCtx.hits, [1, 1], 'the bad copy, then the good one')
+  t.ok(readFileSync(bigTarget).equals(big), 'the file holds the good copy, also where the bad one had been written')
 
   const onlyBad = await fakeKeepstores(t, [(_req, _body, res) => res.writeHead(200).end(Buffer.alloc(good.length, 0x41))])
   const dir = t.testdir({})
