@@ -57,18 +57,17 @@ export function writeConfigFile(dir: string, doc: unknown, name = 'cluster.json'
 
 /**
  * Writes a file of `size` bytes without holding it in memory: a hole (zeros)
- * with a 16-byte label every MiB, so every 64 MiB block of every file made
- * with another `seed` is distinct, while the disk and the test pay for a few
- * pages only.
+ * with a 16-byte label every MiB, so every block of every file made with
+ * another `seed` (0–9) is distinct, while the disk and the test pay for a
+ * few pages only.
  */
 export function writeSparseFile(file: string, size: number, seed: number): void {
   const fd = openSync(file, 'w')
   try {
     const label = Buffer.alloc(16)
     for (let at = 0; at < size; at += 1 << 20) {
-      label.writeUInt32BE(seed, 0)
-      label.writeUInt32BE(at >>> 20, 4)
-      label.write('keep-cli', 8, 'latin1')
+      // The seed comes first: even a 1-byte file or tail differs from another seed's.
+      label.fill(0).write(`${seed}:${at >>> 20}:keep`, 'latin1')
       writeSync(fd, label, 0, Math.min(16, size - at), at)
     }
     ftruncateSync(fd, size)
