@@ -6,7 +6,7 @@ import path from 'node:path'
 import { Writable } from 'node:stream'
 import { parse as parseLossless, isLosslessNumber } from 'lossless-json'
 import t, { type Test } from 'tap'
-import { showList, showMounts, setList, sign, untrash } from '../../client/admin.js'
+import { showIndex, showList, showMounts, setList, sign, untrash } from '../../client/admin.js'
 import { writeBlock } from '../../client/block-writer.js'
 import { createContext, type ClientContext } from '../../client/context.js'
 import { exitCodeOf } from '../../client/exit-codes.js'
@@ -67,14 +67,6 @@ t.test('bin/keep: exit codes and one-line errors a person can act on', async (t)
   t.match(denied.stderr, /^keep: http:\/\/127\.0\.0\.1:\d+: permission denied \(403 wrong token\): set KEEP_TOKEN/)
   t.match(denied.stderr, ONE_LINE)
 
-  const index = await runKeep(['--config', config, '--json', 'index', cluster.urls[0]!])
-  t.equal(index.code, 0, index.stderr)
-  const entries = parseLossless(index.stdout) as Array<{ locator: string; mtime: unknown }>
-  const exact = (await getIndex(cluster.urls[0]!)).mtimes.get(HELLO_LOC.slice(0, 32))
-  t.equal(entries.length, 1)
-  t.equal(entries[0]?.locator, HELLO_LOC)
-  t.ok(isLosslessNumber(entries[0]?.mtime) && BigInt(String(entries[0]?.mtime)) === exact, 'mtime to the nanosecond, as a JSON number')
-
   const closed = writeConfigFile(cluster.dir, clusterDoc(cluster.dir, await freePorts(2)), 'closed.json')
   writeFileSync(path.join(cluster.dir, 'small'), 'small\n')
   const unreachable = await runKeep(['--config', closed, 'put', path.join(cluster.dir, 'small')])
@@ -82,11 +74,23 @@ t.test('bin/keep: exit codes and one-line errors a person can act on', async (t)
   t.match(unreachable.stderr, /^keep: .*small: block [0-9a-f]{32}\+6: no keepstore reachable: http:\/\/127\.0\.0\.1:\d+: connection refused; http:\/\/127\.0\.0\.1:\d+: connection refused\n$/)
 })
 
-t.test('pull set, not found and a refused signature (in process): the exit codes main() maps them to', async (t) => {
+t.test('index, pull set, not found and a refused signature (in process): the exit codes main() maps them to', async (t) => {
   const cluster = await startCluster(t, { keepstores: 2 })
   t.equal((await putBlock(cluster.urls[0]!, HELLO)).status, 200)
   const ctx = await createContext({ config: writeConfigFile(cluster.dir, cluster.doc) })
   t.teardown(() => ctx.close())
+
+  const index = capture()
+  await showIndex(ctx, cluster.urls[0]!, '', { json: true, out: index })
+  const entries = parseLossless(index.text) as Array<{ locator: string; mtime: unknown }>
+  const exact = (await getIndex(cluster.urls[0]!)).mtimes.get(HELLO_LOC.slice(0, 32))
+  t.equal(entries.length, 1)
+  t.equal(entries[0]?.locator, HELLO_LOC)
+  t.ok(isLosslessNumber(entries[0]?.mtime) && BigInt(String(entries[0]?.mtime)) === exact, 'index --json: mtime to the nanosecond, as a JSON number')
+  const human = capture()
+  await showIndex(ctx, cluster.config.keepstores[0]!.uuid, HELLO_LOC.slice(0, 3), { json: false, out: human })
+  t.match(human.text, new RegExp(`^${HELLO_RE}  \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\n$`))
+  await t.rejects(showIndex(ctx, cluster.urls[0]!, 'XYZ', { json: false, out: capture() }), { code: 'KEEP_BAD_REQUEST' }, 'a bad prefix → 2')
 
   const list = path.join(cluster.dir, 'pull.json')
   const items = [{ locator: HELLO_LOC, servers: [cluster.urls[0]] }]
