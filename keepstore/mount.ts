@@ -72,10 +72,6 @@ export class Mount {
     return 'ok'
   }
 
-  hasClass(cls: string): boolean {
-    return this.storageClasses.includes(cls)
-  }
-
   /**
    * Refreshes the cached free-space reading when it is stale (or when forced).
    * A `failed` mount is probed then: only a successful probe write brings it

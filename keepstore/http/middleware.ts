@@ -42,6 +42,8 @@ export function observe(deps: AppDeps): Koa.Middleware {
   return async (ctx, next) => {
     const c = ctx as KeepContext
     const started = process.hrtime.bigint()
+    // Read now: once the response is done, Node may have detached the socket (req.socket = null).
+    const remoteAddr = ctx.req.socket?.remoteAddress
     c.state.requestId = requestIdOf(ctx.get('x-request-id') || undefined)
     c.state.route = 'unknown'
     c.state.token = tokenOf(ctx)
@@ -59,7 +61,7 @@ export function observe(deps: AppDeps): Koa.Middleware {
     deps.metrics.observeRequest(c.state.route, ctx.method, status, seconds, c.state.bytesIn, c.state.bytesOut)
     logAccess(deps.logger, {
       reqId: c.state.requestId,
-      remoteAddr: ctx.req.socket.remoteAddress,
+      remoteAddr,
       forwardedFor: ctx.get('x-forwarded-for'),
       method: ctx.method,
       path: ctx.path,
