@@ -241,7 +241,8 @@ export class Keepstore {
 
   /**
    * DELETE: trash the block on every trashable mount where it is older than the
-   * TTL. A younger copy is left alone (still a success); absent everywhere → 404.
+   * TTL. A younger copy is left alone (still a success); absent from every
+   * trashable mount → 404 (as Keep, which looks nowhere else).
    */
   async delete(hash: string): Promise<{ trashed: number; kept: number }> {
     if (!this.cluster.blobTrash) throw new KeepError('KEEP_METHOD_NOT_ALLOWED', 'trash is disabled (blobTrash: false)')
@@ -249,6 +250,7 @@ export class Keepstore {
     let trashed = 0
     let kept = 0
     for (const mount of this.mounts) {
+      if (!mount.allowTrash) continue // as Keep: a copy only there counts as absent (404)
       let stat: BlockStat
       try {
         stat = await mount.volume.stat(hash)
@@ -257,7 +259,7 @@ export class Keepstore {
         throw err
       }
       found = true
-      if (mount.allowTrash && (await this.trashOn(mount, hash, { notNewerThan: this.trashCutoff() - 1n }, 'delete', stat.mtime))) trashed++
+      if (await this.trashOn(mount, hash, { notNewerThan: this.trashCutoff() - 1n }, 'delete', stat.mtime)) trashed++
       else kept++
     }
     if (!found) throw new KeepError('KEEP_BLOCK_NOT_FOUND', 'block not found')

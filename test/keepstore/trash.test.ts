@@ -186,6 +186,7 @@ t.test('allowTrashWhenReadOnly, as Keep (TestBlockTrash, AllowTrash in /mounts):
   const listed = await plant('trashed by a list')
   t.equal((await call(url, 'DELETE', `/${deleted}`, { token: ADMIN_TOKEN })).status, 200)
   t.same(await holders(deleted), [ro.uuid], 'DELETE trashed the writable copy and the allowTrashWhenReadOnly one, not the plain read-only one')
+  t.equal((await call(url, 'DELETE', `/${deleted}`, { token: ADMIN_TOKEN })).status, 404, 'a copy left only where trash is not allowed counts as absent, as in Keep')
 
   const mtimes = (await call(url, 'GET', `/mounts/${roTrash.uuid}/blocks/${listed}`, { token: ADMIN_TOKEN })).text.split(' ')[1]!.trim()
   const list = (mount?: string): string => `[{"locator":"${listed}+${'trashed by a list'.length}","block_mtime":${mtimes}${mount ? `,"mount_uuid":"${mount}"` : ''}}]`

@@ -1,4 +1,6 @@
 import t from 'tap'
+import net from 'node:net'
+import { createHash } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { createLogger } from '../../../shared/logger.js'
 import { startCluster, call, ADMIN_TOKEN } from '../../helpers/cluster.js'
@@ -7,6 +9,7 @@ import { rawStatus } from '../../helpers/block-client.js'
 const HASH = 'acbd18db4cc2f85cedef654fccc4a4d8'
 const SIG = '89118b78732c33104a4d6231e8b5a5fa1e4301e3'
 const UPPER = SIG.toUpperCase()
+const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex')
 
 /** Raw lines as written, so a leak anywhere in the line (or broken JSON) shows. */
 function rawSink(): { lines: string[]; destination: Writable } {
@@ -66,8 +69,22 @@ t.test('access log, as Keep\'s LogRequests and AddRequestIDs: one info line per 
   const port = Number(new URL(url).port)
   await rawStatus(port, `TOUCH /${HASH}+3 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nX-Request-Id: touch-9\r\n\r\n`)
 
+  // A chunked body that overruns its size hint gets its 400 before the rest arrives; Node then detaches req.socket.
+  const big = Buffer.alloc(400_000, 1)
+  const overrun = net.connect(port, '127.0.0.1')
+  overrun.on('error', () => undefined)
+  let answer = ''
+  overrun.on('data', (d: Buffer) => (answer += d.toString('latin1')))
+  overrun.write(`PUT /${md5(big.subarray(1))}+${big.length - 1} HTTP/1.1\r\nHost: x\r\nX-Request-Id: overrun-1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`)
+  overrun.write(`${big.length.toString(16)}\r\n`)
+  overrun.write(big)
+  overrun.end('\r\n0\r\n\r\n')
+  await new Promise((resolve) => overrun.once('close', resolve))
+  t.match(answer, /^HTTP\/1\.1 400 /, 'the overrunning body → 400')
+
   const lines = logs.filter((l) => l.msg === 'request')
-  t.equal(lines.length, 4, 'one line per request')
+  t.equal(lines.length, 5, 'one line per request')
+  t.match(lines[4], { reqId: 'overrun-1', method: 'PUT', status: 400, remoteAddr: /127\.0\.0\.1/ }, 'an early answer is logged with its client address too')
   t.ok(lines.every((l) => l.level === 30), 'at info')
   t.match(lines[0], { reqId: 'client-req-1', remoteAddr: /^(::ffff:)?127\.0\.0\.1$/, forwardedFor: '203.0.113.7, 10.0.0.1', method: 'PUT', path: `/${HASH}`, status: 200, bytesIn: 3, bytesOut: 0, ms: Number })
   t.equal(signed, `${HASH}+3`)
