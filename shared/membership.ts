@@ -44,6 +44,11 @@ export interface MemberLiveness {
    * Undefined while `unknown`.
    */
   since: number | undefined
+  /**
+   * True when `since` is the moment this view saw the change; false when the
+   * member was already in `state` at the first listing (perhaps for long).
+   */
+  observedChange: boolean
   /** What it registered, when live and readable. Informational only. */
   registration: Registration | undefined
 }
@@ -79,6 +84,7 @@ export interface MembershipOptions {
 interface Known {
   live: boolean
   since: number
+  observedChange: boolean
   registration: Registration | undefined
 }
 
@@ -137,7 +143,7 @@ export function watchMembership(client: Etcd3, config: Config, options: Membersh
       return
     }
     const at = now()
-    known.set(uuid, { live, since: at, registration })
+    known.set(uuid, { live, since: at, observedChange: before !== undefined, registration })
     if (!announce) return
     const change: MembershipChange = { uuid, state: live ? 'live' : 'absent', at }
     logger.info(change, `keepstore ${uuid} ${live ? 'registered' : 'no longer registered'}`)
@@ -224,8 +230,8 @@ export function watchMembership(client: Etcd3, config: Config, options: Membersh
       const up = this.current
       return config.keepstores.map((ks) => {
         const k = known.get(ks.uuid)
-        if (!up || k === undefined) return { uuid: ks.uuid, url: ks.url, state: 'unknown', since: undefined, registration: undefined }
-        return { uuid: ks.uuid, url: ks.url, state: k.live ? 'live' : 'absent', since: k.since, registration: k.registration }
+        if (!up || k === undefined) return { uuid: ks.uuid, url: ks.url, state: 'unknown', since: undefined, observedChange: false, registration: undefined }
+        return { uuid: ks.uuid, url: ks.url, state: k.live ? 'live' : 'absent', since: k.since, observedChange: k.observedChange, registration: k.registration }
       })
     },
     stateOf(url) {

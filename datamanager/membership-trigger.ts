@@ -1,0 +1,52 @@
+import type { Logger } from '../shared/logger.js'
+import type { MembershipView } from '../shared/membership.js'
+
+/**
+ * Rebalancing on membership changes (as datad does): when a configured
+ * keepstore appears in or disappears from etcd, the service runs
+ * `settleMs` after the last such change instead of waiting for its period.
+ * The settle time lets a restart (gone, back) pass as one change, and makes a
+ * keepstore that stays gone count as down (PROTOCOL §8) in that run.
+ */
+export interface MembershipTrigger {
+  /**
+   * A signal for the next wait between runs: aborted `settleMs` after a
+   * change, or at once when a change settled while the last run went on.
+   */
+  next(): AbortSignal
+  /** The wait is over (by the signal or by the period): a change that settles from now on is due for the run after this one. */
+  runStarting(): void
+  close(): void
+}
+
+export function createMembershipTrigger(view: MembershipView, settleMs: number, logger: Logger): MembershipTrigger {
+  let timer: NodeJS.Timeout | undefined
+  let due = false
+  let waiting: AbortController | undefined
+  const off = view.onChange((change) => {
+    clearTimeout(timer)
+    logger.info({ keepstore: change.uuid, state: change.state, settleMs }, `membership changed: a run in ${settleMs} ms`)
+    timer = setTimeout(() => {
+      // Wakes the wait in progress; during a run, it is remembered for the next wait.
+      if (waiting !== undefined) waiting.abort()
+      else due = true
+    }, settleMs)
+  })
+  return {
+    next() {
+      waiting = new AbortController()
+      if (due) {
+        due = false
+        waiting.abort()
+      }
+      return waiting.signal
+    },
+    runStarting() {
+      waiting = undefined
+    },
+    close() {
+      off()
+      clearTimeout(timer)
+    },
+  }
+}
