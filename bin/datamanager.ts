@@ -3,10 +3,7 @@ import { loadConfig, requireDatamanager } from '../shared/config.js'
 import { createLogger } from '../shared/logger.js'
 import { runMain, untilSignal, parseArgs, EXIT } from '../shared/cli.js'
 import { KeepstoreClient } from '../shared/keepstore-client.js'
-import { combineLocks, createFileLock } from '../datamanager/lock.js'
-import { createEtcdLock } from '../datamanager/etcd-lock.js'
-import { createEtcdClient, etcdKeys } from '../shared/etcd-client.js'
-import { watchMembership } from '../shared/membership.js'
+import { createCoordination } from '../datamanager/coordination.js'
 import { progressFor } from '../datamanager/progress.js'
 import { runDatamanager } from '../datamanager/run.js'
 import { startService } from '../datamanager/service.js'
@@ -23,24 +20,17 @@ await runMain(async () => {
   const opts = parseArgs<{ config: string; once: boolean; dryRun: boolean; force: boolean; logLevel: string; pretty: boolean }>(program)
   if (typeof opts === 'number') return opts
   const config = await loadConfig(opts.config)
-  const dm = requireDatamanager(config)
+  requireDatamanager(config)
   const logger = createLogger({ level: opts.logLevel, pretty: opts.pretty, name: 'datamanager' })
   const client = new KeepstoreClient({ token: config.cluster.systemRootToken, headersTimeoutMs: 120_000, bodyTimeoutMs: 300_000 })
-  const fileLock = createFileLock(dm.stateDir, {
-    onCompromised: (err) => logger.error({ err }, 'datamanager lock lost while held'),
-  })
   // With etcd: one run cluster-wide (a lease-backed lock whose revision fences the lists) and live membership.
-  const etcd = config.cluster.etcd
-  const etcdClient = etcd && (await createEtcdClient(etcd))
-  const lock = etcd && etcdClient ? combineLocks(fileLock, createEtcdLock(etcdClient, { key: etcdKeys.lock(etcd.prefix), ttlSeconds: etcd.leaseTTLSeconds, logger })) : fileLock
-  const membership = etcdClient && watchMembership(etcdClient, config, { logger })
-  // A run plans with the first listing in; if etcd does not answer, the lock will not be had either.
-  await membership?.ready(5000)
+  const coordination = await createCoordination(config, logger)
+  const { lock, membership } = coordination
   const common = { config, client, lock, logger, force: opts.force, progress: progressFor(), ...(membership ? { membership } : {}) }
   try {
     if (opts.once || opts.dryRun) {
       const result = await runDatamanager({ ...common, dryRun: opts.dryRun })
-      if (result.exitCode === EXIT.locked) process.stderr.write(`datamanager: ${lockedReason(result.report?.outcome, etcd !== undefined)} ${lock.description}\n`)
+      if (result.exitCode === EXIT.locked) process.stderr.write(`datamanager: ${lockedReason(result.report?.outcome, config.cluster.etcd !== undefined)} ${lock.description}\n`)
       return result.exitCode
     }
     const stop = new AbortController()
@@ -52,8 +42,7 @@ await runMain(async () => {
     await service.done
     return EXIT.ok
   } finally {
-    await membership?.close()
-    etcdClient?.close()
+    await coordination.close()
     await client.close()
   }
 })

@@ -96,7 +96,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
   const startedAt = now()
   const stateFile = path.join(dm.stateDir, 'last-run.json')
   const previous = await readRunState(stateFile, (reason) => logger.warn(`last-run state ignored: ${reason}`))
-  const membership = planFor(options, dm, previous)
+  const membership = await planFor(options, dm, previous)
   const servers = config.keepstores.filter((ks) => !membership?.down.includes(ks.uuid)).map((ks) => ({ uuid: ks.uuid, url: ks.url }))
   if (membership !== undefined && membership.down.length > 0) {
     logger.warn({ down: membership.down }, `keepstores down (absent from etcd for ${dm.membershipSettleMs} ms or more): planning without them; pulls only, trash lists empty`)
@@ -285,9 +285,14 @@ function nextState(
   return { lastSuccess, topology: everyServer ? topology : c.previous.topology, ...(absentSince === undefined ? {} : { absentSince }) }
 }
 
-/** With a membership view, who is down now; undefined without etcd (every configured keepstore is expected). */
-function planFor(options: RunOptions, dm: DatamanagerConfig, previous: RunState): MembershipPlan | undefined {
+/**
+ * With a membership view, who is down now; undefined without etcd (every
+ * configured keepstore is expected). The lock is held, so etcd answers: the
+ * first listing is a moment away (unlisted, every state is unknown: nobody is down).
+ */
+async function planFor(options: RunOptions, dm: DatamanagerConfig, previous: RunState): Promise<MembershipPlan | undefined> {
   if (options.membership === undefined) return undefined
+  await options.membership.ready(5000)
   return planMembership({ members: options.membership.members(), previous: previous.absentSince, settleMs: dm.membershipSettleMs, now: Date.now() })
 }
 

@@ -2,7 +2,7 @@ import http from 'node:http'
 import path from 'node:path'
 import type { Test } from 'tap'
 import t from 'tap'
-import { createEtcdLock } from '../../datamanager/etcd-lock.js'
+import { createCoordination, type Coordination } from '../../datamanager/coordination.js'
 import type { DatamanagerClient } from '../../datamanager/indexes.js'
 import type { Lock, LockHandle } from '../../datamanager/lock.js'
 import { startService } from '../../datamanager/service.js'
@@ -36,8 +36,12 @@ let clusters = 0
 interface EtcdDm {
   dm: DmCluster
   view: MembershipView
-  /** A fresh etcd lock on a client of its own (as another datamanager process would have). */
-  lock(): Promise<Lock>
+  /**
+   * What a datamanager process runs with (as bin/datamanager builds it): the
+   * file lock plus the etcd lock, and a membership view, on an etcd client
+   * of its own. `config` for a datamanager on another host.
+   */
+  coordination(config?: Config): Promise<Coordination>
   /** A recording client of its own (the PUTs one datamanager sent). */
   recorder(): RecordingClient
   etcdClient: Awaited<ReturnType<typeof createEtcdClient>>
@@ -63,10 +67,10 @@ async function etcdDm(t: Test, etcd: EtcdServer, datamanager: Record<string, unk
     view,
     etcdClient,
     lockKey,
-    async lock() {
-      const client = await createEtcdClient(config)
-      t.teardown(() => client.close())
-      return createEtcdLock(client, { key: lockKey, ttlSeconds: 1, logger: silentLogger() })
+    async coordination(config = dm.config) {
+      const c = await createCoordination(config, silentLogger())
+      t.teardown(() => c.close())
+      return c
     },
     recorder() {
       const inner = new KeepstoreClient({ token: ADMIN_TOKEN })
@@ -121,7 +125,7 @@ const trashDigest = async (url: string): Promise<string> =>
 
 withEtcd(t, async (t, etcd) => {
   t.test('datamanager on etcd: two started together → exactly one acts, its lists all carry its fence; a uuid in etcd that the config does not list is never used', async (t) => {
-    const { dm, lock, recorder, etcdClient, view } = await etcdDm(t, etcd)
+    const { dm, coordination, recorder, etcdClient } = await etcdDm(t, etcd)
     const block = await putBlock(dm.urls[0]!, 'wanted twice\n')
     await writeCollections(dm.collectionsFile, [collection(COLL, [block])])
     let strangerRequests = 0
@@ -134,10 +138,11 @@ withEtcd(t, async (t, etcd) => {
     const strangerUrl = `http://127.0.0.1:${(stranger.address() as { port: number }).port}`
     await etcdClient.put(etcdKeys.member(dm.config.cluster.etcd!.prefix, 'zzzzz-bi6l4-999999999999999')).value(JSON.stringify({ url: strangerUrl, volumes: ['zzzzz-nyw5e-999999999999999'] }))
     const clients = [recorder(), recorder()]
-    const [a, b] = await Promise.all([lock(), lock()])
+    const hostB = anotherHost(dm, 'dm-b')
+    const [a, b] = await Promise.all([coordination(), coordination(hostB)])
     const results = await Promise.all([
-      dm.run({ lock: a!, client: clients[0]!, membership: view }),
-      dm.run({ lock: b!, client: clients[1]!, membership: view }),
+      dm.run({ lock: a.lock, client: clients[0]!, membership: a.membership! }),
+      dm.run({ config: hostB, lock: b.lock, client: clients[1]!, membership: b.membership! }),
     ])
     t.same(results.map((r) => r.exitCode).sort(), [0, 3], 'one ran, the other found the lock held')
     const winner = results.findIndex((r) => r.exitCode === 0)
@@ -155,14 +160,14 @@ withEtcd(t, async (t, etcd) => {
   })
 
   t.test('datamanager on etcd: a stale holder that resumes after a new holder\'s first step is refused by every server, and exits 3', async (t) => {
-    const { dm, lock, recorder, etcdClient, lockKey } = await etcdDm(t, etcd)
+    const { dm, coordination, recorder, etcdClient, lockKey } = await etcdDm(t, etcd)
     const block = await putBlock(dm.urls[0]!, 'balanced by the new holder\n')
     await writeCollections(dm.collectionsFile, [collection(COLL, [block])])
     let open!: () => void
     const stale = recorder()
     const gated = gatedClient(stale, new Promise((resolve) => (open = resolve)))
     const handles: LockHandle[] = []
-    const staleRun = dm.run({ lock: capturing(await lock(), handles), client: gated })
+    const staleRun = dm.run({ lock: capturing((await coordination()).lock, handles), client: gated })
     t.teardown(async () => {
       open()
       await staleRun
@@ -171,7 +176,8 @@ withEtcd(t, async (t, etcd) => {
     // The stale holder "pauses" past its lock: the key goes, its lease (and keepalives) do not, so it does not know.
     await etcdClient.delete().key(lockKey).exec()
     const fresh = recorder()
-    const newer = await dm.run({ lock: await lock(), client: fresh, config: anotherHost(dm, 'dm-b') })
+    const hostB = anotherHost(dm, 'dm-b')
+    const newer = await dm.run({ lock: (await coordination(hostB)).lock, client: fresh, config: hostB })
     t.equal(newer.exitCode, 0, 'the new holder ran')
     t.ok(BigInt(fresh.sent[0]!.fence!) > BigInt(handles[0]!.fence!), 'with a higher fence')
     const digests = await Promise.all(dm.urls.map(trashDigest))
@@ -190,13 +196,13 @@ withEtcd(t, async (t, etcd) => {
   })
 
   t.test('datamanager on etcd: a lock lost midway → nothing more sent, exit 3', async (t) => {
-    const { dm, lock, recorder, etcdClient, lockKey } = await etcdDm(t, etcd)
+    const { dm, coordination, recorder, etcdClient, lockKey } = await etcdDm(t, etcd)
     await writeCollections(dm.collectionsFile, [collection(COLL, [await putBlock(dm.urls[0]!, 'x\n')])])
     let open!: () => void
     const client = recorder()
     const gated = gatedClient(client, new Promise((resolve) => (open = resolve)))
     const handles: LockHandle[] = []
-    const run = dm.run({ lock: capturing(await lock(), handles), client: gated })
+    const run = dm.run({ lock: capturing((await coordination()).lock, handles), client: gated })
     t.teardown(async () => {
       open()
       await run
@@ -213,7 +219,7 @@ withEtcd(t, async (t, etcd) => {
   })
 
   t.test('datamanager service on etcd: a keepstore going and coming back each starts a run after membershipSettle; gone, it is down: pulls only', async (t) => {
-    const { dm, view, lock } = await etcdDm(t, etcd, { period: '1h', membershipSettle: '400ms' })
+    const { dm, view, coordination } = await etcdDm(t, etcd, { period: '1h', membershipSettle: '400ms' })
     const uuids = dm.config.keepstores.map((k) => k.uuid)
     const data = 'kept on two of three\n'
     const order = rendezvous(dm, md5hex(data))
@@ -223,14 +229,15 @@ withEtcd(t, async (t, etcd) => {
     const runs: Array<{ at: number; result: RunResult | undefined }> = []
     let onRun: (() => void) | undefined
     const stop = new AbortController()
+    const { lock, membership } = await coordination()
     const service = await startService({
       config: dm.config,
       client: dm.client,
-      lock: await lock(),
+      lock,
       logger: silentLogger(),
       now: () => dm.clock.now,
       commit: { attempts: 1, sleep: async () => {} },
-      membership: view,
+      membership: membership!,
       signal: stop.signal,
       onRun: (result) => {
         runs.push({ at: Date.now(), result })
@@ -268,7 +275,10 @@ withEtcd(t, async (t, etcd) => {
   })
 
   t.test('datamanager on etcd: a down keepstore\'s blocks are re-replicated and no trash is sent until it is back', async (t) => {
-    const { dm, view, lock } = await etcdDm(t, etcd, { membershipSettle: '0' })
+    const { dm, coordination } = await etcdDm(t, etcd, { membershipSettle: '0' })
+    const { lock, membership } = await coordination()
+    const view = membership!
+    t.ok(await view.ready(5000))
     const data = 'two replicas wanted\n'
     const order = rendezvous(dm, md5hex(data))
     const block = await putOn(dm, order[0]!, data)
@@ -280,7 +290,7 @@ withEtcd(t, async (t, etcd) => {
     await dm.keepstores[index]!.close()
     await untilState(view, order[1]!, 'absent')
 
-    const degraded = await dm.run({ lock: await lock(), membership: view })
+    const degraded = await dm.run({ lock, membership: view })
     t.equal(degraded.exitCode, 0)
     t.equal(degraded.report?.outcome, 'degraded')
     t.same(degraded.report?.down, [order[1]])
@@ -296,7 +306,7 @@ withEtcd(t, async (t, etcd) => {
 
     await dm.restart(index)
     await untilState(view, order[1]!, 'live')
-    const back = await dm.run({ lock: await lock(), membership: view })
+    const back = await dm.run({ lock, membership: view })
     t.equal(back.report?.outcome, 'committed', 'every keepstore live: trash resumes')
     t.ok(back.report!.trashes.sent >= 1)
     await settle(dm)
@@ -305,12 +315,12 @@ withEtcd(t, async (t, etcd) => {
 
   // Last: it stops etcd.
   t.test('datamanager on etcd: etcd stopped → no datamanager acts (exit 3); block reads and writes still work', async (t) => {
-    const { dm, lock, view } = await etcdDm(t, etcd)
+    const { dm, coordination } = await etcdDm(t, etcd)
     await writeCollections(dm.collectionsFile, [collection(COLL, [await putBlock(dm.urls[0]!, 'z\n')])])
-    const theLock = await lock()
+    const { lock, membership } = await coordination()
     await etcd.stop()
     t.teardown(() => etcd.start())
-    const result = await dm.run({ lock: theLock, membership: view })
+    const result = await dm.run({ lock, membership: membership! })
     t.equal(result.exitCode, 3)
     t.equal(result.report, undefined, 'no run, no report')
     t.same(dm.client.sent, [], 'nothing sent')
