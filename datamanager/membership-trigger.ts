@@ -22,15 +22,28 @@ export interface MembershipTrigger {
 export function createMembershipTrigger(view: MembershipView, settleMs: number, logger: Logger): MembershipTrigger {
   let timer: NodeJS.Timeout | undefined
   let due = false
+  let closed = false
   let waiting: AbortController | undefined
-  const off = view.onChange((change) => {
+  const arm = (inMs: number): void => {
     clearTimeout(timer)
-    logger.info({ keepstore: change.uuid, state: change.state, settleMs }, `membership changed: a run in ${settleMs} ms`)
     timer = setTimeout(() => {
       // Wakes the wait in progress; during a run, it is remembered for the next wait.
       if (waiting !== undefined) waiting.abort()
       else due = true
-    }, settleMs)
+    }, inMs)
+  }
+  const off = view.onChange((change) => {
+    logger.info({ keepstore: change.uuid, state: change.state, settleMs }, `membership changed: a run in ${settleMs} ms`)
+    arm(settleMs)
+  })
+  // A keepstore already gone when the service started is down once the settle time has passed since: run then too.
+  void view.ready(Math.max(settleMs, 30_000)).then((listed) => {
+    if (!listed || closed || timer !== undefined) return
+    const absent = view.members().filter((m) => m.state === 'absent' && m.since !== undefined)
+    if (absent.length === 0) return
+    const since = Math.max(...absent.map((m) => m.since!))
+    logger.info({ absent: absent.map((m) => m.uuid), settleMs }, `keepstores absent at start: a run once ${settleMs} ms have passed`)
+    arm(Math.max(0, since + settleMs - Date.now()))
   })
   return {
     next() {
@@ -45,6 +58,7 @@ export function createMembershipTrigger(view: MembershipView, settleMs: number, 
       waiting = undefined
     },
     close() {
+      closed = true
       off()
       clearTimeout(timer)
     },

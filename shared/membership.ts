@@ -218,13 +218,11 @@ export function watchMembership(client: Etcd3, config: Config, options: Membersh
       return current && !stop.signal.aborted
     },
     async ready(timeoutMs) {
-      let timer: NodeJS.Timeout | undefined
-      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)))
-      try {
-        return await Promise.race([listed.then(() => true), timeout])
-      } finally {
-        clearTimeout(timer)
-      }
+      if (stop.signal.aborted) return current
+      // Given up at the timeout or when the view closes, whichever comes first.
+      const giveUp = AbortSignal.any([stop.signal, AbortSignal.timeout(timeoutMs)])
+      const gaveUp = new Promise<boolean>((resolve) => giveUp.addEventListener('abort', () => resolve(false), { once: true }))
+      return Promise.race([listed.then(() => true), gaveUp])
     },
     members() {
       const up = this.current
