@@ -6,8 +6,8 @@ import { isKeepError } from '../../shared/errors.js'
 import { listDigest } from '../../shared/worklist-items.js'
 import { ADMIN_TOKEN, call, startCluster } from '../helpers/cluster.js'
 
-const fenceRows: Array<[string | string[] | undefined, bigint | 'bad']> = [
-  [undefined, undefined as unknown as bigint],
+const fenceRows: Array<[string | string[] | undefined, bigint | undefined | 'bad']> = [
+  [undefined, undefined],
   ['0', 0n],
   ['42', 42n],
   [' 42 ', 42n],

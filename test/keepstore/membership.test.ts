@@ -10,10 +10,10 @@ import { testView, untilState, withEtcd } from '../helpers/etcd.js'
 import { spawnKeepstore, writeChildCluster } from '../helpers/keepstore-child.js'
 
 withEtcd(t, async (t, etcd) => {
-  const etcdKeys1s = { etcd: { endpoints: [etcd.endpoint], leaseTTL: '1s' } }
+  const etcd1s = { etcd: { endpoints: [etcd.endpoint], leaseTTL: '1s' } }
 
   t.test('membership: a keepstore registers {url, volumes, started, version}; GET /status shows who is live; a clean stop deletes the key at once', async (t) => {
-    const cluster = await startCluster(t, { keepstores: 2, cluster: etcdKeys1s })
+    const cluster = await startCluster(t, { keepstores: 2, cluster: etcd1s })
     const [ks0, ks1] = cluster.config.keepstores
     const view = await testView(t, cluster.config)
     await untilState(view, ks0!.uuid, 'live')
@@ -31,7 +31,7 @@ withEtcd(t, async (t, etcd) => {
   })
 
   t.test('membership: a killed keepstore vanishes within leaseTTL + 2 s; restarted, it registers again', async (t) => {
-    const cluster = await writeChildCluster(t.testdir({}), { cluster: etcdKeys1s })
+    const cluster = await writeChildCluster(t.testdir({}), { cluster: etcd1s })
     const config = await loadConfig(cluster.file)
     const uuid = cluster.uuids[0]!
     const view = await testView(t, config)
@@ -56,7 +56,7 @@ withEtcd(t, async (t, etcd) => {
     await client.put(stranger).value(JSON.stringify({ url: 'http://127.0.0.1:9', volumes: [] }))
     t.teardown(() => client.delete().key(stranger).exec())
     const logs: object[] = []
-    const cluster = await startCluster(t, { keepstores: 1, cluster: etcdKeys1s, logs })
+    const cluster = await startCluster(t, { keepstores: 1, cluster: etcd1s, logs })
     t.ok(await cluster.keepstores[0]!.membership!.view.ready(5000), 'the keepstore listed the membership')
     t.ok(logs.some((l) => (l as { key?: string }).key === stranger), 'and logged the stranger key')
     const view = await testView(t, cluster.config)
@@ -66,7 +66,7 @@ withEtcd(t, async (t, etcd) => {
 
   t.test('pull worker: a source known to be down is skipped at once; with etcd unreachable it is tried as before', async (t) => {
     // Keepstore 1 is configured but never runs: a listener that never answers holds its port.
-    const cluster = await startCluster(t, { keepstores: 2, cluster: etcdKeys1s, pullHeadersTimeoutMs: 300 })
+    const cluster = await startCluster(t, { keepstores: 2, cluster: etcd1s, pullHeadersTimeoutMs: 300 })
     const [a, b] = cluster.urls as [string, string]
     await cluster.keepstores[1]!.close()
     const sockets: net.Socket[] = []
