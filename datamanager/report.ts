@@ -7,8 +7,11 @@ import type { IndexStatus } from './indexes.js'
 import type { Refusal, ServerMounts } from './sanity.js'
 import { writeFileAtomic } from './atomic-file.js'
 
-/** `committed`: lists sent; `refused`: only empty trash lists sent; `dry-run`: nothing sent; `commit-failed`: some list could not be delivered. */
-export type Outcome = 'committed' | 'refused' | 'dry-run' | 'commit-failed'
+/**
+ * `committed`: lists sent; `refused`: only empty trash lists sent; `dry-run`: nothing sent; `commit-failed`: some list could not be delivered;
+ * `degraded`: a keepstore is down (etcd), pull lists and only empty trash lists sent; `fenced`: the lock was lost or a newer holder's fence refused a list, nothing more sent (exit 3).
+ */
+export type Outcome = 'committed' | 'refused' | 'dry-run' | 'commit-failed' | 'degraded' | 'fenced'
 
 export interface WorkReport {
   /** Items balance decided (before the per-server caps). */
@@ -62,6 +65,8 @@ export interface Report {
   lost: { blocks: number; bytes: number; file: string | undefined }
   timings: Timings
   servers: ServerReport[]
+  /** Configured keepstores this run planned without: down in etcd for `membershipSettle` (PROTOCOL §8). */
+  down: string[]
 }
 
 export interface ReportInput {
@@ -85,6 +90,7 @@ export interface ReportInput {
   /** Set when the lost-blocks file was (re)written by this run. */
   lostFile: string | undefined
   timings: Timings
+  down?: readonly string[]
 }
 
 export function buildReport(input: ReportInput): Report {
@@ -127,6 +133,7 @@ export function buildReport(input: ReportInput): Report {
     dedupSavedBytes: input.totals.dedupSavedBytes,
     lost: { blocks: lost.blocks, bytes: lost.bytes, file: input.lostFile },
     timings: input.timings,
+    down: [...(input.down ?? [])],
     servers: input.servers.map((s) => {
       const set = setOf(s.uuid)
       const commit = commitOf(s.uuid)

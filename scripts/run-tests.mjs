@@ -13,8 +13,9 @@
 //
 // --jobs: files in flight (default KEEP_TEST_JOBS or CPUs + 2: many files wait
 // on child processes and sockets more than they compute). --timeout: seconds a
-// test may run (TAP_TIMEOUT for tap's own per-test timer; default 120), and a
-// file still running after 5 × that is killed and counted failed. Files run
+// file may run (TAP_TIMEOUT for tap's own timer; default 240: the process-heavy
+// files take 10–20 s on a quiet machine, but a loaded one can stretch them
+// tenfold), and a file still running after 2 × that is killed and counted failed. Files run
 // longest first, by the durations of the last run (.tap/durations.json).
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
@@ -27,7 +28,7 @@ const option = (name) => {
   return i < 0 ? undefined : args.splice(i, 1)[0].slice(name.length + 3)
 }
 const jobs = Number(option('jobs') ?? process.env.KEEP_TEST_JOBS ?? availableParallelism() + 2)
-const timeoutS = Number(option('timeout') ?? process.env.TAP_TIMEOUT ?? 120)
+const timeoutS = Number(option('timeout') ?? process.env.TAP_TIMEOUT ?? 240)
 for (const a of args) {
   if (a.startsWith('--')) {
     console.error(`run-tests: unknown option ${a} (known: --jobs=N, --timeout=S)`)
@@ -79,7 +80,7 @@ function runFile(file) {
       for (const line of lines) if (/^\s*# figure /.test(line)) console.log(line.trim())
     })
     child.stderr.on('data', (d) => err.push(d))
-    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 5 * 1000)
+    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 2 * 1000)
     child.on('close', (code, signal) => {
       clearTimeout(killer)
       const ms = Date.now() - started
@@ -94,7 +95,7 @@ function runFile(file) {
       skipped += count('skip')
       todo += count('todo')
       n++
-      const why = signal ? ` (killed: ${signal}${ms >= timeoutS * 5000 ? `, still running after ${timeoutS * 5} s` : ''})` : code !== 0 ? ` (exit ${code})` : ''
+      const why = signal ? ` (killed: ${signal}${ms >= timeoutS * 2000 ? `, still running after ${timeoutS * 2} s` : ''})` : code !== 0 ? ` (exit ${code})` : ''
       if (fail > 0) {
         console.log(text.trimEnd())
         const stderr = Buffer.concat(err).toString().trimEnd()

@@ -18,11 +18,12 @@ export interface KeepstoreClientOptions {
 export interface RequestOptions {
   signal?: AbortSignal
   token?: string
+  /** Extra request headers (e.g. `X-Keep-Fence` on a list). */
+  headers?: Record<string, string>
 }
 
 export interface RawRequestOptions extends RequestOptions {
   body?: string | Buffer | Readable
-  headers?: Record<string, string>
 }
 
 /** An answer of any status; the body is the caller's to consume or `dump()`. */
@@ -35,7 +36,9 @@ export interface RawResponse {
 /**
  * HTTP client for keepstores (undici). Every method consumes or hands over the
  * response body, so no socket is left busy. Non-2xx → KeepError whose message
- * starts with the status (`404 block not found`).
+ * starts with the status (`404 block not found`): `KEEP_BLOCK_NOT_FOUND` for
+ * a 404, `KEEP_FENCED` for a 409 (a list refused for its fence), else
+ * `KEEP_UNAVAILABLE`.
  */
 export class KeepstoreClient {
   private dispatcher: Promise<Dispatcher> | undefined
@@ -105,7 +108,7 @@ export class KeepstoreClient {
    * backoff, permission errors).
    */
   async request(method: 'GET' | 'HEAD' | 'PUT', server: string, path: string, options: RawRequestOptions = {}): Promise<RawResponse> {
-    const res = await this.dispatch(method, server, path, options.body, options, options.headers)
+    const res = await this.dispatch(method, server, path, options.body, options)
     return { status: res.statusCode, headers: res.headers, body: res.body }
   }
 
@@ -124,7 +127,8 @@ export class KeepstoreClient {
     const res = await this.dispatch(method, server, path, body, options, extraHeaders)
     if (res.statusCode !== 200) {
       const text = (await res.body.text().catch(() => '')).split('\n')[0]?.slice(0, 200) ?? ''
-      throw new KeepError(res.statusCode === 404 ? 'KEEP_BLOCK_NOT_FOUND' : 'KEEP_UNAVAILABLE', `${res.statusCode} ${text}`.trim())
+      const code = res.statusCode === 404 ? 'KEEP_BLOCK_NOT_FOUND' : res.statusCode === 409 ? 'KEEP_FENCED' : 'KEEP_UNAVAILABLE'
+      throw new KeepError(code, `${res.statusCode} ${text}`.trim())
     }
     return res
   }
@@ -138,7 +142,7 @@ export class KeepstoreClient {
     extraHeaders: Record<string, string> = {},
   ): Promise<Dispatcher.ResponseData> {
     const token = options.token ?? this.token
-    const headers: Record<string, string> = { ...extraHeaders }
+    const headers: Record<string, string> = { ...extraHeaders, ...options.headers }
     if (token) headers.authorization = `Bearer ${token}`
     let res: Dispatcher.ResponseData
     try {

@@ -32,6 +32,7 @@ export interface ClusterOptions {
 export interface VolumeSpec {
   driver: 'memory' | 'directory'
   readOnly?: boolean
+  allowTrashWhenReadOnly?: boolean
   storageClasses?: string[]
   replication?: number
   priority?: number
@@ -69,6 +70,7 @@ export function clusterDoc(dir: string, ports: number[], options: ClusterOptions
         driver: v.driver,
         ...(v.driver === 'directory' ? { root: path.join(dir, `ks${i}-vol${j}`) } : {}),
         ...(v.readOnly ? { readOnly: true } : {}),
+        ...(v.allowTrashWhenReadOnly ? { allowTrashWhenReadOnly: true } : {}),
         ...(v.storageClasses ? { storageClasses: v.storageClasses } : {}),
         ...(v.replication ? { replication: v.replication } : {}),
         ...(v.priority ? { priority: v.priority } : {}),
