@@ -9,8 +9,8 @@
  *   locator from its first server into a file per block.
  * Volumes are emptied before every put, so both write fresh blocks; rounds
  * alternate the order (ABBA) so background load hits both. Peak RSS and CPU
- * of each process come from /usr/bin/time. Output: a table on stdout,
- * recorded in bench/results/cli-<time>.txt (and .json, not committed).
+ * of each process come from /usr/bin/time. Output: per-run lines and the
+ * summary, recorded in bench/results/cli-<time>.txt (and .json, not committed).
  * Environment: BENCH_CLI_BYTES (1GiB), BENCH_CLI_ROUNDS (2), BENCH_CLI_PARALLEL
  * (3: keep's --parallel; curl gets parallel × replicas transfers), BENCH_TMP,
  * BENCH_KEEP_TMP=1.
@@ -42,7 +42,12 @@ const settings = {
 }
 const TARGET = 0.9
 const BLOCK = 64 * MiB
-const say = (s: string): void => void process.stderr.write(`${s}\n`)
+/** Progress lines: on stderr as they happen, and kept for the record file. */
+const log: string[] = []
+const say = (s: string): void => {
+  log.push(s)
+  process.stderr.write(`${s}\n`)
+}
 
 interface Timed {
   seconds: number
@@ -184,7 +189,7 @@ await runMain(async () => {
   process.stdout.write(`\n${report}`)
   mkdirSync(RESULTS, { recursive: true })
   const base = path.join(RESULTS, `cli-${stamp.replace(/[:.]/g, '-')}`)
-  writeFileSync(`${base}.txt`, report)
+  writeFileSync(`${base}.txt`, `${log.join('\n')}\n\n${report}`)
   writeFileSync(`${base}.json`, `${JSON.stringify({ startedAt: stamp, settings, results, putRatio, getRatio, keepPutPeakRss: peak, load: os.loadavg() }, null, 2)}\n`)
   process.stdout.write(`results: ${path.relative(process.cwd(), base)}.txt\n`)
 })
