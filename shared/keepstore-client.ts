@@ -34,6 +34,24 @@ export interface RawResponse {
 }
 
 /**
+ * undici's Agent and its request API, from their own modules rather than the
+ * package index: the index also sets up fetch, WebSocket and cookies, whose
+ * look at `globalThis.Headers` makes Node compile its own bundled copy of
+ * undici — ~0.15 s of CPU in every process that makes a request (each `keep`
+ * run, each datamanager run). The API methods are mixed into Dispatcher as
+ * the index itself does (undici is pinned in package-lock.json).
+ */
+async function loadAgent(): Promise<typeof import('undici').Agent> {
+  const [agent, dispatcher, api] = await Promise.all([
+    import('undici/lib/dispatcher/agent.js'),
+    import('undici/lib/dispatcher/dispatcher.js'),
+    import('undici/lib/api/index.js'),
+  ])
+  Object.assign(dispatcher.default.prototype, api.default)
+  return agent.default
+}
+
+/**
  * HTTP client for keepstores (undici). Every method consumes or hands over the
  * response body, so no socket is left busy. Non-2xx → KeepError whose message
  * starts with the status (`404 block not found`): `KEEP_BLOCK_NOT_FOUND` for
@@ -59,8 +77,8 @@ export class KeepstoreClient {
    * pay ~0.15 s of CPU to compile it.
    */
   private agent(): Promise<Dispatcher> {
-    this.dispatcher ??= import('undici').then(
-      ({ Agent }) =>
+    this.dispatcher ??= loadAgent().then(
+      (Agent) =>
         new Agent({
           keepAliveTimeout: 30_000,
           connectTimeout: this.options.connectTimeoutMs ?? 10_000,
