@@ -109,6 +109,8 @@ export interface BlockCounts {
    * minimum of these over its blocks and classes.
    */
   held: { classes: readonly string[]; copies: number[] } | undefined
+  /** Some copy is younger than the TTL. */
+  young: boolean
 }
 
 /**
@@ -194,11 +196,13 @@ function decide(
   const trashes: TrashChange[] = []
   const trashedMtimes: bigint[] = []
   let old = false
+  let young = false
   for (const mount of placement.slots) {
     const r = placement.replicaOn(mount)
     if (r >= 0) {
       const mtime = replicas[r]!.mtime
       if (mtime < policy.trashCutoff) old = true
+      else young = true
       if (placement.wanted(mount)) continue
       // Several copies with one mtime may be one file seen through several mounts (#20242): one per run.
       if (mtime >= policy.trashCutoff || trashedMtimes.includes(mtime)) continue
@@ -208,7 +212,7 @@ function decide(
       pulls.push({ server: mount.server.uuid, item: { locator, servers: sourcesFor(mount, held, placement), mount_uuid: mount.uuid } })
     }
   }
-  const counts = countReplicas(placement, topology, classes, desired, held.length)
+  const counts = countReplicas(placement, topology, classes, desired, held.length, young)
   let category: Category
   if (block.want === undefined) category = old ? 'garbage' : 'young-unreferenced'
   else if (placement.underReplicated) category = 'under-replicated'
@@ -246,6 +250,7 @@ function countReplicas(
   classes: readonly string[],
   desired: number,
   have: number,
+  young: boolean,
 ): BlockCounts {
   const perClass: ClassCounts[] = []
   for (const cls of topology.classes) perClass.push({ cls, needed: 0, unneeded: 0, pulling: 0, unachievable: false })
@@ -274,7 +279,7 @@ function countReplicas(
     counts.unachievable = classes.includes(counts.cls) && replication[c]! < desired
     if (counts.unachievable) block.unachievable = true
   }
-  return { block, classes: perClass, held: classes.length === 0 ? undefined : { classes, copies: placement.copies } }
+  return { block, classes: perClass, held: classes.length === 0 ? undefined : { classes, copies: placement.copies }, young }
 }
 
 function tally(counts: ReplicaCounts, holds: boolean, wanted: boolean): void {
@@ -310,6 +315,7 @@ function lostBlock(want: Want, topology: Topology): BlockDecision {
       block: { needed: 0, unneeded: 0, pulling: 0, unachievable: true },
       classes: perClass,
       held: { classes, copies: classes.map(() => 0) },
+      young: false,
     },
   }
 }

@@ -7,14 +7,19 @@ import type { BalancePolicy } from './balance.js'
 import { balancePass, type PassResult } from './balance-pass.js'
 import { createTotals } from './balance-report.js'
 import { scanCollections, type CollectionsSummary } from './collections.js'
-import { clearTrashLists, commitChanges, type CommitOptions, type ServerCommit } from './commit.js'
+import { clearTrashLists, commitChanges, type CommitOptions, type CommitTimings, type ServerCommit } from './commit.js'
+import { createConfirmedTracker, type ConfirmedTracker } from './confirmed.js'
 import { writeDryRun } from './dry-run.js'
 import { fetchMounts, type DatamanagerClient } from './indexes.js'
 import type { Lock } from './lock.js'
 import { noProgress, type Progress } from './progress.js'
 import { createReferenceSpill } from './references.js'
-import { buildReport, summaryLine, writeReport, type Outcome, type Report, type Timings } from './report.js'
+import type { CollectionSink } from './collections.js'
+import { buildReport, summaryLine, writeReport, type ConfirmedReport, type Outcome, type Report, type Timings } from './report.js'
 import { checkMounts, checkSanity, type Refusal, type ServerMounts } from './sanity.js'
+
+/** Under `datamanager.stateDir`: each collection's confirmed replication after the last committed run. */
+export const CONFIRMED_FILE = 'collections-confirmed.jsonl'
 import { createSpill } from './spill.js'
 import { readRunState, topologyChanged, topologyKey, writeRunState, type RunState } from './state.js'
 import { createTopology } from './topology.js'
@@ -87,12 +92,25 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
   const signal = deadline.signal
   try {
     const references = createReferenceSpill(await spill.open('references'), chunkOptions(options))
+    // What each collection holds, for collections-confirmed.jsonl: only a run that may commit needs it.
+    const confirmed = options.dryRun ? undefined : createConfirmedTracker(await spill.open('confirmed'))
+    const sink: CollectionSink =
+      confirmed === undefined
+        ? references
+        : {
+            addCollection(c) {
+              const noted = confirmed.addCollection(c)
+              const added = references.addCollection(c)
+              if (noted === undefined) return added
+              return added === undefined ? noted : Promise.all([noted, added]).then(() => undefined)
+            },
+          }
     const timings: Timings = { collectionsMs: 0, balanceMs: 0, commitMs: 0 }
     let mark = performance.now()
     progress.phase('reading collections', 0x10000)
     const [serverMounts, collections] = await Promise.all([
       Promise.all(servers.map((s) => mountsOf(client, s, signal))),
-      scanCollections(dm.collections, references, {
+      scanCollections(dm.collections, sink, {
         defaultReplication: config.cluster.defaultReplication,
         maxRecordBytes: dm.maxRecordBytes,
         signal,
@@ -100,6 +118,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       }),
     ])
     await references.finish()
+    await confirmed?.flush()
     timings.collectionsMs = Math.round(performance.now() - mark)
     mark = performance.now()
     const mountRefusals = checkMounts(serverMounts)
@@ -107,9 +126,20 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
     // PROTOCOL §8: servers or mounts changed → every trash list is cleared before any index is read.
     const layout = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
     let cleared = false
+    const earlyRefusals: Refusal[] = []
     if (!options.dryRun && topologyChanged(previous.topology, layout)) {
+      const clearStarted = performance.now()
       const sent = await clearTrashLists(answered, { client, logger, ...options.commit })
+      timings.trashListsMs = Math.round(performance.now() - clearStarted)
       cleared = sent.every((r) => r.trash === 'sent')
+      // keep-balance stops here too: an old list still queued could trash a copy the indexes are about to show.
+      const missed = sent.filter((r) => r.trash !== 'sent').map((r) => r.server)
+      if (missed.length > 0) {
+        earlyRefusals.push({
+          code: 'trash-not-cleared',
+          message: `servers or mounts changed and ${missed.join(', ')} did not take the empty trash list sent before reading indexes`,
+        })
+      }
     }
     let pass: PassResult | undefined
     if (!mountRefusals.some((r) => r.code === 'duplicate-mount') && !signal.aborted) {
@@ -126,12 +156,14 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
         progress,
         logger,
         signal,
+        ...(confirmed === undefined ? {} : { confirmed }),
       })
+      await confirmed?.flush()
     }
     progress.stop()
     timings.balanceMs = Math.round(performance.now() - mark)
     const refusals = checkSanity({
-      mounts: mountRefusals,
+      mounts: [...mountRefusals, ...earlyRefusals],
       indexes: pass?.indexes ?? [],
       collections,
       referencedBlocks: pass?.referencedBlocks ?? 0,
@@ -146,7 +178,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       })
     }
     clearTimeout(timer)
-    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings, cleared })
+    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings, cleared, confirmed })
   } finally {
     clearTimeout(timer)
     progress.stop()
@@ -165,6 +197,7 @@ interface Collected {
   timings: Timings
   /** Every answering server already took an empty trash list before the indexes were read. */
   cleared: boolean
+  confirmed: ConfirmedTracker | undefined
 }
 
 /** Sanity has spoken: commit (or refuse, or pretend), then report and remember. */
@@ -189,10 +222,24 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     commits = await clearTrashLists(answered, commitOptions)
     outcome = 'refused'
   } else {
-    commits = await commitChanges(changeSets, { ...commitOptions, clearFirst: changed && !c.cleared })
+    const lists: CommitTimings = { pullListsMs: 0, trashListsMs: 0 }
+    commits = await commitChanges(changeSets, { ...commitOptions, clearFirst: changed && !c.cleared, timings: lists })
     outcome = commits.every((r) => r.pull === 'sent' && r.trash === 'sent') ? 'committed' : 'commit-failed'
+    c.timings.pullListsMs = lists.pullListsMs
+    c.timings.trashListsMs = (c.timings.trashListsMs ?? 0) + lists.trashListsMs
   }
+  if (refused) c.timings.trashListsMs = (c.timings.trashListsMs ?? 0) + Math.round(performance.now() - commitStarted)
   c.timings.commitMs = Math.round(performance.now() - commitStarted)
+  // keep-balance's updateCollections: only after lists were sent, never for a refused or dry run.
+  let confirmedFile: ConfirmedReport | undefined
+  if (outcome === 'committed' && c.confirmed !== undefined) {
+    const started = performance.now()
+    const file = path.join(dm.stateDir, CONFIRMED_FILE)
+    const written = await c.confirmed.write(file)
+    confirmedFile = { file, collections: written.collections }
+    if (written.duplicates > 0) logger.warn({ duplicates: written.duplicates }, `${written.duplicates} collection uuid(s) carried by several records: confirmed 0`)
+    c.timings.confirmedMs = Math.round(performance.now() - started)
+  }
   let lostFile: string | undefined
   if (c.pass !== undefined && !refused) {
     await c.pass.lost.commit()
@@ -221,6 +268,8 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     commits,
     lostFile,
     timings: c.timings,
+    confirmed: confirmedFile,
+    keep: c.pass?.totals.keep,
   })
   await writeReport(dm.reportFile, report)
   if (!dryRun) await writeRunState(c.stateFile, nextState(c, report, commits, currentTopology, options.config.keepstores.length))
