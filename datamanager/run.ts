@@ -2,7 +2,9 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { requireDatamanager, type Config, type DatamanagerConfig } from '../shared/config.js'
 import { EXIT } from '../shared/cli.js'
+import { isKeepError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
+import type { MembershipView } from '../shared/membership.js'
 import type { BalancePolicy } from './balance.js'
 import { balancePass, type PassResult } from './balance-pass.js'
 import { createTotals } from './balance-report.js'
@@ -11,18 +13,20 @@ import { clearTrashLists, commitChanges, type CommitOptions, type CommitTimings,
 import { createConfirmedTracker, type ConfirmedTracker } from './confirmed.js'
 import { writeDryRun } from './dry-run.js'
 import { fetchMounts, type DatamanagerClient } from './indexes.js'
-import type { Lock } from './lock.js'
+import type { Lock, LockHandle } from './lock.js'
+import { createRunFence, type RunFence } from './fencing.js'
+import { planMembership, type MembershipPlan } from './membership-plan.js'
 import { noProgress, type Progress } from './progress.js'
 import { createReferenceSpill } from './references.js'
 import type { CollectionSink } from './collections.js'
 import { buildReport, summaryLine, writeReport, type ConfirmedReport, type Outcome, type Report, type Timings } from './report.js'
 import { checkMounts, checkSanity, type Refusal, type ServerMounts } from './sanity.js'
-
-/** Under `datamanager.stateDir`: each collection's confirmed replication after the last committed run. */
-export const CONFIRMED_FILE = 'collections-confirmed.jsonl'
 import { createSpill } from './spill.js'
 import { readRunState, topologyChanged, topologyKey, writeRunState, type RunState } from './state.js'
 import { createTopology } from './topology.js'
+
+/** Under `datamanager.stateDir`: each collection's confirmed replication after the last committed run. */
+export const CONFIRMED_FILE = 'collections-confirmed.jsonl'
 
 export interface RunOptions {
   config: Config
@@ -45,6 +49,12 @@ export interface RunOptions {
   out?: NodeJS.WritableStream
   /** Overrides `datamanager.runTimeout` (ms); tests make it tiny. */
   runTimeoutMs?: number
+  /**
+   * With `cluster.etcd`: who is live. A keepstore absent for
+   * `datamanager.membershipSettle` is down: planned without, pulls only,
+   * empty trash lists (PROTOCOL §8).
+   */
+  membership?: MembershipView
 }
 
 export interface RunResult {
@@ -64,32 +74,51 @@ export interface RunResult {
 export async function runDatamanager(options: RunOptions): Promise<RunResult> {
   const dm = requireDatamanager(options.config)
   await mkdir(dm.stateDir, { recursive: true })
-  const handle = await options.lock.tryAcquire()
+  let handle: LockHandle | undefined
+  try {
+    handle = await options.lock.tryAcquire()
+  } catch (err) {
+    // No lock, no run (etcd unreachable): keepstores go on serving blocks without us.
+    if (!isKeepError(err, 'KEEP_UNAVAILABLE')) throw err
+    options.logger.error({ lock: options.lock.description }, `${err.message}: not starting`)
+    return { exitCode: EXIT.locked, report: undefined }
+  }
   if (handle === undefined) {
     options.logger.error({ lock: options.lock.description }, `another datamanager holds the lock ${options.lock.description}: not starting`)
     return { exitCode: EXIT.locked, report: undefined }
   }
   try {
-    return await runLocked(options, dm)
+    return await runLocked(options, dm, createRunFence(handle, options.logger))
   } finally {
     await handle.release()
   }
 }
 
-async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<RunResult> {
+async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunFence | undefined): Promise<RunResult> {
   const { config, client, logger } = options
   const now = options.now ?? Date.now
   const progress = options.progress ?? noProgress
   const startedAt = now()
   const stateFile = path.join(dm.stateDir, 'last-run.json')
   const previous = await readRunState(stateFile, (reason) => logger.warn(`last-run state ignored: ${reason}`))
-  const servers = config.keepstores.map((ks) => ({ uuid: ks.uuid, url: ks.url }))
+  const membership = await planFor(options, dm, previous)
+  const servers = config.keepstores.filter((ks) => !membership?.down.includes(ks.uuid)).map((ks) => ({ uuid: ks.uuid, url: ks.url }))
+  if (membership !== undefined && membership.down.length > 0) {
+    logger.warn({ down: membership.down }, `keepstores down (absent from etcd for ${dm.membershipSettleMs} ms or more): planning without them; pulls only, trash lists empty`)
+  }
+  // The new holder's first step (PROTOCOL §4): a fenced empty trash list everywhere, before any index is read.
+  let fencedFirst = false
+  if (fence !== undefined && !options.dryRun) {
+    const sent = await clearTrashLists(servers, { client, logger, ...options.commit, fence })
+    fencedFirst = sent.every((r) => r.trash === 'sent')
+  }
   const spill = await createSpill(path.join(dm.stateDir, 'spill'))
   // runTimeout (keep-balance's BalanceTimeout): every read in flight is aborted at the deadline, and the run refuses.
   const runTimeoutMs = options.runTimeoutMs ?? dm.runTimeoutMs
   const deadline = new AbortController()
   const timer = setTimeout(() => deadline.abort(), runTimeoutMs)
-  const signal = deadline.signal
+  // A lost lock (or a 409) also stops the reads: nothing this run learns can be sent any more.
+  const signal = fence === undefined ? deadline.signal : AbortSignal.any([deadline.signal, fence.signal])
   try {
     const references = createReferenceSpill(await spill.open('references'), chunkOptions(options))
     // What each collection holds, for collections-confirmed.jsonl: only a run that may commit needs it.
@@ -125,9 +154,9 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
     const answered = serverMounts.filter((s) => s.mounts !== undefined)
     // PROTOCOL §8: servers or mounts changed → every trash list is cleared before any index is read.
     const layout = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
-    let cleared = false
+    let cleared = fencedFirst
     const earlyRefusals: Refusal[] = []
-    if (!options.dryRun && topologyChanged(previous.topology, layout)) {
+    if (!options.dryRun && !cleared && topologyChanged(previous.topology, layout)) {
       const clearStarted = performance.now()
       const sent = await clearTrashLists(answered, { client, logger, ...options.commit })
       timings.trashListsMs = Math.round(performance.now() - clearStarted)
@@ -171,14 +200,14 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       force: options.force ?? false,
     })
     // Checked before commit; a commit that starts finishes (each request has its own timeout).
-    if (signal.aborted) {
+    if (deadline.signal.aborted) {
       refusals.unshift({
         code: 'run-timeout',
         message: `the run took longer than datamanager.runTimeout (${runTimeoutMs} ms): reads stopped at the deadline`,
       })
     }
     clearTimeout(timer)
-    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings, cleared, confirmed })
+    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings, cleared, fence, membership, confirmed })
   } finally {
     clearTimeout(timer)
     progress.stop()
@@ -197,6 +226,8 @@ interface Collected {
   timings: Timings
   /** Every answering server already took an empty trash list before the indexes were read. */
   cleared: boolean
+  fence: RunFence | undefined
+  membership: MembershipPlan | undefined
   confirmed: ConfirmedTracker | undefined
 }
 
@@ -209,7 +240,10 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
   const answered = c.serverMounts.filter((s) => s.mounts !== undefined)
   const currentTopology = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
   const changed = topologyChanged(c.previous.topology, currentTopology)
-  const changeSets = c.pass?.changeSets.list() ?? []
+  const down = c.membership?.down ?? []
+  // Degraded (PROTOCOL §8): a keepstore is down, so pulls go out and every trash list is empty.
+  const planned = c.pass?.changeSets.list() ?? []
+  const changeSets = down.length === 0 ? planned : planned.map((set) => ({ ...set, trashes: [], trashBytes: 0, deferredTrashes: 0 }))
   if (refused) logger.warn({ refusals: c.refusals.map((r) => r.code) }, `refusing to pull or trash: ${c.refusals.map((r) => r.message).join('; ')}`)
   let commits: ServerCommit[] = []
   let outcome: Outcome
@@ -218,21 +252,26 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
   if (dryRun) {
     await writeDryRun(path.join(dm.stateDir, 'dry-run'), changeSets, c.refusals, options.out ?? process.stdout)
     outcome = 'dry-run'
+  } else if (c.fence?.signal.aborted) {
+    outcome = 'fenced'
   } else if (refused) {
-    commits = await clearTrashLists(answered, commitOptions)
+    commits = await clearTrashLists(answered, { ...commitOptions, fence: c.fence })
     outcome = 'refused'
   } else {
     const lists: CommitTimings = { pullListsMs: 0, trashListsMs: 0 }
-    commits = await commitChanges(changeSets, { ...commitOptions, clearFirst: changed && !c.cleared, timings: lists })
-    outcome = commits.every((r) => r.pull === 'sent' && r.trash === 'sent') ? 'committed' : 'commit-failed'
+    commits = await commitChanges(changeSets, { ...commitOptions, fence: c.fence, clearFirst: changed && !c.cleared, timings: lists })
+    const delivered = commits.every((r) => r.pull === 'sent' && r.trash === 'sent')
+    outcome = !delivered ? 'commit-failed' : down.length > 0 ? 'degraded' : 'committed'
     c.timings.pullListsMs = lists.pullListsMs
     c.timings.trashListsMs = (c.timings.trashListsMs ?? 0) + lists.trashListsMs
   }
   if (refused) c.timings.trashListsMs = (c.timings.trashListsMs ?? 0) + Math.round(performance.now() - commitStarted)
+  if (c.fence?.signal.aborted && !dryRun) outcome = 'fenced'
   c.timings.commitMs = Math.round(performance.now() - commitStarted)
   // keep-balance's updateCollections: only after lists were sent, never for a refused or dry run.
   let confirmedFile: ConfirmedReport | undefined
-  if (outcome === 'committed' && c.confirmed !== undefined) {
+  // A degraded run counts the copies of the keepstores it saw: lower, never higher, than with every one.
+  if ((outcome === 'committed' || outcome === 'degraded') && c.confirmed !== undefined) {
     const started = performance.now()
     const file = path.join(dm.stateDir, CONFIRMED_FILE)
     const written = await c.confirmed.write(file)
@@ -241,13 +280,13 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     c.timings.confirmedMs = Math.round(performance.now() - started)
   }
   let lostFile: string | undefined
-  if (c.pass !== undefined && !refused) {
+  if (c.pass !== undefined && !refused && outcome !== 'fenced') {
     await c.pass.lost.commit()
     lostFile = dm.lostBlocksFile
   } else {
     await c.pass?.lost.abort()
   }
-  const exitCode = refused || outcome === 'commit-failed' ? EXIT.refused : EXIT.ok
+  const exitCode = outcome === 'fenced' ? EXIT.locked : refused || outcome === 'commit-failed' ? EXIT.refused : EXIT.ok
   const report = buildReport({
     startedAt: c.startedAt,
     finishedAt: now(),
@@ -270,9 +309,11 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     timings: c.timings,
     confirmed: confirmedFile,
     keep: c.pass?.totals.keep,
+    down,
   })
   await writeReport(dm.reportFile, report)
-  if (!dryRun) await writeRunState(c.stateFile, nextState(c, report, commits, currentTopology, options.config.keepstores.length))
+  // A run that lost its lock leaves the state to the holder.
+  if (!dryRun && outcome !== 'fenced') await writeRunState(c.stateFile, nextState(c, report, commits, currentTopology, options.config.keepstores.length))
   logger.info({ outcome, exitCode, report: dm.reportFile }, summaryLine(report))
   return { exitCode, report }
 }
@@ -290,7 +331,19 @@ function nextState(
       ? { at: report.finishedAt, collections: report.collections.read, referencedBlocks: report.referencedBlocks }
       : c.previous.lastSuccess
   const everyServer = commits.length === configured && commits.every((r) => r.trash === 'sent')
-  return { lastSuccess, topology: everyServer ? topology : c.previous.topology }
+  const absentSince = c.membership?.absentSince ?? c.previous.absentSince
+  return { lastSuccess, topology: everyServer ? topology : c.previous.topology, ...(absentSince === undefined ? {} : { absentSince }) }
+}
+
+/**
+ * With a membership view, who is down now; undefined without etcd (every
+ * configured keepstore is expected). The lock is held, so etcd answers: the
+ * first listing is a moment away (unlisted, every state is unknown: nobody is down).
+ */
+async function planFor(options: RunOptions, dm: DatamanagerConfig, previous: RunState): Promise<MembershipPlan | undefined> {
+  if (options.membership === undefined) return undefined
+  await options.membership.ready(5000)
+  return planMembership({ members: options.membership.members(), previous: previous.absentSince, settleMs: dm.membershipSettleMs, now: Date.now() })
 }
 
 async function mountsOf(client: DatamanagerClient, server: { uuid: string; url: string }, signal: AbortSignal): Promise<ServerMounts> {

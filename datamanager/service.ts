@@ -6,6 +6,7 @@ import { requireDatamanager } from '../shared/config.js'
 import { isKeepError, KeepError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 import { DatamanagerMetrics } from './metrics.js'
+import { createMembershipTrigger } from './membership-trigger.js'
 import { runDatamanager, type RunOptions, type RunResult } from './run.js'
 
 export interface ServiceOptions extends Omit<RunOptions, 'dryRun'> {
@@ -33,12 +34,13 @@ export interface RunningService {
 }
 
 /**
- * The datamanager as a service: one run every `datamanager.period` (or
- * sooner, {@link RunningService.runNow}) until `signal` aborts. A refused
- * run, a held lock, even a crashed run is logged and the next period tries
- * again. When `datamanager.listen` is set, serves `/metrics` and
- * `/_health/ping`, both guarded by `cluster.managementToken` as the
- * keepstore's are.
+ * The datamanager as a service: one run every `datamanager.period` until
+ * `signal` aborts, sooner when asked ({@link RunningService.runNow}, on
+ * SIGUSR1), and with etcd also `membershipSettle` after a keepstore came or
+ * went. A refused run, a held lock, even a crashed run is logged and the
+ * next period tries again. When `datamanager.listen` is set, serves
+ * `/metrics` and `/_health/ping`, both guarded by `cluster.managementToken`
+ * as the keepstore's are.
  */
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const dm = requireDatamanager(options.config)
@@ -47,6 +49,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const address = server === undefined ? undefined : { host: dm.listen!.host, port: (server.address() as AddressInfo).port }
   if (address !== undefined) options.logger.info(address, 'datamanager metrics listening')
   const wait = options.wait ?? waitFor
+  // With etcd: a keepstore coming or going starts a run after membershipSettle, not after the period.
+  const trigger = options.membership && createMembershipTrigger(options.membership, dm.membershipSettleMs, options.logger)
   let running = false
   let queued = false
   let wake: AbortController | undefined
@@ -65,6 +69,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         running = true
         queued = false
         let result: RunResult | undefined
+        trigger?.runStarting()
         try {
           result = await runDatamanager(options)
           if (result.report !== undefined) metrics.observe(result.report)
@@ -77,10 +82,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         if (options.signal.aborted) break
         if (queued) continue
         wake = new AbortController()
-        await wait(dm.periodMs, AbortSignal.any([options.signal, wake.signal]))
+        const signals = [options.signal, wake.signal]
+        if (trigger) signals.push(trigger.next())
+        await wait(dm.periodMs, AbortSignal.any(signals))
         wake = undefined
       }
     } finally {
+      trigger?.close()
       if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()))
     }
   })()
