@@ -81,6 +81,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         options.onRun?.(result)
         if (options.signal.aborted) break
         if (queued) continue
+        options.logger.info({ periodMs: dm.periodMs }, `next run in ${dm.periodMs / 1000} s, or on SIGUSR1`)
         wake = new AbortController()
         const signals = [options.signal, wake.signal]
         if (trigger) signals.push(trigger.next())

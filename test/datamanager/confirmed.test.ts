@@ -122,7 +122,7 @@ t.test('confirmed: spilled in chunks of one collection or of many, the same line
       const lines = await track(t, colls, held, chunkSize)
       if (JSON.stringify(lines) !== JSON.stringify(naive(colls, held))) throw new Error(`chunk ${chunkSize}: ${JSON.stringify(lines)}`)
     }),
-    { numRuns: 40 },
+    { numRuns: 15 },
   )
 })
 
