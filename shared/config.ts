@@ -20,6 +20,8 @@ export interface VolumeConfig {
   /** Absolute; set exactly when the driver is `directory`. */
   root: string | undefined
   readOnly: boolean
+  /** As Keep's AllowTrashWhenReadOnly: a read-only volume may still be trashed from (writes stay refused). */
+  allowTrashWhenReadOnly: boolean
   /** Copies this volume itself provides. */
   replication: number
   storageClasses: string[]
@@ -196,8 +198,8 @@ function resolveKeepstores(raw: RawConfig['keepstores'], resolve: (p: string) =>
       const root = vol.root === undefined ? undefined : resolve(vol.root)
       volumeUuids(vol.uuid, ['keepstores', k, 'volumes', v, 'uuid'])
       if (root !== undefined) roots(`${url.hostname} ${root}`, ['keepstores', k, 'volumes', v, 'root'], root)
-      const { uuid, driver, readOnly, replication, storageClasses, priority } = vol
-      return { uuid, driver, root, readOnly, replication, storageClasses, priority }
+      const { uuid, driver, readOnly, allowTrashWhenReadOnly, replication, storageClasses, priority } = vol
+      return { uuid, driver, root, readOnly, allowTrashWhenReadOnly, replication, storageClasses, priority }
     })
     const firstRoot = volumes.find((vol) => vol.root !== undefined)?.root
     const defaultStateDir = firstRoot === undefined ? undefined : path.join(firstRoot, '.keep-state')

@@ -103,9 +103,10 @@ export const getStatus: Handler = async (ctx, deps) => {
       errors: m.errors,
       state: m.state,
       read_only: m.readOnly,
+      allow_trash: m.allowTrash,
     })),
-    pull: deps.worklists ? counters(deps.worklists.pull.status()) : undefined,
-    trash: deps.worklists ? counters(deps.worklists.trash.status()) : undefined,
+    pull: deps.worklists?.pull.counts(),
+    trash: deps.worklists?.trash.counts(),
     scrub: deps.scrubber?.status(),
     membership: deps.membership && membershipStatus(deps.membership),
   }
@@ -122,10 +123,6 @@ function membershipStatus(view: MembershipView): Record<string, unknown> {
       since: m.since === undefined ? null : new Date(m.since).toISOString(),
     })),
   }
-}
-
-function counters(s: { queued: number; in_progress: number; done: number; failed: number; skipped: number }): Record<string, number> {
-  return { queued: s.queued, in_progress: s.in_progress, done: s.done, failed: s.failed, skipped: s.skipped }
 }
 
 /** managementToken endpoints: none configured → 404 `disabled`. */

@@ -2,7 +2,7 @@ import { lstatSync, readdirSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { isHash } from '../../shared/hash.js'
 import { type FsRunner, errnoOf } from './directory-fs.js'
-import type { BlockStat } from './volume.js'
+import { type BlockStat, tick } from './volume.js'
 
 const SUBDIR_RE = /^[0-9a-f]{3}$/
 
@@ -42,6 +42,7 @@ export async function* scanIndex(
     signal?.throwIfAborted()
     const dir = `${root}/${sub}`
     let names: string[]
+    tick(fs.stats.operations, 'readdir')
     try {
       names = readdirSync(dir)
     } catch (err) {
@@ -59,6 +60,7 @@ export async function* scanIndex(
 
 function statBatch(fs: FsRunner, dir: string, names: string[]): BlockStat[] {
   const batch: BlockStat[] = []
+  tick(fs.stats.operations, 'stat', names.length)
   for (const name of names) {
     const path = `${dir}/${name}`
     let st

@@ -21,7 +21,7 @@ import { blockDirs, dirEntries, scanIndex } from './directory-scan.js'
 import { BatchedWriter } from './batched-writer.js'
 import { READ_CHUNK_SIZE, consumeVerified, createVerifiedStream } from './hashing-stream.js'
 import { type QuarantineOutcome, checkStored, freeQuarantinePath, scanIrregular } from './directory-quarantine.js'
-import type { BlockStat, ReadResult, TrashOptions, Volume, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
+import type { BlockStat, ReadResult, TrashOptions, Volume, VolumeStats, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
 
 export type { FaultHook, FsOp } from './directory-fs.js'
 
@@ -30,6 +30,8 @@ export interface DirectoryVolumeOptions {
   /** The directory holding `<hash[0:3]>/<hash>` files; it must exist. */
   root: string
   readOnly?: boolean
+  /** A read-only volume still trashes, untrashes and empties its trash. */
+  allowTrashWhenReadOnly?: boolean
   /**
    * Clock for the mtimes that write and touch set, ns since the epoch. Default:
    * a write keeps the file system's own mtime, a touch uses the wall clock.
@@ -55,6 +57,8 @@ class DirectoryVolume implements Volume {
   readonly driver = 'directory'
   readonly uuid: string
   readonly readOnly: boolean
+  readonly allowTrashWhenReadOnly: boolean
+  readonly stats: VolumeStats
   private readonly root: string
   private readonly now: (() => bigint) | undefined
   private readonly hostname: string
@@ -67,9 +71,11 @@ class DirectoryVolume implements Volume {
     this.uuid = options.uuid
     this.root = options.root.replace(/(.)\/+$/, '$1')
     this.readOnly = options.readOnly ?? false
+    this.allowTrashWhenReadOnly = options.allowTrashWhenReadOnly ?? false
     this.now = options.now
     this.hostname = options.hostname ?? osHostname()
     this.fs = new FsRunner(options.uuid, options.faults)
+    this.stats = this.fs.stats
   }
 
   get deviceId(): string {
@@ -128,6 +134,7 @@ class DirectoryVolume implements Volume {
           // Never past the size fstat gave: at the end, one byte more tells a file that grew.
           const buf = Buffer.allocUnsafe(remaining > 0 ? Math.min(READ_CHUNK_SIZE, remaining) : 1)
           const n = await readFull(this.fs, handle, path, buf)
+          this.stats.inBytes += n
           if (remaining === 0 && n > 0) throw new KeepError('KEEP_CORRUPT', `volume ${this.uuid}: stored block ${hash} grew while it was read`)
           remaining -= n
           return n === 0 ? null : buf.subarray(0, n)
@@ -193,7 +200,7 @@ class DirectoryVolume implements Volume {
   }
 
   async trash(hash: string, options: TrashOptions): Promise<boolean> {
-    this.assertWritable()
+    this.assertTrashable()
     return this.locks.run(hash, async () => {
       const { mtime } = await this.stat(hash)
       if (options.ifMtime !== undefined && mtime !== options.ifMtime) return false
@@ -213,7 +220,7 @@ class DirectoryVolume implements Volume {
   }
 
   async untrash(hash: string): Promise<BlockStat> {
-    this.assertWritable()
+    this.assertTrashable()
     return this.locks.run(hash, async () => {
       const dir = this.dirOf(hash)
       const copies = []
@@ -240,7 +247,7 @@ class DirectoryVolume implements Volume {
   }
 
   async emptyTrash(nowSeconds: number): Promise<number> {
-    if (this.readOnly) return 0
+    if (this.readOnly && !this.allowTrashWhenReadOnly) return 0
     let deleted = 0
     for (const sub of await blockDirs(this.fs, this.root)) {
       const dir = `${this.root}/${sub}`
@@ -316,6 +323,7 @@ class DirectoryVolume implements Volume {
   private async writeChunks(handle: FileHandle, path: string, chunks: Buffer[]): Promise<void> {
     const total = chunks.reduce((n, c) => n + c.length, 0)
     const { bytesWritten } = await this.fs.run('write', path, () => handle.writev(chunks), 'KEEP_IO')
+    this.stats.outBytes += bytesWritten
     if (bytesWritten < total) await this.writeAll(handle, path, Buffer.concat(chunks).subarray(bytesWritten))
   }
 
@@ -328,6 +336,7 @@ class DirectoryVolume implements Volume {
         () => handle.write(chunk, offset, chunk.length - offset, null),
         'KEEP_IO',
       )
+      this.stats.outBytes += bytesWritten
       offset += bytesWritten
     }
   }
@@ -371,6 +380,10 @@ class DirectoryVolume implements Volume {
 
   private assertWritable(): void {
     if (this.readOnly) throw new KeepError('KEEP_READ_ONLY', `volume ${this.uuid} is read-only`)
+  }
+
+  private assertTrashable(): void {
+    if (!this.allowTrashWhenReadOnly) this.assertWritable()
   }
 }
 

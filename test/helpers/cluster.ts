@@ -16,7 +16,7 @@ export { freePorts }
 export interface ClusterOptions {
   keepstores?: number
   /** Volumes per keepstore: 'memory' or 'directory'; default one memory volume. */
-  volumes?: Array<{ driver: 'memory' | 'directory'; readOnly?: boolean; storageClasses?: string[]; replication?: number; priority?: number }>
+  volumes?: Array<{ driver: 'memory' | 'directory'; readOnly?: boolean; allowTrashWhenReadOnly?: boolean; storageClasses?: string[]; replication?: number; priority?: number }>
   /** Extra cluster keys (YAML values), e.g. { blobSigningTTL: '1h', blobTrash: false }. */
   cluster?: Record<string, unknown>
   /** Extra keys per keepstore. */
@@ -59,6 +59,7 @@ export function clusterConfig(dir: string, ports: number[], options: ClusterOpti
         driver: v.driver,
         ...(v.driver === 'directory' ? { root: path.join(dir, `ks${i}-vol${j}`) } : {}),
         ...(v.readOnly ? { readOnly: true } : {}),
+        ...(v.allowTrashWhenReadOnly ? { allowTrashWhenReadOnly: true } : {}),
         ...(v.storageClasses ? { storageClasses: v.storageClasses } : {}),
         ...(v.replication ? { replication: v.replication } : {}),
         ...(v.priority ? { priority: v.priority } : {}),

@@ -10,7 +10,7 @@ import { bytes, chunked, collect, drain, md5, volumeSuite } from '../../helpers/
 
 const UUID = 'zzzzz-nyw5e-000000000000000'
 
-async function openVolume(t: Test, root: string, opts: { readOnly?: boolean; now?: () => bigint; faults?: FaultHook; uuid?: string } = {}): Promise<Volume> {
+async function openVolume(t: Test, root: string, opts: { readOnly?: boolean; allowTrashWhenReadOnly?: boolean; now?: () => bigint; faults?: FaultHook; uuid?: string } = {}): Promise<Volume> {
   const volume = createDirectoryVolume({ uuid: UUID, root, ...opts })
   await volume.open()
   t.teardown(() => volume.close())
