@@ -1,5 +1,5 @@
 import type { Category } from './balance.js'
-import type { BalanceTotals, CategoryTotals } from './balance-report.js'
+import type { BalanceTotals, CategoryTotals, KeepStats } from './balance-report.js'
 import type { ChangeSet } from './change-sets.js'
 import type { CollectionsSummary, MalformedRecord } from './collections.js'
 import type { ServerCommit } from './commit.js'
@@ -34,11 +34,28 @@ export interface ServerReport {
   trashes: { listed: number; deferred: number; outcome: ServerCommit['trash'] }
 }
 
-/** Wall time of the phases, in ms (collections: reading and spilling them; balance: indexes merged and decided). */
+/**
+ * Wall time of the phases, in ms. collections: mounts and collections read
+ * and spilled (keep-balance's get_state, less the indexes); balance: indexes
+ * read, merged and decided (its changeset_compute); commit: every list sent;
+ * pullLists / trashLists: sending the pull lists, and the trash lists
+ * (empty ones that clear stale work included); confirmed: writing
+ * collections-confirmed.jsonl (its update_collections). A phase that did
+ * not run is absent.
+ */
 export interface Timings {
   collectionsMs: number
   balanceMs: number
   commitMs: number
+  pullListsMs?: number
+  trashListsMs?: number
+  confirmedMs?: number
+}
+
+/** `<stateDir>/collections-confirmed.jsonl` as this run wrote it. */
+export interface ConfirmedReport {
+  file: string
+  collections: number
 }
 
 /** The JSON report of one run (`datamanager.reportFile`). */
@@ -63,6 +80,10 @@ export interface Report {
   /** Bytes content addressing saves: each reference beyond a block's first would have stored it again. */
   dedupSavedBytes: number
   lost: { blocks: number; bytes: number; file: string | undefined }
+  /** keep-balance's statistics (its `arvados_keep_*` gauges); absent when no balance pass ran. */
+  keep: KeepStats | undefined
+  /** Set when this run wrote collections-confirmed.jsonl (a committed run). */
+  confirmed: ConfirmedReport | undefined
   timings: Timings
   servers: ServerReport[]
   /** Configured keepstores this run planned without: down in etcd for `membershipSettle` (PROTOCOL §8). */
@@ -90,6 +111,9 @@ export interface ReportInput {
   /** Set when the lost-blocks file was (re)written by this run. */
   lostFile: string | undefined
   timings: Timings
+  confirmed?: ConfirmedReport | undefined
+  /** The balance pass's keep-balance statistics, when a pass ran. */
+  keep?: KeepStats | undefined
   down?: readonly string[]
 }
 
@@ -132,6 +156,8 @@ export function buildReport(input: ReportInput): Report {
     trashes: work('trash'),
     dedupSavedBytes: input.totals.dedupSavedBytes,
     lost: { blocks: lost.blocks, bytes: lost.bytes, file: input.lostFile },
+    keep: input.keep,
+    confirmed: input.confirmed,
     timings: input.timings,
     down: [...(input.down ?? [])],
     servers: input.servers.map((s) => {

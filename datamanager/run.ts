@@ -9,7 +9,8 @@ import type { BalancePolicy } from './balance.js'
 import { balancePass, type PassResult } from './balance-pass.js'
 import { createTotals } from './balance-report.js'
 import { scanCollections, type CollectionsSummary } from './collections.js'
-import { clearTrashLists, commitChanges, type CommitOptions, type ServerCommit } from './commit.js'
+import { clearTrashLists, commitChanges, type CommitOptions, type CommitTimings, type ServerCommit } from './commit.js'
+import { createConfirmedTracker, type ConfirmedTracker } from './confirmed.js'
 import { writeDryRun } from './dry-run.js'
 import { fetchMounts, type DatamanagerClient } from './indexes.js'
 import type { Lock, LockHandle } from './lock.js'
@@ -17,11 +18,15 @@ import { createRunFence, type RunFence } from './fencing.js'
 import { planMembership, type MembershipPlan } from './membership-plan.js'
 import { noProgress, type Progress } from './progress.js'
 import { createReferenceSpill } from './references.js'
-import { buildReport, summaryLine, writeReport, type Outcome, type Report, type Timings } from './report.js'
+import type { CollectionSink } from './collections.js'
+import { buildReport, summaryLine, writeReport, type ConfirmedReport, type Outcome, type Report, type Timings } from './report.js'
 import { checkMounts, checkSanity, type Refusal, type ServerMounts } from './sanity.js'
 import { createSpill } from './spill.js'
 import { readRunState, topologyChanged, topologyKey, writeRunState, type RunState } from './state.js'
 import { createTopology } from './topology.js'
+
+/** Under `datamanager.stateDir`: each collection's confirmed replication after the last committed run. */
+export const CONFIRMED_FILE = 'collections-confirmed.jsonl'
 
 export interface RunOptions {
   config: Config
@@ -116,12 +121,25 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
   const signal = fence === undefined ? deadline.signal : AbortSignal.any([deadline.signal, fence.signal])
   try {
     const references = createReferenceSpill(await spill.open('references'), chunkOptions(options))
+    // What each collection holds, for collections-confirmed.jsonl: only a run that may commit needs it.
+    const confirmed = options.dryRun ? undefined : createConfirmedTracker(await spill.open('confirmed'))
+    const sink: CollectionSink =
+      confirmed === undefined
+        ? references
+        : {
+            addCollection(c) {
+              const noted = confirmed.addCollection(c)
+              const added = references.addCollection(c)
+              if (noted === undefined) return added
+              return added === undefined ? noted : Promise.all([noted, added]).then(() => undefined)
+            },
+          }
     const timings: Timings = { collectionsMs: 0, balanceMs: 0, commitMs: 0 }
     let mark = performance.now()
     progress.phase('reading collections', 0x10000)
     const [serverMounts, collections] = await Promise.all([
       Promise.all(servers.map((s) => mountsOf(client, s, signal))),
-      scanCollections(dm.collections, references, {
+      scanCollections(dm.collections, sink, {
         defaultReplication: config.cluster.defaultReplication,
         maxRecordBytes: dm.maxRecordBytes,
         signal,
@@ -129,6 +147,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
       }),
     ])
     await references.finish()
+    await confirmed?.flush()
     timings.collectionsMs = Math.round(performance.now() - mark)
     mark = performance.now()
     const mountRefusals = checkMounts(serverMounts)
@@ -136,9 +155,20 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
     // PROTOCOL §8: servers or mounts changed → every trash list is cleared before any index is read.
     const layout = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
     let cleared = fencedFirst
+    const earlyRefusals: Refusal[] = []
     if (!options.dryRun && !cleared && topologyChanged(previous.topology, layout)) {
+      const clearStarted = performance.now()
       const sent = await clearTrashLists(answered, { client, logger, ...options.commit })
+      timings.trashListsMs = Math.round(performance.now() - clearStarted)
       cleared = sent.every((r) => r.trash === 'sent')
+      // keep-balance stops here too: an old list still queued could trash a copy the indexes are about to show.
+      const missed = sent.filter((r) => r.trash !== 'sent').map((r) => r.server)
+      if (missed.length > 0) {
+        earlyRefusals.push({
+          code: 'trash-not-cleared',
+          message: `servers or mounts changed and ${missed.join(', ')} did not take the empty trash list sent before reading indexes`,
+        })
+      }
     }
     let pass: PassResult | undefined
     if (!mountRefusals.some((r) => r.code === 'duplicate-mount') && !signal.aborted) {
@@ -155,12 +185,14 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
         progress,
         logger,
         signal,
+        ...(confirmed === undefined ? {} : { confirmed }),
       })
+      await confirmed?.flush()
     }
     progress.stop()
     timings.balanceMs = Math.round(performance.now() - mark)
     const refusals = checkSanity({
-      mounts: mountRefusals,
+      mounts: [...mountRefusals, ...earlyRefusals],
       indexes: pass?.indexes ?? [],
       collections,
       referencedBlocks: pass?.referencedBlocks ?? 0,
@@ -175,7 +207,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
       })
     }
     clearTimeout(timer)
-    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings, cleared, fence, membership })
+    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings, cleared, fence, membership, confirmed })
   } finally {
     clearTimeout(timer)
     progress.stop()
@@ -196,6 +228,7 @@ interface Collected {
   cleared: boolean
   fence: RunFence | undefined
   membership: MembershipPlan | undefined
+  confirmed: ConfirmedTracker | undefined
 }
 
 /** Sanity has spoken: commit (or refuse, or pretend), then report and remember. */
@@ -225,12 +258,27 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     commits = await clearTrashLists(answered, { ...commitOptions, fence: c.fence })
     outcome = 'refused'
   } else {
-    commits = await commitChanges(changeSets, { ...commitOptions, fence: c.fence, clearFirst: changed && !c.cleared })
+    const lists: CommitTimings = { pullListsMs: 0, trashListsMs: 0 }
+    commits = await commitChanges(changeSets, { ...commitOptions, fence: c.fence, clearFirst: changed && !c.cleared, timings: lists })
     const delivered = commits.every((r) => r.pull === 'sent' && r.trash === 'sent')
     outcome = !delivered ? 'commit-failed' : down.length > 0 ? 'degraded' : 'committed'
+    c.timings.pullListsMs = lists.pullListsMs
+    c.timings.trashListsMs = (c.timings.trashListsMs ?? 0) + lists.trashListsMs
   }
+  if (refused) c.timings.trashListsMs = (c.timings.trashListsMs ?? 0) + Math.round(performance.now() - commitStarted)
   if (c.fence?.signal.aborted && !dryRun) outcome = 'fenced'
   c.timings.commitMs = Math.round(performance.now() - commitStarted)
+  // keep-balance's updateCollections: only after lists were sent, never for a refused or dry run.
+  let confirmedFile: ConfirmedReport | undefined
+  // A degraded run counts the copies of the keepstores it saw: lower, never higher, than with every one.
+  if ((outcome === 'committed' || outcome === 'degraded') && c.confirmed !== undefined) {
+    const started = performance.now()
+    const file = path.join(dm.stateDir, CONFIRMED_FILE)
+    const written = await c.confirmed.write(file)
+    confirmedFile = { file, collections: written.collections }
+    if (written.duplicates > 0) logger.warn({ duplicates: written.duplicates }, `${written.duplicates} collection uuid(s) carried by several records: confirmed 0`)
+    c.timings.confirmedMs = Math.round(performance.now() - started)
+  }
   let lostFile: string | undefined
   if (c.pass !== undefined && !refused && outcome !== 'fenced') {
     await c.pass.lost.commit()
@@ -259,6 +307,8 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     commits,
     lostFile,
     timings: c.timings,
+    confirmed: confirmedFile,
+    keep: c.pass?.totals.keep,
     down,
   })
   await writeReport(dm.reportFile, report)
