@@ -3,7 +3,8 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import type { Writable } from 'node:stream'
 import { KeepError } from '../shared/errors.js'
-import { fetchBlock } from './block-fetcher.js'
+import { fetchBlock, type BlockSink } from './block-fetcher.js'
+import { BufferPool } from './block-reader.js'
 import type { ClientContext } from './context.js'
 import type { ReadPlan } from './manifest.js'
 import { createProgress, type Progress } from './progress.js'
@@ -38,14 +39,17 @@ export async function getData(ctx: ClientContext, plan: ReadPlan, options: GetOp
   }
 }
 
-/** Bytes of a block gathered before one write to the temporary file. */
-const WRITE_BATCH = 4 * 1024 * 1024
+/** Bytes of a block written to the temporary file at a time. */
+const WRITE_BATCH = 2 * 1024 * 1024
+/** Batch buffers per block being fetched: one being received into, the others being written. */
+const BATCHES = 3
 
 /**
- * Blocks go straight to their place in the temporary file as they arrive (in
- * batches, each written before more is received, so a copy that turns out
- * bad is overwritten in full by the next server's): no block is held in
- * memory, and none of it is visible until the rename.
+ * Blocks go straight to their place in the temporary file as they arrive,
+ * received into a few batch buffers (BATCHES × WRITE_BATCH per block in
+ * flight, reused) and each written once full; a copy that turns out bad is
+ * overwritten in full by the next server's. No block is held in memory, and
+ * none of it is visible until the rename.
  */
 async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel: number, progress: Progress): Promise<void> {
   const target = path.resolve(file)
@@ -56,13 +60,14 @@ async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel
   } catch (err) {
     throw new KeepError('KEEP_BAD_REQUEST', `cannot write ${file}: ${(err as Error).message}`)
   }
-  const write = async (data: Buffer[], at: number): Promise<void> => {
-    const size = data.reduce((n, b) => n + b.length, 0)
-    const written = (await handle.writev(data, at)).bytesWritten
-    // writev writes all of a regular file's buffers or fails; a short count would be a bug to hear about.
-    if (written !== size) throw new KeepError('KEEP_IO', `short write to ${file}: ${written} of ${size} bytes`)
+  const write = async (data: Buffer, at: number): Promise<void> => {
+    const written = (await handle.write(data, 0, data.length, at)).bytesWritten
+    // A regular file takes all of a write or fails; a short count would be a bug to hear about.
+    if (written !== data.length) throw new KeepError('KEEP_IO', `short write to ${file}: ${written} of ${data.length} bytes`)
   }
   const abort = new AbortController()
+  // Batch buffers, shared by the blocks in flight (each takes BATCHES while it is fetched).
+  const spare: Buffer[] = []
   let done = false
   try {
     let at = 0
@@ -72,37 +77,24 @@ async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel
       return { piece, start }
     })
     await eachLimited(jobs, parallel, async ({ piece, start }) => {
-      let batch: Buffer[] = []
-      let batchAt = 0
-      let batchSize = 0
-      const flush = async (): Promise<void> => {
-        if (batchSize > 0) await write(batch, start + batchAt - piece.from)
-        batch = []
-        batchSize = 0
-      }
-      const sink = {
-        async write(chunk: Buffer, offset: number): Promise<void> {
-          if (offset === 0) {
-            // Another server's copy starts over (it rewrites whatever the bad one left in the file).
-            batch = []
-            batchSize = 0
-          }
-          const from = Math.max(offset, piece.from)
-          const to = Math.min(offset + chunk.length, piece.to)
-          if (from >= to) return
-          if (batchSize === 0) batchAt = from
-          batch.push(chunk.subarray(from - offset, to - offset))
-          batchSize += to - from
-          if (batchSize >= WRITE_BATCH) await flush()
-        },
-      }
+      const block = plan.blocks[piece.block]!
+      const size = Math.min(WRITE_BATCH, block.size)
+      const buffers = Array.from({ length: BATCHES }, () => (spare.length > 0 && spare.at(-1)!.length >= size ? spare.pop()! : Buffer.allocUnsafeSlow(size)))
+      // Only the piece's part of the block goes to the file, at its place there.
+      const sink = new BatchSink(buffers, block.size, (data, from) => {
+        const lo = Math.max(from, piece.from)
+        const hi = Math.min(from + data.length, piece.to)
+        return lo < hi ? write(data.subarray(lo - from, hi - from), start + lo - piece.from) : Promise.resolve()
+      })
       try {
-        await fetchBlock(ctx, plan.blocks[piece.block]!, sink, abort.signal)
+        await fetchBlock(ctx, block, sink, abort.signal)
       } catch (err) {
         abort.abort(err)
         throw err
+      } finally {
+        await sink.settled()
       }
-      await flush()
+      spare.push(...buffers)
       progress.add(piece.to - piece.from)
     })
     await handle.truncate(plan.size)
@@ -114,6 +106,88 @@ async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel
       await handle.close().catch(() => undefined)
       await unlink(tmp).catch(() => undefined)
     }
+  }
+}
+
+/**
+ * A block received into a ring of batch buffers: a full batch (or the
+ * block's last bytes) is written while the next fills; when every other
+ * buffer is still being written, `filled` waits for one, so the reader
+ * never runs ahead of the disk. The buffer handed out by `room` is always
+ * free (a socket may read into it at any time after).
+ */
+class BatchSink implements BlockSink {
+  private current: Buffer
+  private used = 0
+  /** Block offset of current[0]. */
+  private at = 0
+  private readonly writes = new Set<Promise<void>>()
+  private wake: (() => void) | undefined
+  private failure: unknown
+
+  private free: Buffer[]
+
+  constructor(
+    private readonly buffers: readonly Buffer[],
+    private readonly size: number,
+    private readonly write: (data: Buffer, from: number) => Promise<void>,
+  ) {
+    this.free = [...buffers]
+    this.current = this.free.pop()!
+  }
+
+  room(left: number): Buffer {
+    return this.current.subarray(this.used, this.used + Math.min(left, this.current.length - this.used))
+  }
+
+  filled(n: number, offset: number): void | Promise<void> {
+    this.used += n
+    const last = offset + n === this.size
+    if (this.used < this.current.length && !last) return
+    const buffer = this.current
+    const written = this.write(buffer.subarray(0, this.used), this.at).then(
+      () => {
+        this.writes.delete(written)
+        this.free.push(buffer)
+        this.wake?.()
+      },
+      (err: unknown) => {
+        this.writes.delete(written)
+        this.failure ??= err
+        this.wake?.()
+      },
+    )
+    this.writes.add(written)
+    this.at += this.used
+    this.used = 0
+    if (last) return this.settled(true)
+    if (this.failure !== undefined) return Promise.reject(this.failure)
+    if (this.free.length > 0) {
+      this.current = this.free.pop()!
+      return
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.wake = () => {
+        this.wake = undefined
+        if (this.failure !== undefined) return reject(this.failure)
+        this.current = this.free.pop()!
+        resolve()
+      }
+    })
+  }
+
+  async restart(): Promise<void> {
+    await this.settled(true)
+    this.free = [...this.buffers]
+    this.current = this.free.pop()!
+    this.used = 0
+    this.at = 0
+  }
+
+  /** Every write issued has ended; `strict`: and none failed. */
+  async settled(strict = false): Promise<void> {
+    while (this.writes.size > 0) await Promise.allSettled([...this.writes])
+    if (strict && this.failure !== undefined) throw this.failure
   }
 }
 
@@ -151,49 +225,36 @@ function writeOut(out: Writable, data: Buffer[]): Promise<void> {
   })
 }
 
-/** The part [from, to) of a block held as chunks. */
-function slice(chunks: readonly Buffer[], from: number, to: number): Buffer[] {
-  const out: Buffer[] = []
-  let at = 0
-  for (const chunk of chunks) {
-    const start = Math.max(from - at, 0)
-    const end = Math.min(to - at, chunk.length)
-    if (start < end) out.push(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end))
-    at += chunk.length
-  }
-  return out
-}
-
 /**
- * Fetches the plan's pieces, `parallel` ahead, each block held as the chunks
- * it arrived in (no copy), and emits them in order once verified. The first
- * failure stops the rest.
+ * Fetches the plan's pieces, `parallel` ahead, each block received into a
+ * buffer of its own (at most `parallel` of them, reused), and emits them in
+ * order once verified. The first failure stops the rest.
  */
 async function fetchInOrder(ctx: ClientContext, plan: ReadPlan, parallel: number, progress: Progress, emit: Emit): Promise<void> {
   const abort = new AbortController()
-  const fetched: Array<Promise<Buffer[]>> = []
+  const pool = new BufferPool(parallel)
+  const fetched: Array<Promise<{ data: Buffer[]; release(): void }>> = []
   const startNext = (): void => {
     const piece = plan.pieces[fetched.length]
     if (piece === undefined) return
     const block = plan.blocks[piece.block]!
-    let chunks: Buffer[] = []
-    const next = fetchBlock(
-      ctx,
-      block,
-      {
-        write(chunk, offset) {
-          if (offset === 0) chunks = [] // another server's copy starts over
-          chunks.push(chunk)
-        },
-      },
-      abort.signal,
-    ).then(
-      () => slice(chunks, piece.from, piece.to),
-      (err: unknown) => {
+    const next = (async () => {
+      const buffer = await pool.take(Math.max(1, block.size))
+      let at = 0
+      const sink: BlockSink = {
+        room: (left) => buffer.subarray(at, at + left),
+        filled: (n) => void (at += n),
+        restart: () => void (at = 0), // another server's copy starts over
+      }
+      try {
+        await fetchBlock(ctx, block, sink, abort.signal)
+      } catch (err) {
+        pool.give(buffer)
         abort.abort(err)
         throw err
-      },
-    )
+      }
+      return { data: piece.to > piece.from ? [buffer.subarray(piece.from, piece.to)] : [], release: () => pool.give(buffer) }
+    })()
     next.catch(() => undefined) // awaited in order below; until then a rejection is not "unhandled"
     fetched.push(next)
   }
@@ -201,8 +262,9 @@ async function fetchInOrder(ctx: ClientContext, plan: ReadPlan, parallel: number
   try {
     for (let i = 0; i < plan.pieces.length; i++) {
       const piece = plan.pieces[i]!
-      await emit(await fetched[i]!)
-      fetched[i] = Promise.resolve([]) // let the chunks go
+      const { data, release } = await fetched[i]!
+      await emit(data)
+      release()
       progress.add(piece.to - piece.from)
       startNext()
     }
