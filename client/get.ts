@@ -60,10 +60,16 @@ async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel
   } catch (err) {
     throw new KeepError('KEEP_BAD_REQUEST', `cannot write ${file}: ${(err as Error).message}`)
   }
-  const write = async (data: Buffer, at: number): Promise<void> => {
-    const written = (await handle.write(data, 0, data.length, at)).bytesWritten
-    // A regular file takes all of a write or fails; a short count would be a bug to hear about.
-    if (written !== data.length) throw new KeepError('KEEP_IO', `short write to ${file}: ${written} of ${data.length} bytes`)
+  // One write at a time: concurrent writes to one file only contend for its inode lock (threads spin on it).
+  let writes: Promise<unknown> = Promise.resolve()
+  const write = (data: Buffer, at: number): Promise<void> => {
+    const done = writes.then(async () => {
+      const written = (await handle.write(data, 0, data.length, at)).bytesWritten
+      // A regular file takes all of a write or fails; a short count would be a bug to hear about.
+      if (written !== data.length) throw new KeepError('KEEP_IO', `short write to ${file}: ${written} of ${data.length} bytes`)
+    })
+    writes = done.catch(() => undefined)
+    return done
   }
   const abort = new AbortController()
   // Batch buffers, shared by the blocks in flight (each takes BATCHES while it is fetched).
