@@ -15,9 +15,10 @@ await runMain(async () => {
     .option('--once', 'one run, then exit (cron); default: a run every datamanager.period', false)
     .option('--dry-run', 'compute and report, send nothing (implies --once)', false)
     .option('--force', 'accept a drop of collections or referenced blocks beyond 10 %', false)
+    .option('--full', 'read every index and the collections in full, reusing nothing from the last committed run', false)
     .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
     .option('--pretty', 'human-readable logs', false)
-  const opts = parseArgs<{ config: string; once: boolean; dryRun: boolean; force: boolean; logLevel: string; pretty: boolean }>(program)
+  const opts = parseArgs<{ config: string; once: boolean; dryRun: boolean; force: boolean; full: boolean; logLevel: string; pretty: boolean }>(program)
   if (typeof opts === 'number') return opts
   const config = await loadConfig(opts.config)
   const dm = requireDatamanager(config)
@@ -26,7 +27,7 @@ await runMain(async () => {
   const lock = createFileLock(dm.stateDir, {
     onCompromised: (err) => logger.error({ err }, 'datamanager lock lost while held'),
   })
-  const common = { config, client, lock, logger, force: opts.force, progress: progressFor() }
+  const common = { config, client, lock, logger, force: opts.force, full: opts.full, progress: progressFor() }
   try {
     if (opts.once || opts.dryRun) {
       const result = await runDatamanager({ ...common, dryRun: opts.dryRun })

@@ -21,12 +21,28 @@ export interface WorkReport {
   deferred: number
 }
 
+export interface MountReport {
+  uuid: string
+  deviceId: string
+  storageClasses: string[]
+  index: IndexStatus['state'] | 'not-fetched'
+  lines: number
+  error: string | undefined
+  /** `full` or `incremental` (stored lines plus the prefixes whose digest changed). */
+  read: IndexStatus['read'] | undefined
+  /** Why a full read, when the run could have tried an incremental one. */
+  fullReason: string | undefined
+  /** Index bytes read from the keepstore (digests not counted). */
+  bytesRead: number
+  prefixesReread: number
+}
+
 export interface ServerReport {
   uuid: string
   url: string
   answered: boolean
   error: string | undefined
-  mounts: Array<{ uuid: string; deviceId: string; storageClasses: string[]; index: IndexStatus['state'] | 'not-fetched'; lines: number; error: string | undefined }>
+  mounts: MountReport[]
   pulls: { listed: number; deferred: number; outcome: ServerCommit['pull'] }
   trashes: { listed: number; deferred: number; outcome: ServerCommit['trash'] }
 }
@@ -36,6 +52,21 @@ export interface Timings {
   collectionsMs: number
   balanceMs: number
   commitMs: number
+}
+
+/** What an incremental run reused (README: incremental runs). */
+export interface IncrementalReport {
+  /** `reused`: the collection files were those of the last committed run, their references taken from the state. */
+  collections: 'reused' | 'read'
+  fullMounts: number
+  incrementalMounts: number
+  /** Index bytes read from keepstores, all mounts (digests not counted). */
+  indexBytes: number
+  prefixesReread: number
+  /** Prefixes whose decisions were the last committed run's (lines, references and ages unchanged). */
+  prefixesReused: number
+  /** This run's lines, references and decisions were kept for the next run (only a committed run's are). */
+  stateSaved: boolean
 }
 
 /** The JSON report of one run (`datamanager.reportFile`). */
@@ -61,6 +92,7 @@ export interface Report {
   dedupSavedBytes: number
   lost: { blocks: number; bytes: number; file: string | undefined }
   timings: Timings
+  incremental: IncrementalReport
   servers: ServerReport[]
 }
 
@@ -85,6 +117,7 @@ export interface ReportInput {
   /** Set when the lost-blocks file was (re)written by this run. */
   lostFile: string | undefined
   timings: Timings
+  incremental: IncrementalReport
 }
 
 export function buildReport(input: ReportInput): Report {
@@ -127,6 +160,7 @@ export function buildReport(input: ReportInput): Report {
     dedupSavedBytes: input.totals.dedupSavedBytes,
     lost: { blocks: lost.blocks, bytes: lost.bytes, file: input.lostFile },
     timings: input.timings,
+    incremental: input.incremental,
     servers: input.servers.map((s) => {
       const set = setOf(s.uuid)
       const commit = commitOf(s.uuid)
@@ -144,6 +178,10 @@ export function buildReport(input: ReportInput): Report {
             index: index?.state ?? 'not-fetched',
             lines: index?.lines ?? 0,
             error: index?.error,
+            read: index?.read,
+            fullReason: index?.fullReason,
+            bytesRead: index?.bytes ?? 0,
+            prefixesReread: index?.prefixesReread ?? 0,
           }
         }),
         pulls: { listed: set?.pulls.length ?? 0, deferred: set?.deferredPulls ?? 0, outcome: commit?.pull ?? 'not-sent' },

@@ -6,16 +6,18 @@ import type { Logger } from '../shared/logger.js'
 import type { BalancePolicy } from './balance.js'
 import { balancePass, type PassResult } from './balance-pass.js'
 import { createTotals } from './balance-report.js'
-import { scanCollections, type CollectionsSummary } from './collections.js'
+import type { CollectionsSummary } from './collections.js'
 import { clearTrashLists, commitChanges, type CommitOptions, type ServerCommit } from './commit.js'
 import { writeDryRun } from './dry-run.js'
+import { planReads, readReferences, runFingerprint, type ReferencesRead } from './incremental.js'
+import { openIndexStore, type IndexStore, type StoreWriter } from './index-store.js'
 import { fetchMounts, type DatamanagerClient } from './indexes.js'
 import type { Lock } from './lock.js'
 import { noProgress, type Progress } from './progress.js'
-import { createReferenceSpill } from './references.js'
-import { buildReport, summaryLine, writeReport, type Outcome, type Report, type Timings } from './report.js'
+import { StoredReferencesDoubt } from './reference-source.js'
+import { buildReport, summaryLine, writeReport, type IncrementalReport, type Outcome, type Report, type Timings } from './report.js'
 import { checkMounts, checkSanity, type Refusal, type ServerMounts } from './sanity.js'
-import { createSpill } from './spill.js'
+import { createSpill, type Spill } from './spill.js'
 import { readRunState, topologyChanged, topologyKey, writeRunState, type RunState } from './state.js'
 import { createTopology } from './topology.js'
 
@@ -40,6 +42,8 @@ export interface RunOptions {
   out?: NodeJS.WritableStream
   /** Overrides `datamanager.runTimeout` (ms); tests make it tiny. */
   runTimeoutMs?: number
+  /** `--full`: read every index and the collections in full, reusing nothing stored (the state is still kept for the next run). */
+  full?: boolean
 }
 
 export interface RunResult {
@@ -75,31 +79,29 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
   const { config, client, logger } = options
   const now = options.now ?? Date.now
   const progress = options.progress ?? noProgress
+  const full = options.full ?? false
   const startedAt = now()
   const stateFile = path.join(dm.stateDir, 'last-run.json')
   const previous = await readRunState(stateFile, (reason) => logger.warn(`last-run state ignored: ${reason}`))
   const servers = config.keepstores.map((ks) => ({ uuid: ks.uuid, url: ks.url }))
   const spill = await createSpill(path.join(dm.stateDir, 'spill'))
+  const store = await openIndexStore(path.join(dm.stateDir, 'incremental'))
+  if (store.invalid !== undefined) logger.warn({ reason: store.invalid }, `incremental state set aside (every index is read in full): ${store.invalid}`)
+  // A dry run writes into the spill: the stored state never changes.
+  const writer = store.createWriter(options.dryRun === true ? spill.dir : undefined)
   // runTimeout (keep-balance's BalanceTimeout): every read in flight is aborted at the deadline, and the run refuses.
   const runTimeoutMs = options.runTimeoutMs ?? dm.runTimeoutMs
   const deadline = new AbortController()
   const timer = setTimeout(() => deadline.abort(), runTimeoutMs)
   const signal = deadline.signal
+  let committed = false
   try {
-    const references = createReferenceSpill(await spill.open('references'), chunkOptions(options))
     const timings: Timings = { collectionsMs: 0, balanceMs: 0, commitMs: 0 }
     let mark = performance.now()
     progress.phase('reading collections', 0x10000)
-    const [serverMounts, collections] = await Promise.all([
-      Promise.all(servers.map((s) => mountsOf(client, s, signal))),
-      scanCollections(dm.collections, references, {
-        defaultReplication: config.cluster.defaultReplication,
-        maxRecordBytes: dm.maxRecordBytes,
-        signal,
-        onProgress: (done, total) => progress.update(total === 0 ? 0 : Math.floor((done / total) * 0x10000), `${done} bytes`),
-      }),
-    ])
-    await references.finish()
+    const readRefs = (again: boolean): Promise<ReferencesRead> =>
+      readReferences({ config, dm, store, spill, full: full || again, progress, signal, ...chunkOptions(options) })
+    let [serverMounts, refs] = await Promise.all([Promise.all(servers.map((s) => mountsOf(client, s, signal))), readRefs(false)])
     timings.collectionsMs = Math.round(performance.now() - mark)
     mark = performance.now()
     const mountRefusals = checkMounts(serverMounts)
@@ -112,28 +114,45 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       cleared = sent.every((r) => r.trash === 'sent')
     }
     let pass: PassResult | undefined
+    let fingerprint = ''
     if (!mountRefusals.some((r) => r.code === 'duplicate-mount') && !signal.aborted) {
       const topology = createTopology(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
-      pass = await balancePass({
-        client,
-        servers: answered,
-        topology,
-        policy: policyAt(now(), config),
-        limits: { pullLimit: dm.pullLimit, trashLimit: dm.trashLimit },
-        references,
-        spill,
-        lostFile: dm.lostBlocksFile,
-        progress,
-        logger,
-        signal,
-      })
+      const policy = policyAt(now(), config)
+      fingerprint = runFingerprint(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })), policy)
+      const plans = await planReads({ client, servers: answered, store, writer, full, fingerprint, signal })
+      const passOnce = (): Promise<PassResult> =>
+        balancePass({
+          client,
+          servers: answered,
+          topology,
+          policy,
+          limits: { pullLimit: dm.pullLimit, trashLimit: dm.trashLimit },
+          references: refs.source,
+          store,
+          writer,
+          plans,
+          reuseOutcomes: !full && store.committed.meta.fingerprint === fingerprint,
+          spill,
+          lostFile: dm.lostBlocksFile,
+          progress,
+          logger,
+          signal,
+        })
+      try {
+        pass = await passOnce()
+      } catch (err) {
+        if (!(err instanceof StoredReferencesDoubt)) throw err
+        logger.warn(`${err.message}: reading the collections instead`)
+        refs = await readRefs(true)
+        pass = await passOnce()
+      }
     }
     progress.stop()
     timings.balanceMs = Math.round(performance.now() - mark)
     const refusals = checkSanity({
       mounts: mountRefusals,
       indexes: pass?.indexes ?? [],
-      collections,
+      collections: refs.summary,
       referencedBlocks: pass?.referencedBlocks ?? 0,
       previous,
       force: options.force ?? false,
@@ -146,12 +165,36 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       })
     }
     clearTimeout(timer)
-    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings, cleared })
+    const result = await finish(options, dm, {
+      startedAt,
+      previous,
+      serverMounts,
+      collections: refs.summary,
+      pass,
+      refusals,
+      stateFile,
+      timings,
+      cleared,
+      keep: { store, writer, refs, fingerprint, generation: store.committed.meta.generation + 1 },
+    })
+    committed = result.report?.incremental.stateSaved === true
+    return result
   } finally {
     clearTimeout(timer)
     progress.stop()
+    if (!committed) await writer.discard().catch(() => {})
+    await store.close()
     await spill.destroy()
   }
+}
+
+/** What the run may keep for the next one. */
+interface Keep {
+  store: IndexStore
+  writer: StoreWriter
+  refs: ReferencesRead
+  fingerprint: string
+  generation: number
 }
 
 interface Collected {
@@ -165,6 +208,7 @@ interface Collected {
   timings: Timings
   /** Every answering server already took an empty trash list before the indexes were read. */
   cleared: boolean
+  keep: Keep
 }
 
 /** Sanity has spoken: commit (or refuse, or pretend), then report and remember. */
@@ -193,6 +237,7 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     outcome = commits.every((r) => r.pull === 'sent' && r.trash === 'sent') ? 'committed' : 'commit-failed'
   }
   c.timings.commitMs = Math.round(performance.now() - commitStarted)
+  const stateSaved = outcome === 'committed' && c.pass !== undefined ? await keepState(c, logger) : false
   let lostFile: string | undefined
   if (c.pass !== undefined && !refused) {
     await c.pass.lost.commit()
@@ -221,6 +266,7 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     commits,
     lostFile,
     timings: c.timings,
+    incremental: incrementalReport(c, stateSaved),
   })
   await writeReport(dm.reportFile, report)
   if (!dryRun) await writeRunState(c.stateFile, nextState(c, report, commits, currentTopology, options.config.keepstores.length))
@@ -242,6 +288,35 @@ function nextState(
       : c.previous.lastSuccess
   const everyServer = commits.length === configured && commits.every((r) => r.trash === 'sent')
   return { lastSuccess, topology: everyServer ? topology : c.previous.topology }
+}
+
+/** Commits this run's lines, references and outcomes as the state the next run starts from; false (logged) when that failed. */
+async function keepState(c: Collected, logger: Logger): Promise<boolean> {
+  const { store, writer, refs, fingerprint, generation } = c.keep
+  const next = c.pass!.next
+  try {
+    await store.commit(
+      { meta: { generation, fingerprint, collections: refs.digest, mounts: next.mounts }, lines: next.lines, refs: next.refs, outcomes: next.outcomes },
+      writer,
+    )
+    return true
+  } catch (err) {
+    logger.error({ err }, `incremental state not saved (the next run reads more): ${(err as Error).message}`)
+    return false
+  }
+}
+
+function incrementalReport(c: Collected, stateSaved: boolean): IncrementalReport {
+  const indexes = c.pass?.indexes ?? []
+  return {
+    collections: c.keep.refs.collections,
+    fullMounts: indexes.filter((i) => i.read === 'full').length,
+    incrementalMounts: indexes.filter((i) => i.read === 'incremental').length,
+    indexBytes: indexes.reduce((n, i) => n + i.bytes, 0),
+    prefixesReread: indexes.reduce((n, i) => n + i.prefixesReread, 0),
+    prefixesReused: c.pass?.reusedPrefixes ?? 0,
+    stateSaved,
+  }
 }
 
 async function mountsOf(client: DatamanagerClient, server: { uuid: string; url: string }, signal: AbortSignal): Promise<ServerMounts> {

@@ -14,7 +14,7 @@ function coll(uuid: string, refs: number[], replication = 2, classes: string[] =
 async function spilled(t: Test, collections: ParsedCollection[], chunkSize: number): Promise<ReferencedBlock[]> {
   const spill = await createSpill(t.testdir({}))
   try {
-    const refs = createReferenceSpill(await spill.open('refs'), { chunkSize })
+    const refs = createReferenceSpill(spill.dir, { chunkSize })
     for (const c of collections) await refs.addCollection(c)
     await refs.finish()
     const out: ReferencedBlock[] = []
@@ -48,7 +48,7 @@ function naive(collections: ParsedCollection[]): ReferencedBlock[] {
     .map(({ uuidList, ...b }) => ({ ...b, collections: uuidList.join(' ') }))
 }
 
-t.test('references: chunks spilled to level come back merged per hash, in hash order', async (t) => {
+t.test('references: chunks spilled as sorted runs come back merged per hash, in hash order', async (t) => {
   const collections = [
     coll('c1', [5, 3, 5, 9], 1),
     coll('c2', [3, 7], 3, ['archive']),
@@ -93,7 +93,7 @@ t.test('references: any input, any chunk size, same result as aggregating in mem
 t.test('references: one collection with more distinct blocks than a chunk holds is spilled chunk by chunk as it is added', async (t) => {
   const spill = await createSpill(t.testdir({}))
   t.teardown(() => spill.destroy())
-  const refs = createReferenceSpill(await spill.open('refs'), { chunkSize: 100 })
+  const refs = createReferenceSpill(spill.dir, { chunkSize: 100 })
   const n = 1050
   await refs.addCollection(coll('huge', Array.from({ length: n }, (_, i) => i)))
   t.equal(refs.chunks, 10, 'ten full chunks spilled while the collection was added (the rest waits for finish)')

@@ -1,33 +1,13 @@
-import path from 'node:path'
 import { Writable } from 'node:stream'
 import { request } from 'undici'
 import type { Test } from 'tap'
-import { parseConfig, type Config } from '../../shared/config.js'
+import type { Config } from '../../shared/config.js'
+import { ADMIN_TOKEN, clusterConfig, MANAGEMENT_TOKEN, SIGNING_KEY, type ClusterOptions } from './cluster-config.js'
 import { createLogger, type Logger } from '../../shared/logger.js'
 import { startKeepstore, type RunningKeepstore } from '../../keepstore/server.js'
 
-export const ADMIN_TOKEN = 'admin-token-0123456789abcdefghijklmnopqrstuvwxyz'
-export const MANAGEMENT_TOKEN = 'management-token-0123456789abcdefghijklmnop'
-export const SIGNING_KEY = 'signing-key-0123456789abcdefghijklmnopqrstuvwxyz'
-
 import { freePorts } from '../../shared/free-ports.js'
-export { freePorts }
-
-export interface ClusterOptions {
-  keepstores?: number
-  /** Volumes per keepstore: 'memory' or 'directory'; default one memory volume. */
-  volumes?: Array<{ driver: 'memory' | 'directory'; readOnly?: boolean; storageClasses?: string[]; replication?: number; priority?: number }>
-  /** Extra cluster keys (YAML values), e.g. { blobSigningTTL: '1h', blobTrash: false }. */
-  cluster?: Record<string, unknown>
-  /** Extra keys per keepstore. */
-  keepstore?: Record<string, unknown>
-  datamanager?: Record<string, unknown>
-  now?: () => number
-  /** Log lines land here (JSON objects) when given. */
-  logs?: object[]
-  /** A pull source's response-headers timeout (default 60 s). */
-  pullHeadersTimeoutMs?: number
-}
+export { freePorts, ADMIN_TOKEN, MANAGEMENT_TOKEN, SIGNING_KEY, clusterConfig, type ClusterOptions }
 
 export function captureLogger(sink: object[]): Logger {
   const destination = new Writable({
@@ -37,36 +17,6 @@ export function captureLogger(sink: object[]): Logger {
     },
   })
   return createLogger({ level: 'debug', destination })
-}
-
-export function clusterConfig(dir: string, ports: number[], options: ClusterOptions = {}): Config {
-  const volumes = options.volumes ?? [{ driver: 'memory' as const }]
-  const doc = {
-    cluster: {
-      id: 'zzzzz',
-      systemRootToken: ADMIN_TOKEN,
-      managementToken: MANAGEMENT_TOKEN,
-      blobSigningKey: SIGNING_KEY,
-      ...options.cluster,
-    },
-    keepstores: ports.map((port, i) => ({
-      uuid: `zzzzz-bi6l4-${String(i).padStart(15, '0')}`,
-      url: `http://127.0.0.1:${port}`,
-      stateDir: path.join(dir, `state${i}`),
-      ...options.keepstore,
-      volumes: volumes.map((v, j) => ({
-        uuid: `zzzzz-nyw5e-${String(i).padStart(7, '0')}${String(j).padStart(8, '0')}`,
-        driver: v.driver,
-        ...(v.driver === 'directory' ? { root: path.join(dir, `ks${i}-vol${j}`) } : {}),
-        ...(v.readOnly ? { readOnly: true } : {}),
-        ...(v.storageClasses ? { storageClasses: v.storageClasses } : {}),
-        ...(v.replication ? { replication: v.replication } : {}),
-        ...(v.priority ? { priority: v.priority } : {}),
-      })),
-    })),
-    ...(options.datamanager ? { datamanager: options.datamanager } : {}),
-  }
-  return parseConfig(JSON.stringify(doc), { baseDir: dir })
 }
 
 export interface TestCluster {
