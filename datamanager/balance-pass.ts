@@ -158,10 +158,10 @@ async function onePass(
         continue
       }
       const builder = new OutcomeBuilder(index, policy)
-      const blocks = references.count === 0 ? [] : await references.blocks()
+      const joined = references.count === 0 ? undefined : await references.refs()
       mergePrefix(
         groups.map((g, k) => ({ server: sources[k]!.server, mount: sources[k]!.mount, entries: g.entries })),
-        blocks,
+        joined,
         (block, reference) => builder.visit(block, reference),
       )
       const text = builder.text()

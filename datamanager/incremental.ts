@@ -102,8 +102,8 @@ export interface ReadReferencesInput {
   full: boolean
   progress: Progress
   signal?: AbortSignal
-  /** Distinct hashes per reference chunk (tests make it tiny). */
-  chunkSize?: number
+  /** Characters of reference lines buffered per spill file (tests make it tiny). */
+  bufferChars?: number
 }
 
 /**
@@ -128,7 +128,7 @@ export async function readReferences(input: ReadReferencesInput): Promise<Refere
     }
     return { summary, source: storedReferences(store.committed.refs, store.read), collections: 'reused', digest: stored }
   }
-  const references = createReferenceSpill(await mkdirIn(spill, 'references'), input.chunkSize === undefined ? {} : { chunkSize: input.chunkSize })
+  const references = createReferenceSpill(await mkdirIn(spill, 'references'), input.bufferChars === undefined ? {} : { bufferChars: input.bufferChars })
   const summary = await scanCollections(dm.collections, references, {
     defaultReplication: input.config.cluster.defaultReplication,
     maxRecordBytes: dm.maxRecordBytes,

@@ -1,6 +1,6 @@
 import { EMPTY_SHA256, INDEX_PREFIXES, sha256hex } from '../shared/index-digests.js'
 import type { StoredRecord } from './index-store.js'
-import { createReferenceParser, parseReferenceLines, type ReferencedBlock, type ReferenceSpill } from './references.js'
+import { createReferenceParser, PrefixRefs, referenceLines, type PrefixLines, type ReferenceSpill } from './references.js'
 
 /** The referenced blocks of one 3-hex prefix. */
 export interface PrefixReferences {
@@ -12,8 +12,8 @@ export interface PrefixReferences {
   record: StoredRecord | undefined
   /** Their reference lines, when not stored yet. */
   text: string | undefined
-  /** Parsed, in hash order (reads the stored record if need be). */
-  blocks(): Promise<ReferencedBlock[]>
+  /** The references, to join to index lines (reads the stored record if need be). */
+  refs(): PrefixRefs | Promise<PrefixRefs>
 }
 
 /** References prefix by prefix: each `open()` starts at `000` (a pass that starts over opens again). */
@@ -37,54 +37,27 @@ export function spilledReferences(spill: ReferenceSpill, committed: readonly Sto
 }
 
 function spillReader(spill: ReferenceSpill, committed: readonly StoredRecord[] | undefined): ReferenceReader {
-  const iterator = spill.lines()[Symbol.asyncIterator]()
+  const iterator = spill.prefixes()[Symbol.asyncIterator]()
   const parse = createReferenceParser()
-  let batch: string[] = []
-  let pos = 0
-  let ended = false
-  /** Moves the lines of `prefix` into `lines`; true once they are all there. */
-  const collect = (prefix: string, lines: string[]): boolean => {
-    for (;;) {
-      if (pos >= batch.length) return ended
-      const line = batch[pos]!
-      if (!line.startsWith(prefix)) {
-        if (line < prefix) throw new Error(`reference ${line.slice(0, 32)} out of order`)
-        return true
-      }
-      lines.push(line)
-      pos++
-    }
-  }
-  const prefixOf = (i: number, lines: string[]): PrefixReferences => {
-    const text = lines.length === 0 ? '' : lines.join('')
+  const prefixOf = (i: number, { lines }: PrefixLines): PrefixReferences => {
+    const text = lines.size === 0 ? '' : [...lines.values()].join('')
     const sha256 = text === '' ? EMPTY_SHA256 : sha256hex(text)
     const previous = committed?.[i]
-    const unchanged = previous !== undefined && previous.sha256 === sha256 && previous.count === lines.length
+    const unchanged = previous !== undefined && previous.sha256 === sha256 && previous.count === lines.size
     return {
       sha256,
-      count: lines.length,
+      count: lines.size,
       unchanged,
       record: unchanged ? previous : undefined,
       text: unchanged ? undefined : text,
-      blocks: async () => lines.map(parse),
+      refs: () => new PrefixRefs(lines, parse),
     }
   }
   return {
-    take(i) {
-      const prefix = INDEX_PREFIXES[i]!
-      const lines: string[] = []
-      if (collect(prefix, lines)) return prefixOf(i, lines)
-      return (async () => {
-        do {
-          const next = await iterator.next()
-          if (next.done === true) ended = true
-          else {
-            batch = next.value
-            pos = 0
-          }
-        } while (!collect(prefix, lines))
-        return prefixOf(i, lines)
-      })()
+    async take(i) {
+      const next = await iterator.next()
+      if (next.done === true || next.value.prefix !== i) throw new Error(`references: prefix ${INDEX_PREFIXES[i]} asked out of order`)
+      return prefixOf(i, next.value)
     },
     async close() {
       await iterator.return?.()
@@ -104,11 +77,11 @@ export function storedReferences(committed: readonly StoredRecord[], read: (reco
         unchanged: true,
         record,
         text: undefined,
-        async blocks() {
-          if (record.length === 0) return []
+        async refs() {
+          if (record.length === 0) return new PrefixRefs(new Map(), parse)
           const bytes = await read(record)
           if (sha256hex(bytes) !== record.sha256) throw new StoredReferencesDoubt(`stored references of prefix ${INDEX_PREFIXES[i]} do not match their sha256`)
-          return parseReferenceLines(bytes.toString('utf8'), parse)
+          return new PrefixRefs(referenceLines(bytes.toString('utf8')), parse)
         },
       }
     },

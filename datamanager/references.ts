@@ -1,6 +1,6 @@
-import { open, type FileHandle } from 'node:fs/promises'
+import { open, readFile, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
-import { StringDecoder } from 'node:string_decoder'
+import { PREFIX_COUNT } from '../shared/index-digests.js'
 import type { Want } from './balance.js'
 import type { CollectionSink, ParsedCollection } from './collections.js'
 import type { RefCursor } from './manifest.js'
@@ -11,291 +11,191 @@ export interface ReferencedBlock {
   size: number
   want: Want
   /**
-   * Uuids of the referencing collections, space-separated. Only the
-   * lost-blocks file reads it; it lives in the spill, never in a run-long map.
+   * Uuids of the referencing collections, space-separated, in the order the
+   * collections were read. Only the lost-blocks file reads it; it lives in the
+   * spill, never in a run-long map.
    */
   collections: string
 }
 
 /**
- * Collects references in memory in bounded chunks and writes each chunk,
- * sorted by hash, to a file of its own (a sorted run); reading merges the
- * runs (a k-way merge, ties in run order) and combines each hash's entries.
- * One line per distinct hash per chunk, no get-then-put per reference, and
- * only sequential file I/O (LevelDB spent most of a 10 M-block run
- * compacting these keys).
+ * Spills references to files partitioned by hash prefix as the collections
+ * are read — one line per reference, no sorting, no lookup — and gives them
+ * back prefix by prefix (`000`…`fff`), each hash's lines combined into one.
+ * The run decides prefix by prefix and joins references to index lines by
+ * hash ({@link PrefixRefs}), so references are never sorted (sorting 10 M
+ * of them cost more than reading them; LevelDB, before, more still).
  *
  * A reference line is `hash \t size \t replication \t references \t
- * classes (JSON array, sorted) \t collection uuids (space-separated)`;
- * the merged lines are also the per-prefix reference records the
- * incremental state keeps ({@link parseReferenceLines}).
+ * classes (JSON array, sorted) \t collection uuids (space-separated)` and
+ * `\n`; the combined lines of a prefix, in the order their hashes were first
+ * read, are also the per-prefix reference records the incremental state
+ * keeps.
  */
 export interface ReferenceSpill extends CollectionSink {
-  /** Writes the last chunk; call once, after the last collection. */
+  /** Writes what is still buffered; call once, after the last collection. */
   finish(): Promise<void>
-  /** Merged reference lines (one per distinct hash, each ending in `\n`) in hash order, in batches. */
-  lines(): AsyncIterable<string[]>
-  /** Referenced blocks in hash order, in batches. */
+  /** Each prefix's combined reference lines, in prefix order (prefixes without references included). */
+  prefixes(): AsyncIterable<PrefixLines>
+  /** Referenced blocks in hash order (tests; the run joins by hash instead). */
   blocks(): AsyncIterable<ReferencedBlock[]>
-  /** Chunks written so far. */
-  readonly chunks: number
+}
+
+/** One prefix's references as lines: hash → its combined line, in first-read order. */
+export interface PrefixLines {
+  prefix: number
+  lines: Map<string, string>
 }
 
 export interface ReferenceSpillOptions {
-  /** Distinct hashes held in memory before a chunk is spilled (default 200 000). */
-  chunkSize?: number
-  /** Characters of collection uuids held before a chunk is spilled, whatever its size (default 32 Mi). */
-  maxChunkChars?: number
+  /** Files the references are spread over by leading hex digits (a power of 16 up to 4096; default 256). */
+  partitions?: number
+  /** Characters buffered per partition before they are written (default 64 Ki). */
+  bufferChars?: number
 }
 
-interface Aggregate {
-  size: number
-  replication: number
-  refs: number
-  /** JSON array of sorted class names (JSON never holds a raw tab or newline: the separators). */
-  classes: string
-  uuids: string
-  /** The last collection added, so that a collection naming a block twice is listed once. */
-  last: string
-}
+/** Writes in flight before `addCollection` waits for them. */
+const MAX_WRITES = 16
 
-const BATCH = 1024
-const WRITE_CHARS = 1 << 20
-/** Read buffer per run while merging: all runs together hold about this much. */
-const MERGE_BUFFER_TOTAL = 16 << 20
-
-/** A reference spill writing its sorted runs into `dir` (which must exist; the caller removes it). */
+/** A reference spill writing its partition files into `dir` (which must exist; the caller removes it). */
 export function createReferenceSpill(dir: string, options: ReferenceSpillOptions = {}): ReferenceSpill {
-  const chunkSize = options.chunkSize ?? 200_000
-  const maxChunkChars = options.maxChunkChars ?? 32 << 20
-  let chunk = new Map<string, Aggregate>()
-  let chunkChars = 0
-  const runs: string[] = []
-  const classKeys = new Map<readonly string[], string>()
+  const partitions = options.partitions ?? 256
+  if (PREFIX_COUNT % partitions !== 0) throw new Error(`reference spill: ${partitions} partitions do not divide ${PREFIX_COUNT} prefixes`)
+  const prefixesPer = PREFIX_COUNT / partitions
+  const digits = Math.log2(partitions) / 4
+  const bufferChars = options.bufferChars ?? 64 << 10
+  const buffers = new Array<string>(partitions).fill('')
+  const handles = new Array<Promise<FileHandle> | undefined>(partitions)
+  // Writes to one file are chained: appends in flight together could land out of order.
+  const tails = new Array<Promise<void> | undefined>(partitions)
+  const file = (p: number): string => path.join(dir, `refs-${p}.txt`)
+  let inFlight = 0
+  let failure: Error | undefined
 
-  // The write of one run (in libuv's threads) overlaps the building of the next (on ours).
-  let writing: Promise<void> | undefined
-  const flush = async (): Promise<void> => {
-    if (chunk.size === 0) return
-    const full = chunk
-    chunk = new Map()
-    chunkChars = 0
-    const file = path.join(dir, `refs-${runs.length}.txt`)
-    runs.push(file)
-    const hashes = [...full.keys()].sort()
-    await writing
-    writing = writeRun(file, hashes, full)
-    writing.catch(() => {}) // awaited by the next flush or by finish(); never an unhandled rejection meanwhile
+  const write = (p: number): void => {
+    const text = buffers[p]!
+    buffers[p] = ''
+    if (text === '') return
+    let handle = handles[p]
+    if (handle === undefined) {
+      handle = handles[p] = open(file(p), 'a')
+      handle.catch(() => {})
+    }
+    inFlight++
+    const h = handle
+    tails[p] = (tails[p] ?? Promise.resolve()).then(async () => {
+      try {
+        if (failure === undefined) await (await h).write(text)
+      } catch (err) {
+        failure ??= err as Error
+      } finally {
+        inFlight--
+      }
+    })
+  }
+  const settle = async (): Promise<void> => {
+    await Promise.all(tails)
+    if (failure !== undefined) throw failure
   }
 
-  /**
-   * Adds references until the chunk is full, spills it, and carries on: one
-   * huge collection costs one chunk of memory, not one entry per reference.
-   */
-  const add = (uuid: string, replication: number, classes: string, refs: RefCursor): void | Promise<void> => {
+  const classKeys = new Map<readonly string[], string>()
+  /** Adds references until too many writes are in flight, waits for them, and carries on. */
+  const add = (refs: RefCursor, tail: string): void | Promise<void> => {
     while (refs.next()) {
       const hash = refs.hash
-      const a = chunk.get(hash)
-      if (a === undefined) {
-        chunk.set(flatCopy(hash), { size: refs.size, replication, refs: 1, classes, uuids: uuid, last: uuid })
-        chunkChars += uuid.length
-      } else {
-        a.refs++
-        if (replication > a.replication) a.replication = replication
-        if (classes !== a.classes) a.classes = unionClasses(a.classes, classes)
-        if (a.last !== uuid) {
-          a.uuids += ` ${uuid}`
-          a.last = uuid
-          chunkChars += uuid.length + 1
-        }
+      const p = digits === 0 ? 0 : parseInt(hash.slice(0, digits), 16)
+      buffers[p] += `${hash}\t${refs.size}${tail}`
+      if (buffers[p]!.length >= bufferChars) {
+        write(p)
+        if (inFlight >= MAX_WRITES) return settle().then(() => add(refs, tail))
       }
-      if (chunk.size >= chunkSize || chunkChars >= maxChunkChars) return flush().then(() => add(uuid, replication, classes, refs))
     }
     return undefined
   }
-
-  const lines = (): AsyncIterable<string[]> => mergeRuns(runs)
   return {
-    get chunks() {
-      return runs.length
-    },
     addCollection(collection: ParsedCollection) {
       let classes = classKeys.get(collection.classes)
       if (classes === undefined) {
         classes = JSON.stringify(collection.classes)
         if (classKeys.size < 1000) classKeys.set(collection.classes, classes)
       }
-      return add(collection.uuid, collection.replication, classes, collection.refs.cursor())
+      return add(collection.refs.cursor(), `\t${collection.replication}\t1\t${classes}\t${collection.uuid}\n`)
     },
     async finish() {
-      await flush()
-      await writing
+      for (let p = 0; p < partitions; p++) write(p)
+      await settle()
+      await Promise.all(handles.map((h) => h?.then((x) => x.close())))
     },
-    lines,
-    blocks: () => parsedBatches(lines()),
+    prefixes: () => readPartitions(partitions, prefixesPer, file),
+    blocks: () => sortedBlocks(readPartitions(partitions, prefixesPer, file)),
   }
 }
 
-async function writeRun(file: string, hashes: readonly string[], chunk: ReadonlyMap<string, Aggregate>): Promise<void> {
-  const handle = await open(file, 'w')
-  try {
+async function* readPartitions(partitions: number, prefixesPer: number, file: (p: number) => string): AsyncGenerator<PrefixLines> {
+  for (let p = 0; p < partitions; p++) {
     let text = ''
-    for (const hash of hashes) {
-      const a = chunk.get(hash)!
-      text += `${hash}\t${a.size}\t${a.replication}\t${a.refs}\t${a.classes}\t${a.uuids}\n`
-      if (text.length >= WRITE_CHARS) {
-        await handle.write(text)
-        text = ''
-      }
+    try {
+      text = await readFile(file(p), 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }
-    if (text !== '') await handle.write(text)
-  } finally {
-    await handle.close()
-  }
-}
-
-/** Reads one sorted run line by line, a buffer at a time. */
-class RunReader {
-  line = ''
-  /** The hash the current line starts with. */
-  hash = ''
-  done = false
-  private lines: string[] = []
-  private pos = 0
-  private offset = 0
-  private rest = ''
-  private readonly decoder = new StringDecoder('utf8')
-  private readonly buf: Buffer
-
-  constructor(
-    private readonly handle: FileHandle,
-    readonly run: number,
-    bufferBytes: number,
-  ) {
-    this.buf = Buffer.allocUnsafe(bufferBytes)
-  }
-
-  /** Moves to the next line; returns a promise only when a new buffer must be read. */
-  advance(): void | Promise<void> {
-    if (this.pos < this.lines.length) {
-      this.line = this.lines[this.pos++]!
-      this.hash = this.line.slice(0, 32)
-      return undefined
+    const buckets = Array.from({ length: prefixesPer }, () => new Map<string, string>())
+    const first = p * prefixesPer
+    for (let pos = 0; pos < text.length; ) {
+      const nl = text.indexOf('\n', pos)
+      const line = text.slice(pos, nl + 1)
+      pos = nl + 1
+      const hash = line.slice(0, 32)
+      const bucket = buckets[parseInt(hash.slice(0, 3), 16) - first]!
+      const seen = bucket.get(hash)
+      bucket.set(hash, seen === undefined ? line : combine(seen, line))
     }
-    return this.refill()
-  }
-
-  private async refill(): Promise<void> {
-    for (;;) {
-      const { bytesRead } = await this.handle.read(this.buf, 0, this.buf.length, this.offset)
-      this.offset += bytesRead
-      const text = this.rest + (bytesRead === 0 ? this.decoder.end() : this.decoder.write(this.buf.subarray(0, bytesRead)))
-      const cut = text.lastIndexOf('\n')
-      if (bytesRead === 0 && cut === -1) {
-        this.done = true
-        return
-      }
-      if (cut === -1) {
-        this.rest = text
-        continue
-      }
-      this.rest = text.slice(cut + 1)
-      this.lines = text.slice(0, cut).split('\n')
-      this.pos = 1
-      this.line = this.lines[0]!
-      this.hash = this.line.slice(0, 32)
-      return
-    }
+    text = ''
+    for (let i = 0; i < prefixesPer; i++) yield { prefix: first + i, lines: buckets[i]! }
   }
 }
 
-/** Merges sorted runs by hash (ties in run order) and combines each hash's lines into one. */
-async function* mergeRuns(runs: readonly string[]): AsyncGenerator<string[]> {
-  const bufferBytes = Math.max(16 << 10, Math.min(1 << 20, Math.floor(MERGE_BUFFER_TOTAL / Math.max(1, runs.length))))
-  const handles: FileHandle[] = []
-  try {
-    const heap: RunReader[] = []
-    for (let i = 0; i < runs.length; i++) {
-      const handle = await open(runs[i]!, 'r')
-      handles.push(handle)
-      const reader = new RunReader(handle, i, bufferBytes)
-      await reader.advance()
-      if (!reader.done) heapPush(heap, reader)
-    }
-    let out: string[] = []
-    let current: string | undefined
-    let currentHash = ''
-    while (heap.length > 0) {
-      const top = heap[0]!
-      const line = top.line
-      if (current !== undefined && top.hash === currentHash) current = combine(current, line)
-      else {
-        if (current !== undefined) out.push(`${current}\n`)
-        current = line
-        currentHash = top.hash
-        if (out.length >= BATCH) {
-          yield out
-          out = []
-        }
-      }
-      const pending = top.advance()
-      if (pending !== undefined) await pending
-      if (top.done) heapPop(heap)
-      else heapSift(heap, 0)
-    }
-    if (current !== undefined) out.push(`${current}\n`)
-    if (out.length > 0) yield out
-  } finally {
-    await Promise.allSettled(handles.map((h) => h.close()))
+async function* sortedBlocks(prefixes: AsyncIterable<PrefixLines>): AsyncGenerator<ReferencedBlock[]> {
+  const parse = createReferenceParser()
+  for await (const { lines } of prefixes) {
+    if (lines.size > 0) yield [...lines.keys()].sort().map((h) => parse(lines.get(h)!))
   }
 }
 
-function before(a: RunReader, b: RunReader): boolean {
-  return a.hash < b.hash || (a.hash === b.hash && a.run < b.run)
-}
-
-function heapPush(heap: RunReader[], r: RunReader): void {
-  heap.push(r)
-  let i = heap.length - 1
-  while (i > 0) {
-    const parent = (i - 1) >> 1
-    if (!before(heap[i]!, heap[parent]!)) break
-    ;[heap[i], heap[parent]] = [heap[parent]!, heap[i]!]
-    i = parent
-  }
-}
-
-function heapPop(heap: RunReader[]): void {
-  const last = heap.pop()!
-  if (heap.length === 0) return
-  heap[0] = last
-  heapSift(heap, 0)
-}
-
-function heapSift(heap: RunReader[], i: number): void {
-  for (;;) {
-    const l = 2 * i + 1
-    const r = l + 1
-    let best = i
-    if (l < heap.length && before(heap[l]!, heap[best]!)) best = l
-    if (r < heap.length && before(heap[r]!, heap[best]!)) best = r
-    if (best === i) return
-    ;[heap[i], heap[best]] = [heap[best]!, heap[i]!]
-    i = best
-  }
-}
-
-/** Two lines of one hash from two chunks: the most replication, references summed, classes united, uuids joined. */
+/** Two lines of one hash: the most replication, references summed, classes united, uuids joined (a collection naming a block twice listed once). */
 function combine(a: string, b: string): string {
   const x = a.split('\t')
   const y = b.split('\t')
   const classes = x[4] === y[4] ? x[4]! : unionClasses(x[4]!, y[4]!)
-  return `${x[0]}\t${x[1]}\t${Math.max(Number(x[2]), Number(y[2]))}\t${Number(x[3]) + Number(y[3])}\t${classes}\t${joinUuids(x[5]!, y[5]!)}`
+  const uuids = joinUuids(x[5]!.slice(0, -1), y[5]!.slice(0, -1))
+  return `${x[0]}\t${x[1]}\t${Math.max(Number(x[2]), Number(y[2]))}\t${Number(x[3]) + Number(y[3])}\t${classes}\t${uuids}\n`
 }
 
-async function* parsedBatches(lines: AsyncIterable<string[]>): AsyncGenerator<ReferencedBlock[]> {
-  const parser = createReferenceParser()
-  for await (const batch of lines) yield batch.map(parser)
+/**
+ * One prefix's references, joined to index lines by hash: `take` hands out
+ * (and removes) a hash's block, `rest` what no index line asked for (the
+ * lost blocks), in hash order.
+ */
+export class PrefixRefs {
+  constructor(
+    private readonly lines: Map<string, string>,
+    private readonly parse: (line: string) => ReferencedBlock = createReferenceParser(),
+  ) {}
+
+  get size(): number {
+    return this.lines.size
+  }
+
+  take(hash: string): ReferencedBlock | undefined {
+    const line = this.lines.get(hash)
+    if (line === undefined) return undefined
+    this.lines.delete(hash)
+    return this.parse(line)
+  }
+
+  rest(): ReferencedBlock[] {
+    return [...this.lines.keys()].sort().map((h) => this.parse(this.lines.get(h)!))
+  }
 }
 
 /** Parses reference lines (each with its `\n`), sharing one class array per distinct class set. */
@@ -322,27 +222,19 @@ export function createReferenceParser(): (line: string) => ReferencedBlock {
   }
 }
 
-/** The reference lines of one stored record (as {@link ReferenceSpill.lines} produced them), parsed. */
-export function parseReferenceLines(text: string, parse = createReferenceParser()): ReferencedBlock[] {
-  const out: ReferencedBlock[] = []
+/** The reference lines of one stored record, by hash, in record order. */
+export function referenceLines(text: string): Map<string, string> {
+  const out = new Map<string, string>()
   for (let pos = 0; pos < text.length; ) {
     const nl = text.indexOf('\n', pos)
-    out.push(parse(text.slice(pos, nl + 1)))
+    const line = text.slice(pos, nl + 1)
+    out.set(line.slice(0, 32), line)
     pos = nl + 1
   }
   return out
 }
 
-/**
- * A hash cut out of a manifest is a slice that keeps the whole manifest
- * alive and sorts ~4× slower than a flat string; a chunk key gets its own
- * copy (once per distinct hash per chunk, not per reference).
- */
-function flatCopy(hash: string): string {
-  return Buffer.from(hash, 'latin1').toString('latin1')
-}
-
-/** A collection split across two chunks shows at the end of one and the start of the next. */
+/** A collection that names a block again, right after itself, is listed once. */
 function joinUuids(a: string, b: string): string {
   const space = b.indexOf(' ')
   const first = space === -1 ? b : b.slice(0, space)

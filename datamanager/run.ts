@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { requireDatamanager, type Config, type DatamanagerConfig } from '../shared/config.js'
@@ -34,8 +35,8 @@ export interface RunOptions {
   /** Accept a drop of collections or referenced blocks beyond 10 % (the only refusal it overrides). */
   force?: boolean
   progress?: Progress
-  /** Distinct hashes per reference chunk (tests make it tiny to exercise the spill). */
-  referenceChunkSize?: number
+  /** Characters of reference lines buffered per spill file (tests make it tiny to exercise the spill). */
+  referenceBufferChars?: number
   /** Retries of PUT /pull and PUT /trash. */
   commit?: Pick<CommitOptions, 'attempts' | 'retryDelayMs' | 'sleep'>
   /** Where a dry run prints what it would send; default stdout. */
@@ -94,6 +95,8 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
   const deadline = new AbortController()
   const timer = setTimeout(() => deadline.abort(), runTimeoutMs)
   const signal = deadline.signal
+  // Every index and prefix read in flight listens to it: dozens at once is expected, not a leak.
+  setMaxListeners(1000, signal)
   let committed = false
   try {
     const timings: Timings = { collectionsMs: 0, balanceMs: 0, commitMs: 0 }
@@ -332,6 +335,6 @@ function policyAt(nowMs: number, config: Config): BalancePolicy {
   return { trashCutoff: nowNs - BigInt(config.cluster.blobSigningTTLSeconds) * 1_000_000_000n }
 }
 
-function chunkOptions(options: RunOptions): { chunkSize?: number } {
-  return options.referenceChunkSize === undefined ? {} : { chunkSize: options.referenceChunkSize }
+function chunkOptions(options: RunOptions): { bufferChars?: number } {
+  return options.referenceBufferChars === undefined ? {} : { bufferChars: options.referenceBufferChars }
 }
