@@ -3,7 +3,7 @@ import { loadConfig, requireDatamanager } from '../shared/config.js'
 import { createLogger } from '../shared/logger.js'
 import { runMain, untilSignal, parseArgs, EXIT } from '../shared/cli.js'
 import { KeepstoreClient } from '../shared/keepstore-client.js'
-import { createFileLock } from '../datamanager/lock.js'
+import { createCoordination } from '../datamanager/coordination.js'
 import { progressFor } from '../datamanager/progress.js'
 import { runDatamanager } from '../datamanager/run.js'
 import { startService } from '../datamanager/service.js'
@@ -21,17 +21,17 @@ await runMain(async () => {
   const opts = parseArgs<{ config: string; once: boolean; dryRun: boolean; force: boolean; full: boolean; logLevel: string; pretty: boolean }>(program)
   if (typeof opts === 'number') return opts
   const config = await loadConfig(opts.config)
-  const dm = requireDatamanager(config)
+  requireDatamanager(config)
   const logger = createLogger({ level: opts.logLevel, pretty: opts.pretty, name: 'datamanager' })
   const client = new KeepstoreClient({ token: config.cluster.systemRootToken, headersTimeoutMs: 120_000, bodyTimeoutMs: 300_000 })
-  const lock = createFileLock(dm.stateDir, {
-    onCompromised: (err) => logger.error({ err }, 'datamanager lock lost while held'),
-  })
-  const common = { config, client, lock, logger, force: opts.force, full: opts.full, progress: progressFor() }
+  // With etcd: one run cluster-wide (a lease-backed lock whose revision fences the lists) and live membership.
+  const coordination = await createCoordination(config, logger)
+  const { lock, membership } = coordination
+  const common = { config, client, lock, logger, force: opts.force, full: opts.full, progress: progressFor(), ...(membership ? { membership } : {}) }
   try {
     if (opts.once || opts.dryRun) {
       const result = await runDatamanager({ ...common, dryRun: opts.dryRun })
-      if (result.exitCode === EXIT.locked) process.stderr.write(`datamanager: another instance holds the lock ${lock.description}\n`)
+      if (result.exitCode === EXIT.locked) process.stderr.write(`datamanager: ${lockedReason(result.report?.outcome, config.cluster.etcd !== undefined)} ${lock.description}\n`)
       return result.exitCode
     }
     const stop = new AbortController()
@@ -43,6 +43,13 @@ await runMain(async () => {
     await service.done
     return EXIT.ok
   } finally {
+    await coordination.close()
     await client.close()
   }
 })
+
+/** Exit 3 means this run did not hold the lock to the end; the log says which of these it was. */
+function lockedReason(outcome: string | undefined, etcd: boolean): string {
+  if (outcome === 'fenced') return 'the lock was lost midway, or a newer holder fenced this run out:'
+  return etcd ? 'another instance holds the lock, or etcd is unreachable:' : 'another instance holds the lock'
+}

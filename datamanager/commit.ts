@@ -1,8 +1,10 @@
 import { setTimeout as delay } from 'node:timers/promises'
+import { isKeepError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 import { pullItemCodec, trashItemCodec, type ItemCodec } from '../shared/worklist-items.js'
 import type { ChangeSet } from './change-sets.js'
 import type { DatamanagerClient, ServerRef } from './indexes.js'
+import { FENCE_HEADER, type RunFence } from './fencing.js'
 
 /** `sent`: the server answered 200; `failed`: every attempt failed; `not-sent`: on purpose. */
 export type SendOutcome = 'sent' | 'failed' | 'not-sent'
@@ -25,6 +27,12 @@ export interface CommitOptions {
   retryDelayMs?: number
   /** Injected for tests; default: a timer. */
   sleep?(ms: number): Promise<void>
+  /**
+   * With a cluster-wide lock: every list carries the fence; once it stops
+   * (lock lost, or a 409 from any server) nothing more is sent, and what was
+   * not sent stays `not-sent`.
+   */
+  fence?: RunFence
 }
 
 const EMPTY = '[]'
@@ -97,12 +105,21 @@ async function send(
   const attempts = options.attempts ?? 3
   const sleep = options.sleep ?? ((ms: number) => delay(ms))
   let wait = options.retryDelayMs ?? 1000
+  const fence = options.fence
+  const headers = fence === undefined ? {} : { headers: { [FENCE_HEADER]: fence.value } }
   for (let attempt = 1; ; attempt++) {
+    if (fence?.signal.aborted) return
     try {
-      await options.client.putJson(server.url, path, typeof body === 'string' ? body : body())
+      await options.client.putJson(server.url, path, typeof body === 'string' ? body : body(), headers)
       result[which] = 'sent'
       return
     } catch (err) {
+      if (isKeepError(err, 'KEEP_FENCED')) {
+        result[which] = 'failed'
+        result.error = `PUT ${path}: ${err.message}`
+        fence?.refused(server.uuid, err.message)
+        return
+      }
       if (attempt >= attempts) {
         result[which] = 'failed'
         result.error = `PUT ${path}: ${(err as Error).message}`

@@ -7,8 +7,11 @@ import type { IndexStatus } from './indexes.js'
 import type { Refusal, ServerMounts } from './sanity.js'
 import { writeFileAtomic } from './atomic-file.js'
 
-/** `committed`: lists sent; `refused`: only empty trash lists sent; `dry-run`: nothing sent; `commit-failed`: some list could not be delivered. */
-export type Outcome = 'committed' | 'refused' | 'dry-run' | 'commit-failed'
+/**
+ * `committed`: lists sent; `refused`: only empty trash lists sent; `dry-run`: nothing sent; `commit-failed`: some list could not be delivered;
+ * `degraded`: a keepstore is down (etcd), pull lists and only empty trash lists sent; `fenced`: the lock was lost or a newer holder's fence refused a list, nothing more sent (exit 3).
+ */
+export type Outcome = 'committed' | 'refused' | 'dry-run' | 'commit-failed' | 'degraded' | 'fenced'
 
 export interface WorkReport {
   /** Items balance decided (before the per-server caps). */
@@ -94,6 +97,8 @@ export interface Report {
   timings: Timings
   incremental: IncrementalReport
   servers: ServerReport[]
+  /** Configured keepstores this run planned without: down in etcd for `membershipSettle` (PROTOCOL §8). */
+  down: string[]
 }
 
 export interface ReportInput {
@@ -118,6 +123,7 @@ export interface ReportInput {
   lostFile: string | undefined
   timings: Timings
   incremental: IncrementalReport
+  down?: readonly string[]
 }
 
 export function buildReport(input: ReportInput): Report {
@@ -161,6 +167,7 @@ export function buildReport(input: ReportInput): Report {
     lost: { blocks: lost.blocks, bytes: lost.bytes, file: input.lostFile },
     timings: input.timings,
     incremental: input.incremental,
+    down: [...(input.down ?? [])],
     servers: input.servers.map((s) => {
       const set = setOf(s.uuid)
       const commit = commitOf(s.uuid)

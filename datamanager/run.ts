@@ -3,7 +3,9 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { requireDatamanager, type Config, type DatamanagerConfig } from '../shared/config.js'
 import { EXIT } from '../shared/cli.js'
+import { isKeepError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
+import type { MembershipView } from '../shared/membership.js'
 import type { BalancePolicy } from './balance.js'
 import { balancePass, type PassResult } from './balance-pass.js'
 import { createTotals } from './balance-report.js'
@@ -13,7 +15,9 @@ import { writeDryRun } from './dry-run.js'
 import { planReads, readReferences, runFingerprint, type ReferencesRead } from './incremental.js'
 import { openIndexStore, type IndexStore, type StoreWriter } from './index-store.js'
 import { fetchMounts, type DatamanagerClient } from './indexes.js'
-import type { Lock } from './lock.js'
+import type { Lock, LockHandle } from './lock.js'
+import { createRunFence, type RunFence } from './fencing.js'
+import { planMembership, type MembershipPlan } from './membership-plan.js'
 import { noProgress, type Progress } from './progress.js'
 import { StoredReferencesDoubt } from './reference-source.js'
 import { buildReport, summaryLine, writeReport, type IncrementalReport, type Outcome, type Report, type Timings } from './report.js'
@@ -45,6 +49,12 @@ export interface RunOptions {
   runTimeoutMs?: number
   /** `--full`: read every index and the collections in full, reusing nothing stored (the state is still kept for the next run). */
   full?: boolean
+  /**
+   * With `cluster.etcd`: who is live. A keepstore absent for
+   * `datamanager.membershipSettle` is down: planned without, pulls only,
+   * empty trash lists (PROTOCOL §8).
+   */
+  membership?: MembershipView
 }
 
 export interface RunResult {
@@ -64,19 +74,27 @@ export interface RunResult {
 export async function runDatamanager(options: RunOptions): Promise<RunResult> {
   const dm = requireDatamanager(options.config)
   await mkdir(dm.stateDir, { recursive: true })
-  const handle = await options.lock.tryAcquire()
+  let handle: LockHandle | undefined
+  try {
+    handle = await options.lock.tryAcquire()
+  } catch (err) {
+    // No lock, no run (etcd unreachable): keepstores go on serving blocks without us.
+    if (!isKeepError(err, 'KEEP_UNAVAILABLE')) throw err
+    options.logger.error({ lock: options.lock.description }, `${err.message}: not starting`)
+    return { exitCode: EXIT.locked, report: undefined }
+  }
   if (handle === undefined) {
     options.logger.error({ lock: options.lock.description }, `another datamanager holds the lock ${options.lock.description}: not starting`)
     return { exitCode: EXIT.locked, report: undefined }
   }
   try {
-    return await runLocked(options, dm)
+    return await runLocked(options, dm, createRunFence(handle, options.logger))
   } finally {
     await handle.release()
   }
 }
 
-async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<RunResult> {
+async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunFence | undefined): Promise<RunResult> {
   const { config, client, logger } = options
   const now = options.now ?? Date.now
   const progress = options.progress ?? noProgress
@@ -84,7 +102,17 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
   const startedAt = now()
   const stateFile = path.join(dm.stateDir, 'last-run.json')
   const previous = await readRunState(stateFile, (reason) => logger.warn(`last-run state ignored: ${reason}`))
-  const servers = config.keepstores.map((ks) => ({ uuid: ks.uuid, url: ks.url }))
+  const membership = await planFor(options, dm, previous)
+  const servers = config.keepstores.filter((ks) => !membership?.down.includes(ks.uuid)).map((ks) => ({ uuid: ks.uuid, url: ks.url }))
+  if (membership !== undefined && membership.down.length > 0) {
+    logger.warn({ down: membership.down }, `keepstores down (absent from etcd for ${dm.membershipSettleMs} ms or more): planning without them; pulls only, trash lists empty`)
+  }
+  // The new holder's first step (PROTOCOL §4): a fenced empty trash list everywhere, before any index is read.
+  let fencedFirst = false
+  if (fence !== undefined && !options.dryRun) {
+    const sent = await clearTrashLists(servers, { client, logger, ...options.commit, fence })
+    fencedFirst = sent.every((r) => r.trash === 'sent')
+  }
   const spill = await createSpill(path.join(dm.stateDir, 'spill'))
   const store = await openIndexStore(path.join(dm.stateDir, 'incremental'))
   if (store.invalid !== undefined) logger.warn({ reason: store.invalid }, `incremental state set aside (every index is read in full): ${store.invalid}`)
@@ -94,7 +122,8 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
   const runTimeoutMs = options.runTimeoutMs ?? dm.runTimeoutMs
   const deadline = new AbortController()
   const timer = setTimeout(() => deadline.abort(), runTimeoutMs)
-  const signal = deadline.signal
+  // A lost lock (or a 409) also stops the reads: nothing this run learns can be sent any more.
+  const signal = fence === undefined ? deadline.signal : AbortSignal.any([deadline.signal, fence.signal])
   // Every index and prefix read in flight listens to it: dozens at once is expected, not a leak.
   setMaxListeners(1000, signal)
   let committed = false
@@ -111,8 +140,8 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
     const answered = serverMounts.filter((s) => s.mounts !== undefined)
     // PROTOCOL §8: servers or mounts changed → every trash list is cleared before any index is read.
     const layout = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
-    let cleared = false
-    if (!options.dryRun && topologyChanged(previous.topology, layout)) {
+    let cleared = fencedFirst
+    if (!options.dryRun && !cleared && topologyChanged(previous.topology, layout)) {
       const sent = await clearTrashLists(answered, { client, logger, ...options.commit })
       cleared = sent.every((r) => r.trash === 'sent')
     }
@@ -161,7 +190,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       force: options.force ?? false,
     })
     // Checked before commit; a commit that starts finishes (each request has its own timeout).
-    if (signal.aborted) {
+    if (deadline.signal.aborted) {
       refusals.unshift({
         code: 'run-timeout',
         message: `the run took longer than datamanager.runTimeout (${runTimeoutMs} ms): reads stopped at the deadline`,
@@ -178,6 +207,8 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       stateFile,
       timings,
       cleared,
+      fence,
+      membership,
       keep: { store, writer, refs, fingerprint, generation: store.committed.meta.generation + 1 },
     })
     committed = result.report?.incremental.stateSaved === true
@@ -211,6 +242,8 @@ interface Collected {
   timings: Timings
   /** Every answering server already took an empty trash list before the indexes were read. */
   cleared: boolean
+  fence: RunFence | undefined
+  membership: MembershipPlan | undefined
   keep: Keep
 }
 
@@ -223,7 +256,10 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
   const answered = c.serverMounts.filter((s) => s.mounts !== undefined)
   const currentTopology = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
   const changed = topologyChanged(c.previous.topology, currentTopology)
-  const changeSets = c.pass?.changeSets.list() ?? []
+  const down = c.membership?.down ?? []
+  // Degraded (PROTOCOL §8): a keepstore is down, so pulls go out and every trash list is empty.
+  const planned = c.pass?.changeSets.list() ?? []
+  const changeSets = down.length === 0 ? planned : planned.map((set) => ({ ...set, trashes: [], trashBytes: 0, deferredTrashes: 0 }))
   if (refused) logger.warn({ refusals: c.refusals.map((r) => r.code) }, `refusing to pull or trash: ${c.refusals.map((r) => r.message).join('; ')}`)
   let commits: ServerCommit[] = []
   let outcome: Outcome
@@ -232,23 +268,28 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
   if (dryRun) {
     await writeDryRun(path.join(dm.stateDir, 'dry-run'), changeSets, c.refusals, options.out ?? process.stdout)
     outcome = 'dry-run'
+  } else if (c.fence?.signal.aborted) {
+    outcome = 'fenced'
   } else if (refused) {
-    commits = await clearTrashLists(answered, commitOptions)
+    commits = await clearTrashLists(answered, { ...commitOptions, fence: c.fence })
     outcome = 'refused'
   } else {
-    commits = await commitChanges(changeSets, { ...commitOptions, clearFirst: changed && !c.cleared })
-    outcome = commits.every((r) => r.pull === 'sent' && r.trash === 'sent') ? 'committed' : 'commit-failed'
+    commits = await commitChanges(changeSets, { ...commitOptions, fence: c.fence, clearFirst: changed && !c.cleared })
+    const delivered = commits.every((r) => r.pull === 'sent' && r.trash === 'sent')
+    outcome = !delivered ? 'commit-failed' : down.length > 0 ? 'degraded' : 'committed'
   }
+  if (c.fence?.signal.aborted && !dryRun) outcome = 'fenced'
   c.timings.commitMs = Math.round(performance.now() - commitStarted)
-  const stateSaved = outcome === 'committed' && c.pass !== undefined ? await keepState(c, logger) : false
+  // A degraded run delivered its lists too; its state is pinned to the servers it planned with (the fingerprint).
+  const stateSaved = (outcome === 'committed' || outcome === 'degraded') && c.pass !== undefined ? await keepState(c, logger) : false
   let lostFile: string | undefined
-  if (c.pass !== undefined && !refused) {
+  if (c.pass !== undefined && !refused && outcome !== 'fenced') {
     await c.pass.lost.commit()
     lostFile = dm.lostBlocksFile
   } else {
     await c.pass?.lost.abort()
   }
-  const exitCode = refused || outcome === 'commit-failed' ? EXIT.refused : EXIT.ok
+  const exitCode = outcome === 'fenced' ? EXIT.locked : refused || outcome === 'commit-failed' ? EXIT.refused : EXIT.ok
   const report = buildReport({
     startedAt: c.startedAt,
     finishedAt: now(),
@@ -270,9 +311,11 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     lostFile,
     timings: c.timings,
     incremental: incrementalReport(c, stateSaved),
+    down,
   })
   await writeReport(dm.reportFile, report)
-  if (!dryRun) await writeRunState(c.stateFile, nextState(c, report, commits, currentTopology, options.config.keepstores.length))
+  // A run that lost its lock leaves the state to the holder.
+  if (!dryRun && outcome !== 'fenced') await writeRunState(c.stateFile, nextState(c, report, commits, currentTopology, options.config.keepstores.length))
   logger.info({ outcome, exitCode, report: dm.reportFile }, summaryLine(report))
   return { exitCode, report }
 }
@@ -290,7 +333,19 @@ function nextState(
       ? { at: report.finishedAt, collections: report.collections.read, referencedBlocks: report.referencedBlocks }
       : c.previous.lastSuccess
   const everyServer = commits.length === configured && commits.every((r) => r.trash === 'sent')
-  return { lastSuccess, topology: everyServer ? topology : c.previous.topology }
+  const absentSince = c.membership?.absentSince ?? c.previous.absentSince
+  return { lastSuccess, topology: everyServer ? topology : c.previous.topology, ...(absentSince === undefined ? {} : { absentSince }) }
+}
+
+/**
+ * With a membership view, who is down now; undefined without etcd (every
+ * configured keepstore is expected). The lock is held, so etcd answers: the
+ * first listing is a moment away (unlisted, every state is unknown: nobody is down).
+ */
+async function planFor(options: RunOptions, dm: DatamanagerConfig, previous: RunState): Promise<MembershipPlan | undefined> {
+  if (options.membership === undefined) return undefined
+  await options.membership.ready(5000)
+  return planMembership({ members: options.membership.members(), previous: previous.absentSince, settleMs: dm.membershipSettleMs, now: Date.now() })
 }
 
 /** Commits this run's lines, references and outcomes as the state the next run starts from; false (logged) when that failed. */

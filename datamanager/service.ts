@@ -6,6 +6,7 @@ import { requireDatamanager } from '../shared/config.js'
 import { isKeepError, KeepError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 import { DatamanagerMetrics } from './metrics.js'
+import { createMembershipTrigger } from './membership-trigger.js'
 import { runDatamanager, type RunOptions, type RunResult } from './run.js'
 
 export interface ServiceOptions extends Omit<RunOptions, 'dryRun'> {
@@ -27,7 +28,8 @@ export interface RunningService {
 
 /**
  * The datamanager as a service: one run every `datamanager.period` until
- * `signal` aborts. A refused run, a held lock, even a crashed run is logged
+ * `signal` aborts, and with etcd also `membershipSettle` after a keepstore
+ * came or went. A refused run, a held lock, even a crashed run is logged
  * and the next period tries again. When `datamanager.listen` is set, serves
  * `/metrics` and `/_health/ping`, both guarded by `cluster.managementToken`
  * as the keepstore's are.
@@ -39,10 +41,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const address = server === undefined ? undefined : { host: dm.listen!.host, port: (server.address() as AddressInfo).port }
   if (address !== undefined) options.logger.info(address, 'datamanager metrics listening')
   const wait = options.wait ?? waitFor
+  // With etcd: a keepstore coming or going starts a run after membershipSettle, not after the period.
+  const trigger = options.membership && createMembershipTrigger(options.membership, dm.membershipSettleMs, options.logger)
   const done = (async () => {
     try {
       while (!options.signal.aborted) {
         let result: RunResult | undefined
+        trigger?.runStarting()
         try {
           result = await runDatamanager(options)
           if (result.report !== undefined) metrics.observe(result.report)
@@ -52,9 +57,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         }
         options.onRun?.(result)
         if (options.signal.aborted) break
-        await wait(dm.periodMs, options.signal)
+        await wait(dm.periodMs, trigger ? AbortSignal.any([options.signal, trigger.next()]) : options.signal)
       }
     } finally {
+      trigger?.close()
       if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()))
     }
   })()

@@ -19,6 +19,8 @@ export interface PullWorkerDeps {
   logger: Logger
   /** Removes queued entries for the same block and target once it is in place. */
   dropDuplicates(item: PullItem): Promise<unknown>
+  /** A source known to be down (etcd membership): skipped instead of waiting for its timeout. Absent or unknown → tried. */
+  isDown?(server: string): boolean
   onBytes?(n: number): void
   onFailure?(reason: string): void
 }
@@ -58,6 +60,11 @@ async function pullOne(deps: PullWorkerDeps, item: PullItem, signal: AbortSignal
   const reasons: string[] = []
   for (const server of item.servers) {
     if (signal.aborted) break
+    if (deps.isDown?.(server)) {
+      reasons.push(`${server}: not registered in etcd (down)`)
+      deps.onFailure?.('source-down')
+      continue
+    }
     try {
       const body: Readable = await deps.client.getBlock(server, signed, { signal, token: PULL_TOKEN })
       try {

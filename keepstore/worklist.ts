@@ -65,7 +65,7 @@ export interface Worklist<T> {
    * clears it. Items in progress finish; the next item taken is the head of
    * the new list.
    */
-  replace(items: T[], meta: { digest: string; receivedAt: Date }): Promise<void>
+  replace(items: T[], meta: { digest: string; receivedAt: Date; fence?: string }): Promise<void>
   /** Removes queued (not in-progress) items matching `predicate`, persisted; resolves to how many. */
   drop(predicate: (item: T) => boolean): Promise<number>
   status(): WorklistStatus<T>

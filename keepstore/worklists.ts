@@ -9,10 +9,14 @@ import { createPullHandler } from './pull-worker.js'
 import { createTrashHandler } from './trash-worker.js'
 import type { StateDb } from './state-db.js'
 import type { Slots } from './slots.js'
+import { createFenceGate, type FenceGate } from './fence.js'
+import { readStoredFence } from './worklist-store.js'
 
 export interface WorklistSet {
   pull: Worklist<PullItem>
   trash: Worklist<TrashItem>
+  /** Every list replace goes through it (PROTOCOL §4 fencing). */
+  fence: FenceGate
   /** Whether a URL is a keepstore of this cluster (pull sources must be). */
   isKnownServer(url: string): boolean
   close(): Promise<void>
@@ -29,6 +33,8 @@ export interface WorklistSetOptions {
   pullConcurrency: number
   trashConcurrency: number
   isKnownServer(url: string): boolean
+  /** A pull source known to be down (live membership); such sources are skipped. Unknown → false. */
+  isDown?(url: string): boolean
 }
 
 const pullTarget = (item: PullItem): string => `${parseLocator(item.locator).hash}/${item.mount_uuid ?? ''}`
@@ -58,6 +64,7 @@ export async function createWorklists(options: WorklistSetOptions): Promise<Work
         const target = pullTarget(done)
         return pull.drop((queued) => pullTarget(queued) === target)
       },
+      ...(options.isDown ? { isDown: options.isDown } : {}),
       onBytes: (n) => metrics.pullBytes.inc(n),
       onFailure: (reason) => metrics.pullFailures.inc({ reason }),
     }),
@@ -72,9 +79,11 @@ export async function createWorklists(options: WorklistSetOptions): Promise<Work
   })
   await pull.open()
   await trash.open()
+  const [pullFence, trashFence] = await Promise.all([readStoredFence(db.sublevel('pull')), readStoredFence(db.sublevel('trash'))])
   return {
     pull,
     trash,
+    fence: createFenceGate(pullFence > trashFence ? pullFence : trashFence),
     isKnownServer: options.isKnownServer,
     async close() {
       await Promise.all([pull.close(), trash.close()])

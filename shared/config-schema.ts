@@ -84,6 +84,16 @@ const httpUrl = z.string().superRefine((value, ctx) => {
   }
 })
 
+/** etcd speaks gRPC over http(s) and keeps leases in whole seconds. */
+const etcdSchema = z.strictObject({
+  endpoints: z.array(httpUrl).min(1, 'must list at least one endpoint'),
+  prefix: z
+    .string()
+    .regex(/^\/(?:[^\s]*\/)?$/, 'must start and end with / (e.g. /keep/zzzzz/)')
+    .optional(),
+  leaseTTL: duration('10s', (ms) => (Number.isInteger(ms / 1000) && ms >= 1000 ? undefined : 'must be whole seconds ≥ 1s')),
+})
+
 const clusterSchema = z
   .strictObject({
     id: z.string().regex(/^[a-z0-9]{5}$/, 'must be 5 lowercase letters or digits'),
@@ -99,6 +109,7 @@ const clusterSchema = z
     blobTrashLifetime: duration('336h'),
     blobTrashCheckInterval: duration('24h', positive),
     defaultReplication: integer(1, 2),
+    etcd: etcdSchema.optional(),
   })
   .superRefine((cluster, ctx) => {
     if (cluster.blobSigning && cluster.blobSigningKey === undefined) {
@@ -165,6 +176,7 @@ const datamanagerSchema = z.strictObject({
   reportFile: text.optional(),
   listen: hostPort.optional(),
   runTimeout: duration('6h', positive),
+  membershipSettle: duration('30s'),
   maxRecordBytes: size('256MiB').refine((n) => n >= 1024 && n <= 512 * 1024 * 1024, 'must be between 1KiB and 512MiB'),
 })
 

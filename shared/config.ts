@@ -54,6 +54,16 @@ export interface KeepstoreConfig {
   volumes: VolumeConfig[]
 }
 
+/** `cluster.etcd`: live membership and one datamanager cluster-wide (absent: static config, file lock). */
+export interface EtcdConfig {
+  /** gRPC endpoints, `http://host:port`. */
+  endpoints: string[]
+  /** Every key lives under it; ends with `/` (default `/keep/<cluster id>/`). */
+  prefix: string
+  /** Whole seconds ≥ 1: a killed keepstore (or datamanager) loses its registration (or lock) this long after its last keepalive. */
+  leaseTTLSeconds: number
+}
+
 export interface ClusterConfig {
   id: string
   systemRootToken: string
@@ -70,6 +80,7 @@ export interface ClusterConfig {
   blobTrashLifetimeMs: number
   blobTrashCheckIntervalMs: number
   defaultReplication: number
+  etcd: EtcdConfig | undefined
 }
 
 export interface DatamanagerConfig {
@@ -86,6 +97,8 @@ export interface DatamanagerConfig {
   runTimeoutMs: number
   /** A larger collection record refuses the run. */
   maxRecordBytes: number
+  /** With etcd: a run starts this long after a keepstore comes or goes; one gone longer is down (PROTOCOL §8). */
+  membershipSettleMs: number
 }
 
 export interface Config {
@@ -161,6 +174,11 @@ function resolveCluster(raw: RawConfig['cluster']): ClusterConfig {
     blobTrashLifetimeMs: raw.blobTrashLifetime,
     blobTrashCheckIntervalMs: raw.blobTrashCheckInterval,
     defaultReplication: raw.defaultReplication,
+    etcd: raw.etcd && {
+      endpoints: raw.etcd.endpoints,
+      prefix: raw.etcd.prefix ?? `/keep/${raw.id}/`,
+      leaseTTLSeconds: raw.etcd.leaseTTL / 1000,
+    },
   }
 }
 
@@ -218,6 +236,7 @@ function resolveDatamanager(raw: NonNullable<RawConfig['datamanager']>, resolve:
     listen: raw.listen,
     runTimeoutMs: raw.runTimeout,
     maxRecordBytes: raw.maxRecordBytes,
+    membershipSettleMs: raw.membershipSettle,
   }
 }
 

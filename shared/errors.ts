@@ -15,6 +15,7 @@ export const KEEP_ERROR_STATUS = {
   KEEP_NOT_FOUND: 404, // something other than a block (a mount, a route that is disabled)
   KEEP_METHOD_NOT_ALLOWED: 405,
   KEEP_TIMEOUT: 408,
+  KEEP_FENCED: 409, // a list from a datamanager whose lock is older than one already applied (PROTOCOL §4)
   KEEP_TOO_LARGE: 413,
   KEEP_HASH_COLLISION: 500, // same hash, different bytes already stored
   KEEP_IO: 500,

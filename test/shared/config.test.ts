@@ -64,6 +64,7 @@ t.test('a minimal file gets every documented default', async (t) => {
       blobTrashLifetimeMs: 336 * 3_600_000,
       blobTrashCheckIntervalMs: 24 * 3_600_000,
       defaultReplication: 2,
+      etcd: undefined,
     },
     keepstores: [
       {
@@ -214,6 +215,7 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
       listen: undefined,
       runTimeoutMs: 6 * 3_600_000,
       maxRecordBytes: 256 * 1024 * 1024,
+      membershipSettleMs: 30_000,
     },
   },
   {
@@ -222,14 +224,32 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
       (d.datamanager = {
         collections: '/c', period: '1h', pullLimit: 5, trashLimit: 0, stateDir: 'dm',
         lostBlocksFile: 'lost.txt', reportFile: '/r.json', listen: '127.0.0.1:25110',
-        runTimeout: '30m', maxRecordBytes: '1MiB',
+        runTimeout: '30m', maxRecordBytes: '1MiB', membershipSettle: '5s',
       }),
     pick: (c) => requireDatamanager(c),
     want: {
       collections: '/c', periodMs: 3_600_000, pullLimit: 5, trashLimit: 0, stateDir: '/etc/keep/dm',
       lostBlocksFile: '/etc/keep/lost.txt', reportFile: '/r.json', listen: { host: '127.0.0.1', port: 25110 },
-      runTimeoutMs: 1_800_000, maxRecordBytes: 1024 * 1024,
+      runTimeoutMs: 1_800_000, maxRecordBytes: 1024 * 1024, membershipSettleMs: 5000,
     },
+  },
+  {
+    name: 'etcd with defaults: prefix from the cluster id, 10 s leases',
+    edit: (d) => (d.cluster.etcd = { endpoints: ['http://127.0.0.1:2379'] }),
+    pick: (c) => c.cluster.etcd,
+    want: { endpoints: ['http://127.0.0.1:2379'], prefix: '/keep/zzzzz/', leaseTTLSeconds: 10 },
+  },
+  {
+    name: 'etcd with everything set',
+    edit: (d) => (d.cluster.etcd = { endpoints: ['http://etcd0:2379', 'https://etcd1:2379'], prefix: '/', leaseTTL: '3s' }),
+    pick: (c) => c.cluster.etcd,
+    want: { endpoints: ['http://etcd0:2379', 'https://etcd1:2379'], prefix: '/', leaseTTLSeconds: 3 },
+  },
+  {
+    name: 'membershipSettle 0: a run as soon as the membership changes',
+    edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', membershipSettle: 0 }),
+    pick: (c) => requireDatamanager(c).membershipSettleMs,
+    want: 0,
   },
 ]
 
@@ -362,6 +382,14 @@ const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
   { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', runTimeout: 0 }), message: 'config: datamanager.runTimeout: must be > 0' },
   { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', maxRecordBytes: 1023 }), message: 'config: datamanager.maxRecordBytes: must be between 1KiB and 512MiB' },
   { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', maxRecordBytes: '513MiB' }), message: 'config: datamanager.maxRecordBytes: must be between 1KiB and 512MiB' },
+  { edit: (d) => (d.cluster.etcd = {}), message: 'config: cluster.etcd.endpoints: required' },
+  { edit: (d) => (d.cluster.etcd = { endpoints: [] }), message: 'config: cluster.etcd.endpoints: must list at least one endpoint' },
+  { edit: (d) => (d.cluster.etcd = { endpoints: ['127.0.0.1:2379'] }), message: 'config: cluster.etcd.endpoints[0]: must be an http:// or https:// URL (got "127.0.0.1:2379")' },
+  { edit: (d) => (d.cluster.etcd = { endpoints: ['http://e:2379'], prefix: 'keep/' }), message: 'config: cluster.etcd.prefix: must start and end with / (e.g. /keep/zzzzz/)' },
+  { edit: (d) => (d.cluster.etcd = { endpoints: ['http://e:2379'], prefix: '/keep' }), message: 'config: cluster.etcd.prefix: must start and end with / (e.g. /keep/zzzzz/)' },
+  { edit: (d) => (d.cluster.etcd = { endpoints: ['http://e:2379'], leaseTTL: '500ms' }), message: 'config: cluster.etcd.leaseTTL: must be whole seconds ≥ 1s' },
+  { edit: (d) => (d.cluster.etcd = { endpoints: ['http://e:2379'], ttl: '5s' }), message: 'config: cluster.etcd.ttl: unknown key' },
+  { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', membershipSettle: '-1s' }), message: 'config: datamanager.membershipSettle: must not be negative (got "-1s")' },
   { edit: (d) => (d.keepstores[0].maxConcurrentWrites = 0), message: 'config: keepstores[0].maxConcurrentWrites: must be an integer ≥ 1' },
   { edit: (d) => (d.keepstores[0].bodyIdleTimeout = 0), message: 'config: keepstores[0].bodyIdleTimeout: must be > 0' },
   { edit: (d) => (d.keepstores[0].scrubRate = -1), message: 'config: keepstores[0].scrubRate: must be ≥ 0 (0 = off)' },
