@@ -50,6 +50,8 @@ interface RunFigures {
   prefixesReused: number
   collections: string
   timings: { collectionsMs: number; balanceMs: number; commitMs: number }
+  /** Why mounts were read in full (distinct reasons). */
+  fullReasons: string[]
 }
 
 /** A permutation of 0..n-1 (multiplication by a prime coprime with n), so references arrive in no particular hash order. */
@@ -154,6 +156,7 @@ async function runDatamanager(cluster: Cluster, name: string, program = DATAMANA
     timings: RunFigures['timings']
     // A baseline build reports no incremental section.
     incremental?: { indexBytes: number; prefixesReread: number; prefixesReused: number; collections: string }
+    servers: Array<{ mounts: Array<{ read?: string; fullReason?: string }> }>
   }
   return {
     name,
@@ -168,6 +171,7 @@ async function runDatamanager(cluster: Cluster, name: string, program = DATAMANA
     prefixesReused: report.incremental?.prefixesReused ?? 0,
     collections: report.incremental?.collections ?? '-',
     timings: report.timings,
+    fullReasons: [...new Set(report.servers.flatMap((srv) => srv.mounts.map((m) => (m.read === 'full' ? (m.fullReason ?? '') : '')).filter((r) => r !== '')))],
   }
 }
 
@@ -237,6 +241,7 @@ const print = (r: string[]): void => void process.stdout.write(`${r.map((c, i) =
 process.stdout.write('\n')
 print(header)
 for (const r of rows) print(r)
+for (const r of runs) if (r.fullReasons.length > 0) process.stdout.write(`${r.name}: read in full because ${r.fullReasons.join('; ')}\n`)
 
 const mine = runs.filter((r) => !r.name.startsWith('baseline'))
 const [first, second, changed] = mine as [RunFigures, RunFigures, RunFigures]

@@ -39,7 +39,7 @@ export async function planRead(input: PlanInput): Promise<ReadPlan> {
   let bytes = 0
   let digests: PrefixDigest[] | string
   try {
-    const body = await readBody(await client.getStream(server.url, `/mounts/${encodeURIComponent(mount)}/digests`, options), MAX_DIGESTS_BYTES)
+    const body = await twice(signal, async () => readBody(await client.getStream(server.url, `/mounts/${encodeURIComponent(mount)}/digests`, options), MAX_DIGESTS_BYTES))
     digests = body === undefined ? 'larger than 1 MiB' : parseDigests(body.toString('latin1'))
   } catch (err) {
     digests = (err as Error).message
@@ -55,7 +55,7 @@ export async function planRead(input: PlanInput): Promise<ReadPlan> {
     const prefix = INDEX_PREFIXES[i]!
     let body: Buffer | undefined
     try {
-      body = await readBody(await client.getStream(server.url, indexPath(mount, prefix), options), MAX_PREFIX_BYTES)
+      body = await twice(signal, async () => readBody(await client.getStream(server.url, indexPath(mount, prefix), options), MAX_PREFIX_BYTES))
     } catch (err) {
       doubt ??= `prefix ${prefix}: ${(err as Error).message}`
       return
@@ -91,6 +91,21 @@ export async function planRead(input: PlanInput): Promise<ReadPlan> {
   status.prefixesReread = changed.length
   for (let i = 0; i < PREFIX_COUNT; i++) status.lines += (reread.get(i) ?? stored[i]!).count
   return { read: 'incremental', status, reread }
+}
+
+/**
+ * `read`, tried again once if it fails (a keep-alive connection the server
+ * closed as it was reused fails a request now and then): one lost request
+ * should not cost a full read. What comes back is checked all the same.
+ */
+async function twice<T>(signal: AbortSignal | undefined, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read()
+  } catch (err) {
+    // An HTTP answer (its status starts the message) is an answer; only a lost connection is tried again.
+    if (signal?.aborted === true || /^\d{3}\b/.test((err as Error).message)) throw err
+    return read()
+  }
 }
 
 /** The whole body, or undefined past `max` bytes (the rest is not read). */

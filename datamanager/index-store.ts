@@ -113,7 +113,8 @@ export interface IndexStoreOptions {
 }
 
 const SEGMENT_RE = /^seg-\d+-\d+\.dat$/
-const HIGH_WATER = 64 << 20
+const HIGH_WATER = 32 << 20
+const WRITE_BYTES = 1 << 20
 
 export async function openIndexStore(dir: string, options: IndexStoreOptions = {}): Promise<IndexStore> {
   await mkdir(dir, { recursive: true })
@@ -197,6 +198,10 @@ class SegmentWriter implements StoreWriter {
   private readonly handles: Array<Promise<FileHandle>> = []
   private size = 0
   private pending = 0
+  // Appends not handed to the file yet: written together (one writev per ~1 MiB, not one write per record).
+  private queue: Buffer[] = []
+  private queueStart = 0
+  private queueBytes = 0
   private chain: Promise<void> = Promise.resolve()
   private failure: Error | undefined
   private waiters: Array<() => void> = []
@@ -214,28 +219,47 @@ class SegmentWriter implements StoreWriter {
   append(data: Buffer, count: number, sha256: string): StoredRecord {
     if (data.length === 0) return { ...EMPTY_RECORD, count, sha256 }
     if (this.handle === undefined || this.size >= this.segmentBytes) {
+      this.writeQueue()
       const name = `seg-${this.generation}-${this.names.length}.dat`
       this.names.push(name)
       this.handle = open(path.join(this.dir, name), 'w')
       this.handle.catch(() => {})
       this.handles.push(this.handle)
       this.size = 0
+      this.queueStart = 0
     }
     const record: StoredRecord = { segment: this.names.at(-1)!, offset: this.size, length: data.length, count, sha256 }
-    const handle = this.handle
     this.size += data.length
     this.pending += data.length
+    this.queue.push(data)
+    this.queueBytes += data.length
+    if (this.queueBytes >= WRITE_BYTES) this.writeQueue()
+    return record
+  }
+
+  /** Hands what is queued to the current segment, after every earlier write. */
+  private writeQueue(): void {
+    if (this.queue.length === 0) return
+    const buffers = this.queue
+    const position = this.queueStart
+    const bytes = this.queueBytes
+    const handle = this.handle!
+    this.queue = []
+    this.queueStart += bytes
+    this.queueBytes = 0
     this.chain = this.chain.then(async () => {
       try {
-        if (this.failure === undefined) await (await handle).write(data, 0, data.length, record.offset)
+        if (this.failure === undefined) {
+          const { bytesWritten } = await (await handle).writev(buffers, position)
+          if (bytesWritten !== bytes) throw new Error(`short write to a segment: ${bytesWritten} of ${bytes} bytes`)
+        }
       } catch (err) {
         this.failure ??= err as Error
       } finally {
-        this.pending -= data.length
+        this.pending -= bytes
         if (this.pending < HIGH_WATER / 2) for (const wake of this.waiters.splice(0)) wake()
       }
     })
-    return record
   }
 
   drain(): Promise<void> | undefined {
@@ -247,6 +271,7 @@ class SegmentWriter implements StoreWriter {
   }
 
   async flush(): Promise<void> {
+    this.writeQueue()
     await this.chain
     if (this.failure !== undefined) throw this.failure
   }
@@ -263,6 +288,7 @@ class SegmentWriter implements StoreWriter {
   }
 
   async discard(): Promise<void> {
+    this.queue = []
     await this.chain
     for (const h of this.handles) await h.then((x) => x.close()).catch(() => {})
     this.handles.length = 0
