@@ -1,5 +1,5 @@
 import { md5hex } from './hash.js'
-import { md5Short } from './md5-short.js'
+import { md5Head, md5WithTail } from './md5-short.js'
 
 const ARVADOS_UUID_LENGTH = 27
 const SUFFIX_LENGTH = 15
@@ -12,11 +12,12 @@ export function rendezvousSuffix(uuid: string): string {
 /** Weights of the items being ranked, four big-endian words each (they compare as the hex digests would). */
 let weights = new Uint32Array(64)
 const digest = new Uint32Array(4)
+const head = new Int32Array(16)
 
-/** `md5(hash + suffix(uuid))` of item `i` into `weights`. */
-function weigh(i: number, text: string): void {
-  if (!md5Short(text, digest)) {
-    const hex = md5hex(text)
+/** `md5(hash + suffix)` of item `i` into `weights`; `packed` when `head` holds the hash (see md5Head). */
+function weigh(i: number, hash: string, suffix: string, packed: boolean): void {
+  if (!packed || !md5WithTail(head, suffix, digest)) {
+    const hex = md5hex(hash + suffix)
     for (let k = 0; k < 4; k++) digest[k] = parseInt(hex.slice(8 * k, 8 * k + 8), 16)
   }
   weights.set(digest, 4 * i)
@@ -43,8 +44,9 @@ function rank<T>(hash: string, items: readonly T[], uuidOf: (item: T) => string,
   if (n < 2) return items.slice()
   if (weights.length < 4 * n) weights = new Uint32Array(4 * n)
   const order = new Array<number>(n)
+  const packed = md5Head(hash, head)
   for (let i = 0; i < n; i++) {
-    weigh(i, hash + rendezvousSuffix(uuidOf(items[i]!)))
+    weigh(i, hash, rendezvousSuffix(uuidOf(items[i]!)), packed)
     order[i] = i
   }
   order.sort(compare)
