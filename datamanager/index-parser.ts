@@ -225,14 +225,23 @@ function fastEntry(buf: Buffer, start: number, end: number): IndexEntry | undefi
   // 15 digits always fit in 2^53; longer sizes take the slow path.
   if (i === start + 33 || i - start - 33 > 15 || buf[i] !== SPACE) return undefined
   const mtimeStart = ++i
+  // The mtime as two numbers, its last 9 digits apart: exact up to 24 digits (ns mtimes have 19).
+  const split = end - 9
+  let high = 0
+  let low = 0
   for (; i < end; i++) {
     const c = buf[i]!
     if (c < ZERO || c > NINE) return undefined
+    if (i < split) high = high * 10 + (c - ZERO)
+    else low = low * 10 + (c - ZERO)
   }
-  if (i === mtimeStart) return undefined
+  if (i === mtimeStart || end - mtimeStart > 24) return undefined
   const text = buf as unknown as Latin1Slicer
-  return { hash: text.latin1Slice(start, start + 32), size, mtime: BigInt(text.latin1Slice(mtimeStart, end)) }
+  const mtime = high === 0 ? BigInt(low) : BigInt(high) * NS_PER_S + BigInt(low)
+  return { hash: text.latin1Slice(start, start + 32), size, mtime }
 }
+
+const NS_PER_S = 1_000_000_000n
 
 /**
  * `Buffer#latin1Slice`: what `toString('latin1', start, end)` ends up

@@ -128,3 +128,11 @@ t.test('index parser: pushGroups cuts the index into 3-hex prefix groups holding
   t.same(cut.pushGroups(Buffer.from(lines.join(''), 'latin1')).map((g) => g.prefix), ['acb'], 'without the final empty line the last group is never complete')
   t.notOk(cut.end())
 })
+
+t.test('index parser: mtimes of any length come out exact', async (t) => {
+  for (const mtime of ['0', '7', '000000001', '999999999', '1000000000', '1707249451308502672', '18446744073709551615', '123456789012345678901234', '1234567890123456789012345']) {
+    const { entries, complete } = parse(`${line(A, 3, mtime)}\n`)
+    t.ok(complete, mtime)
+    t.equal(entries[0]?.[2], BigInt(mtime), `${mtime} exact`)
+  }
+})
