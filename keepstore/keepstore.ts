@@ -7,7 +7,7 @@ import { createSigner, type Signer } from '../shared/signer.js'
 import type { Locator } from '../shared/locator.js'
 import { mergeSorted } from '../shared/merge-sorted.js'
 import type { IndexEntry } from '../shared/index-format.js'
-import type { BlockStat, ReadResult } from './volumes/volume.js'
+import type { BlockStat, PrefixDigest, ReadResult } from './volumes/volume.js'
 import type { Mount } from './mount.js'
 import { abandon, firstChunk, ignore } from './first-chunk.js'
 
@@ -272,6 +272,17 @@ export class Keepstore {
     const sources = mounts.map((m) => m.volume.index(prefix, signal ? { signal } : {}))
     if (sources.length === 1) return sources[0]!
     return mergeSorted(sources, (a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0))
+  }
+
+  /**
+   * Per-prefix digests of one mount's index (GET /mounts/<uuid>/digests). A
+   * mount whose disk is `failed` answers KEEP_UNAVAILABLE rather than a
+   * listing a reader could skip re-reading on; a failing listing throws.
+   */
+  async digests(mountUuid: string, signal?: AbortSignal): Promise<PrefixDigest[]> {
+    const mount = this.requireMount(mountUuid)
+    if (mount.state === 'failed') throw new KeepError('KEEP_UNAVAILABLE', `volume ${mount.uuid} is failing`)
+    return mount.volume.digests(signal ? { signal } : {})
   }
 
   /** Deletes trashed copies whose lifetime is over, on every writable mount. */

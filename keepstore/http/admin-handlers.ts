@@ -81,6 +81,26 @@ export const getIndex: Handler = (ctx, deps) => streamIndex(ctx, deps, undefined
 
 export const getMountBlocks: Handler = (ctx, deps) => streamIndex(ctx, deps, ctx.params.uuid ?? '')
 
+/**
+ * One line per 3-hex prefix, `<prefix> <blocks> <sha256 of that prefix's index
+ * lines>`, then one empty line (PROTOCOL.md §3). Computed whole before the
+ * first byte goes out, so a failure is a 5xx, never a short answer.
+ */
+export const getMountDigests: Handler = async (ctx, deps) => {
+  requireAdmin(ctx, deps)
+  const ac = new AbortController()
+  ctx.res.once('close', () => {
+    if (!ctx.res.writableFinished) ac.abort()
+  })
+  const digests = await deps.keepstore.digests(ctx.params.uuid ?? '', ac.signal)
+  let body = ''
+  for (const d of digests) body += `${d.prefix} ${d.blocks} ${d.sha256}\n`
+  body += '\n'
+  ctx.type = 'text/plain; charset=utf-8'
+  ctx.body = body
+  ctx.state.bytesOut = body.length
+}
+
 export const getMounts: Handler = async (ctx, deps) => {
   requireAdmin(ctx, deps)
   ctx.body = deps.keepstore.mounts.map((m) => m.toJSON())

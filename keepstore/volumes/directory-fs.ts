@@ -23,7 +23,7 @@ export type FsOp =
  * Test seam: called before each file-system step with the path involved; a
  * thrown error (e.g. `Object.assign(new Error('x'), { code: 'ENOSPC' })`)
  * stands for that step failing, and is mapped like a real one. The index
- * scan's synchronous readdir/stat calls do not consult it.
+ * scan consults it once per block directory ('readdir'), not per file.
  */
 export type FaultHook = (op: FsOp, path: string) => void | Promise<void>
 
@@ -41,6 +41,16 @@ export class FsRunner {
       return await fn()
     } catch (err) {
       throw this.map(err, op, path, absent)
+    }
+  }
+
+  /** Consults the fault hook alone, for a step taken synchronously elsewhere (the index scan's readdir). */
+  async check(op: FsOp, path: string): Promise<void> {
+    if (!this.faults) return
+    try {
+      await this.faults(op, path)
+    } catch (err) {
+      throw this.map(err, op, path, 'KEEP_IO')
     }
   }
 

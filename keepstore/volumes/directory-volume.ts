@@ -17,11 +17,12 @@ import {
   tempName,
   trashName,
 } from './directory-fs.js'
-import { blockDirs, dirEntries, scanIndex } from './directory-scan.js'
+import { blockDirs, dirEntries, scanDigests, scanIndex } from './directory-scan.js'
+import { ListingCache } from './directory-listing.js'
 import { BatchedWriter } from './batched-writer.js'
 import { READ_CHUNK_SIZE, consumeVerified, createVerifiedStream } from './hashing-stream.js'
 import { type QuarantineOutcome, checkStored, freeQuarantinePath, scanIrregular } from './directory-quarantine.js'
-import type { BlockStat, ReadResult, TrashOptions, Volume, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
+import type { BlockStat, PrefixDigest, ReadResult, TrashOptions, Volume, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
 
 export type { FaultHook, FsOp } from './directory-fs.js'
 
@@ -40,7 +41,13 @@ export interface DirectoryVolumeOptions {
   hostname?: string
   /** Fault injection for tests (ENOSPC, EIO): see {@link FaultHook}. */
   faults?: FaultHook
+  /** How long the index cache may reuse a file's stat (config `indexRescanInterval`; default 24 h, 0 = never). */
+  indexRescanIntervalMs?: number
+  /** The index cache's clock, ms since the epoch (default Date.now); see {@link ListingCache}. */
+  listingClock?: () => number
 }
+
+const DAY_MS = 24 * 3_600_000
 
 /**
  * A volume in a directory on a local disk: `root/<hash[0:3]>/<hash>`, written
@@ -61,6 +68,7 @@ class DirectoryVolume implements Volume {
   private readonly fs: FsRunner
   private readonly locks = new KeyedMutex()
   private readonly knownDirs = new Set<string>()
+  private readonly listings: ListingCache
   private knownDeviceId: string | undefined
 
   constructor(options: DirectoryVolumeOptions) {
@@ -70,6 +78,7 @@ class DirectoryVolume implements Volume {
     this.now = options.now
     this.hostname = options.hostname ?? osHostname()
     this.fs = new FsRunner(options.uuid, options.faults)
+    this.listings = new ListingCache({ rescanIntervalMs: options.indexRescanIntervalMs ?? DAY_MS, now: options.listingClock ?? Date.now })
   }
 
   get deviceId(): string {
@@ -179,7 +188,7 @@ class DirectoryVolume implements Volume {
         // Once fsync succeeded the bytes are safe; a failing close changes nothing.
         await handle.close().catch(() => undefined)
       }
-      const result = await this.locks.run(hash, () => this.commit(hash, temp))
+      const result = await this.changing(hash, () => this.commit(hash, temp))
       settled = true
       return result
     } finally {
@@ -189,12 +198,12 @@ class DirectoryVolume implements Volume {
 
   async touch(hash: string): Promise<BlockStat> {
     this.assertWritable()
-    return this.locks.run(hash, () => this.touchLocked(hash))
+    return this.changing(hash, () => this.touchLocked(hash))
   }
 
   async trash(hash: string, options: TrashOptions): Promise<boolean> {
     this.assertWritable()
-    return this.locks.run(hash, async () => {
+    return this.changing(hash, async () => {
       const { mtime } = await this.stat(hash)
       if (options.ifMtime !== undefined && mtime !== options.ifMtime) return false
       if (options.notNewerThan !== undefined && mtime > options.notNewerThan) return false
@@ -214,7 +223,7 @@ class DirectoryVolume implements Volume {
 
   async untrash(hash: string): Promise<BlockStat> {
     this.assertWritable()
-    return this.locks.run(hash, async () => {
+    return this.changing(hash, async () => {
       const dir = this.dirOf(hash)
       const copies = []
       for (const name of await dirEntries(this.fs, dir)) {
@@ -258,13 +267,17 @@ class DirectoryVolume implements Volume {
   }
 
   index(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<BlockStat> {
-    return scanIndex(this.fs, this.root, prefix, options.signal)
+    return scanIndex(this.fs, this.listings, this.root, prefix, options.signal)
+  }
+
+  digests(options: { signal?: AbortSignal } = {}): Promise<PrefixDigest[]> {
+    return scanDigests(this.fs, this.listings, this.root, options.signal)
   }
 
   async quarantine(hash: string): Promise<QuarantineOutcome> {
     this.assertWritable()
     const path = this.blockPath(hash)
-    return this.locks.run(hash, async () => {
+    return this.changing(hash, async () => {
       const verdict = await checkStored(this.fs, path, hash)
       if (verdict !== 'bad') return verdict
       const dir = this.dirOf(hash)
@@ -277,6 +290,20 @@ class DirectoryVolume implements Volume {
 
   irregular(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<string> {
     return scanIrregular(this.fs, this.root, prefix, options.signal)
+  }
+
+  /**
+   * Runs a change to `hash` under its lock; whatever it did (even when it
+   * failed part-way), the index cache takes the block's stat again next time.
+   */
+  private changing<T>(hash: string, change: () => Promise<T>): Promise<T> {
+    return this.locks.run(hash, async () => {
+      try {
+        return await change()
+      } finally {
+        this.listings.forget(hash)
+      }
+    })
   }
 
   /** Under the hash's lock: moves a verified temp file into place, unless the volume already has these bytes. */

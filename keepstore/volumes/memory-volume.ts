@@ -4,7 +4,8 @@ import { md5hex } from '../../shared/hash.js'
 import { KeyedMutex } from '../../shared/keyed-mutex.js'
 import { READ_CHUNK_SIZE, consumeVerified, createVerifiedStream } from './hashing-stream.js'
 import type { BlockStat, ReadResult, TrashOptions, Volume, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
-import type { QuarantineOutcome } from './volume.js'
+import type { PrefixDigest, QuarantineOutcome } from './volume.js'
+import { digestSorted } from './prefix-digests.js'
 
 export interface MemoryVolumeOptions {
   uuid: string
@@ -201,6 +202,12 @@ class MemoryVolumeImpl implements MemoryVolume {
       const stored = this.live.get(hash)
       if (stored) yield this.statOf(hash, stored)
     }
+  }
+
+  async digests(options: { signal?: AbortSignal } = {}): Promise<PrefixDigest[]> {
+    options.signal?.throwIfAborted()
+    const hashes = [...this.live.keys()].sort()
+    return digestSorted(hashes.map((hash) => this.statOf(hash, this.live.get(hash) as Stored)))
   }
 
   async quarantine(hash: string): Promise<QuarantineOutcome> {
