@@ -49,6 +49,20 @@ export interface OpenedBlock extends BlockStat {
 }
 
 const NS_PER_MS = 1_000_000n
+/** Entries per batch of a merged (several-mount) index. */
+const INDEX_BATCH = 4096
+
+async function* inBatches<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let batch: T[] = []
+  for await (const item of items) {
+    batch.push(item)
+    if (batch.length === size) {
+      yield batch
+      batch = []
+    }
+  }
+  if (batch.length > 0) yield batch
+}
 
 /** A read the client gave up on: nobody's fault, nobody to answer. */
 function aborted(cause: unknown): KeepError {
@@ -266,12 +280,19 @@ export class Keepstore {
     return restored
   }
 
-  /** Index of every mount (or one), merged into ascending hash order: one entry per stored copy. */
-  index(prefix: string, mountUuid?: string, signal?: AbortSignal): AsyncIterable<IndexEntry> {
+  /**
+   * Index of every mount (or one), merged into ascending hash order: one entry
+   * per stored copy, a batch at a time (so a listing costs no await per block).
+   */
+  index(prefix: string, mountUuid?: string, signal?: AbortSignal): AsyncIterable<IndexEntry[]> {
     const mounts = mountUuid ? [this.requireMount(mountUuid)] : this.mounts
-    const sources = mounts.map((m) => m.volume.index(prefix, signal ? { signal } : {}))
-    if (sources.length === 1) return sources[0]!
-    return mergeSorted(sources, (a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0))
+    const options = signal ? { signal } : {}
+    if (mounts.length === 1) return mounts[0]!.volume.indexBatches(prefix, options)
+    const merged = mergeSorted(
+      mounts.map((m) => m.volume.index(prefix, options)),
+      (a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0),
+    )
+    return inBatches(merged, INDEX_BATCH)
   }
 
   /**

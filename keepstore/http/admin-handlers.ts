@@ -42,8 +42,8 @@ async function streamIndex(ctx: KeepContext, deps: AppDeps, mountUuid: string | 
   ctx.res.once('close', () => {
     if (!ctx.res.writableFinished) ac.abort()
   })
-  const entries = deps.keepstore.index(prefix, mountUuid, ac.signal)[Symbol.asyncIterator]()
-  let next = await entries.next() // errors before any output still get a status
+  const batches = deps.keepstore.index(prefix, mountUuid, ac.signal)[Symbol.asyncIterator]()
+  let next = await batches.next() // errors before any output still get a status
   ctx.respond = false
   const res = ctx.res
   res.statusCode = 200
@@ -58,9 +58,9 @@ async function streamIndex(ctx: KeepContext, deps: AppDeps, mountUuid: string | 
   }
   try {
     while (!next.done) {
-      chunk += formatIndexLine(next.value)
+      for (const entry of next.value) chunk += formatIndexLine(entry)
       if (chunk.length >= FLUSH_BYTES) await flush()
-      next = await entries.next()
+      next = await batches.next()
     }
     chunk += '\n'
     await flush()
@@ -73,7 +73,7 @@ async function streamIndex(ctx: KeepContext, deps: AppDeps, mountUuid: string | 
     }
   } finally {
     ctx.state.bytesOut = sent
-    await entries.return?.()
+    await batches.return?.()
   }
 }
 

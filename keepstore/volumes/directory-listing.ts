@@ -94,9 +94,7 @@ export class ListingCache {
       this.dirs.delete(sub)
       return EMPTY
     }
-    // Only names of this directory's prefix: a misplaced one is read from nowhere, so never listed.
-    const names = all.filter((n) => isHash(n) && n.startsWith(sub)).sort()
-    const key = Buffer.from(names.join(''), 'hex')
+    const { names, key } = blockNames(all, sub)
     const now = this.options.now()
     const cached = this.dirs.get(sub)
     if (
@@ -165,6 +163,25 @@ export class ListingCache {
   retain(present: ReadonlySet<string>): void {
     for (const sub of this.dirs.keys()) if (!present.has(sub)) this.dirs.delete(sub)
   }
+}
+
+/**
+ * The block names among a directory's entries, sorted, and as binary. Only
+ * names of this directory's prefix: a misplaced one is read from nowhere, so
+ * never listed. A key that does not encode back to the same text tells that
+ * some name is not lowercase hex (rare: then filter exactly).
+ */
+function blockNames(all: string[], sub: string): { names: string[]; key: Buffer } {
+  let names: string[] = []
+  for (const n of all) if (n.length === 32 && n.startsWith(sub)) names.push(n)
+  names.sort()
+  const joined = names.join('')
+  let key = Buffer.from(joined, 'hex')
+  if (key.toString('hex') !== joined) {
+    names = names.filter(isHash)
+    key = Buffer.from(names.join(''), 'hex')
+  }
+  return { names, key }
 }
 
 /** lstat of one entry into slot `i`: gone since readdir (trashed) or not a regular file → -1 (never listed, never followed). */

@@ -36,7 +36,7 @@ class Slicer {
 }
 
 /**
- * Live blocks in hash order. Per directory one synchronous listing (readdir,
+ * Live blocks in hash order, one batch per block directory. Per directory one synchronous listing (readdir,
  * then lstats as one batch, or the cached stats the listing cache may reuse):
  * measured on 100 k blocks, sync calls are ~1.4× as fast as async readdir and
  * ~6× as fast as per-file async stats; the scan yields to the event loop
@@ -48,7 +48,7 @@ export async function* scanIndex(
   root: string,
   prefix: string,
   signal: AbortSignal | undefined,
-): AsyncGenerator<BlockStat> {
+): AsyncGenerator<BlockStat[]> {
   const slicer = new Slicer()
   for (const sub of await blockDirs(fs, root, prefix)) {
     signal?.throwIfAborted()
@@ -62,8 +62,7 @@ export async function* scanIndex(
       const hash = names[i] as string
       if (size >= 0 && (prefix.length <= 3 || hash.startsWith(prefix))) batch.push({ hash, size, mtime: stats.mtimes[i] as bigint })
     }
-    // A plain loop: `yield*` over an array costs twice as much per item in an async generator.
-    for (const stat of batch) yield stat
+    if (batch.length > 0) yield batch
     await slicer.pause()
   }
 }

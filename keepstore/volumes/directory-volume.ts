@@ -266,7 +266,12 @@ class DirectoryVolume implements Volume {
     return deleted
   }
 
-  index(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<BlockStat> {
+  async *index(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<BlockStat> {
+    // A plain loop: `yield*` over an array costs twice as much per item in an async generator.
+    for await (const batch of this.indexBatches(prefix, options)) for (const stat of batch) yield stat
+  }
+
+  indexBatches(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<BlockStat[]> {
     return scanIndex(this.fs, this.listings, this.root, prefix, options.signal)
   }
 

@@ -204,6 +204,15 @@ class MemoryVolumeImpl implements MemoryVolume {
     }
   }
 
+  async *indexBatches(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<BlockStat[]> {
+    const batch: BlockStat[] = []
+    for await (const stat of this.index(prefix, options)) {
+      batch.push(stat)
+      if (batch.length === 4096) yield batch.splice(0)
+    }
+    if (batch.length > 0) yield batch
+  }
+
   async digests(options: { signal?: AbortSignal } = {}): Promise<PrefixDigest[]> {
     options.signal?.throwIfAborted()
     const hashes = [...this.live.keys()].sort()

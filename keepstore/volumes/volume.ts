@@ -123,6 +123,12 @@ export interface BlockIndexer {
    */
   index(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<BlockStat>
   /**
+   * The same entries as `index(prefix)`, in the same order, a non-empty batch
+   * at a time (the directory driver: one block directory): what the index
+   * endpoints stream, without an await per block.
+   */
+  indexBatches(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<BlockStat[]>
+  /**
    * One entry per 3-hex prefix, `000` to `fff` in order, each describing what
    * `index(prefix)` would list now (PROTOCOL.md §3, GET /mounts/<uuid>/digests):
    * a fresh listing under the same rules as `index`. A failure is thrown, never

@@ -203,11 +203,12 @@ t.test('index: an error after output began leaves out the final empty line', asy
   const volume = cluster.keepstores[0]!.keepstore.mounts[0]!.volume
   const real = volume.index.bind(volume)
   let failAfter = 2
-  volume.index = async function* (prefix, options) {
+  // One entry per batch, so the failure comes after the first lines went out.
+  volume.indexBatches = async function* (prefix, options) {
     let n = 0
     for await (const entry of real(prefix, options)) {
       if (n++ === failAfter) throw Object.assign(new Error('EIO: disk gone mid-index'), { code: 'EIO' })
-      yield entry
+      yield [entry]
     }
   }
   const broken = await call(url, 'GET', '/index', { token: ADMIN_TOKEN })

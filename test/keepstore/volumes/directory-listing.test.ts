@@ -43,6 +43,8 @@ async function fixture(t: Test, options: { now?: () => bigint } = {}): Promise<F
 function plant(f: Fixture): void {
   mkdirSync(f.dir)
   for (const name of NAMES) writeFileSync(`${f.dir}/${name}`, name)
+  // Never blocks: uppercase hex, another prefix's hash (reads look in abd/), a trashed copy.
+  for (const name of [`abc${'D'.repeat(29)}`, `abd${'0'.repeat(29)}`, `${NAMES[0]}.trash.5`]) writeFileSync(`${f.dir}/${name}`, 'x')
   f.clock.ms = f.settled() + 10_000
 }
 
@@ -56,6 +58,7 @@ t.test('index cache: a file deleted behind its back is never listed, even with a
   const f = await fixture(t)
   plant(f)
   const warm = await listed(f.volume)
+  t.same(warm.map(([h]) => h), NAMES, 'only the three block names are listed')
   t.same(await listed(f.volume), warm, 'warm: listed twice alike')
   const before = statSync(f.dir)
   unlinkSync(`${f.dir}/${NAMES[1]}`)
