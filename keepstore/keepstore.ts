@@ -9,6 +9,7 @@ import { mergeSorted } from '../shared/merge-sorted.js'
 import type { IndexEntry } from '../shared/index-format.js'
 import type { BlockStat, PrefixDigest, ReadResult } from './volumes/volume.js'
 import type { Mount } from './mount.js'
+import { readBuffers } from './volumes/buffer-pool.js'
 import { abandon, firstChunk, ignore } from './first-chunk.js'
 
 export interface KeepstoreOptions {
@@ -202,7 +203,7 @@ export class Keepstore {
   /** HEAD: the block exists and its bytes verify on at least one mount. */
   async head(hash: string, options: ReadOptions = {}): Promise<BlockStat> {
     return this.eachCopy(hash, options, async (_mount, r) => {
-      for await (const _ of r.stream) void _
+      for await (const chunk of r.stream) readBuffers.give(chunk as Buffer) // hashed, and read by nobody else
       return { hash, size: r.size, mtime: r.mtime }
     })
   }

@@ -1,8 +1,9 @@
-import { pipeline } from 'node:stream/promises'
+import type { ServerResponse } from 'node:http'
 import { KeepError } from '../../shared/errors.js'
 import { EMPTY_BLOCK_HASH } from '../../shared/hash.js'
 import { parseLocator } from '../../shared/locator.js'
 import { MAX_BLOCK_SIZE } from '../volumes/volume.js'
+import { readBuffers } from '../volumes/buffer-pool.js'
 import type { ReadOptions } from '../keepstore.js'
 import type { AppDeps, KeepContext } from './context.js'
 import { requireAdmin } from './context.js'
@@ -79,16 +80,49 @@ export const getBlock: Handler = async (ctx, deps) => {
   if (block.first === undefined || block.first.length === block.size) {
     // Whole block in one verified chunk (the volume holds back the last chunk until its hash checks out).
     block.rest.resume()
-    res.end(block.first)
+    const first = block.first
+    res.end(first, () => first && readBuffers.give(first))
     return
   }
-  res.write(block.first)
   try {
-    await pipeline(block.rest, res)
+    send(res, block.first)
+    for await (const chunk of block.rest) {
+      if (!send(res, chunk as Buffer)) await drained(res)
+    }
+    res.end()
   } catch (err) {
     res.destroy()
+    block.rest.destroy()
     deps.logger.warn({ err, hash, mount: block.mount.uuid, reqId: ctx.state.requestId }, 'GET stopped short')
   }
+}
+
+/**
+ * Writes one chunk of a block; once the socket has written it (not before:
+ * it is about to be read into again) it goes back to the read buffer pool.
+ * False: wait for 'drain'.
+ */
+function send(res: ServerResponse, chunk: Buffer): boolean {
+  return res.write(chunk, (err) => {
+    if (!err) readBuffers.give(chunk)
+  })
+}
+
+/** Resolves on 'drain'; fails when the response closes first (the client left). */
+function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed) return Promise.reject(new KeepError('KEEP_TIMEOUT', 'the client left'))
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      res.off('drain', onDrain)
+      res.off('close', onClose)
+      if (err) reject(err)
+      else resolve()
+    }
+    const onDrain = (): void => done()
+    const onClose = (): void => done(new KeepError('KEEP_TIMEOUT', 'the client left'))
+    res.on('drain', onDrain)
+    res.on('close', onClose)
+  })
 }
 
 export const headBlock: Handler = async (ctx, deps) => {

@@ -21,6 +21,7 @@ import { blockDirs, dirEntries, scanDigests, scanIndex } from './directory-scan.
 import { ListingCache } from './directory-listing.js'
 import { BatchedWriter } from './batched-writer.js'
 import { READ_CHUNK_SIZE, consumeVerified, createVerifiedStream } from './hashing-stream.js'
+import { POOLED_READ_MIN, readBuffers } from './buffer-pool.js'
 import { type QuarantineOutcome, checkStored, freeQuarantinePath, scanIrregular } from './directory-quarantine.js'
 import type { BlockStat, PrefixDigest, ReadResult, TrashOptions, Volume, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
 
@@ -135,11 +136,20 @@ class DirectoryVolume implements Volume {
       {
         next: async () => {
           // Never past the size fstat gave: at the end, one byte more tells a file that grew.
-          const buf = Buffer.allocUnsafe(remaining > 0 ? Math.min(READ_CHUNK_SIZE, remaining) : 1)
-          const n = await readFull(this.fs, handle, path, buf)
+          const want = remaining > 0 ? Math.min(READ_CHUNK_SIZE, remaining) : 1
+          const buf = want >= POOLED_READ_MIN ? readBuffers.take().subarray(0, want) : Buffer.allocUnsafe(want)
+          let n: number
+          try {
+            n = await readFull(this.fs, handle, path, buf)
+          } catch (err) {
+            readBuffers.give(buf)
+            throw err
+          }
           if (remaining === 0 && n > 0) throw new KeepError('KEEP_CORRUPT', `volume ${this.uuid}: stored block ${hash} grew while it was read`)
           remaining -= n
-          return n === 0 ? null : buf.subarray(0, n)
+          if (n > 0) return buf.subarray(0, n)
+          readBuffers.give(buf)
+          return null
         },
         close: () => handle.close(),
       },
