@@ -46,8 +46,7 @@ async function streamIndex(ctx: KeepContext, deps: AppDeps, mountUuid: string | 
   let next = await batches.next() // errors before any output still get a status
   ctx.respond = false
   const res = ctx.res
-  res.statusCode = 200
-  for (const [k, v] of Object.entries(ctx.response.headers)) if (v !== undefined) res.setHeader(k, v as string)
+  res.statusCode = 200 // the headers set through ctx are on `res` already
   res.setHeader('Content-Type', 'text/plain; charset=utf-8')
   let chunk = ''
   let sent = 0

@@ -12,6 +12,8 @@ import { guardIdle } from '../../shared/read-body.js'
 
 type Handler = (ctx: KeepContext, deps: AppDeps) => Promise<void>
 
+const TEXT_PLAIN = 'text/plain; charset=utf-8'
+
 function parseClasses(header: string): string[] | undefined {
   const classes = header.split(',').map((s) => s.trim()).filter(Boolean)
   return classes.length ? classes : undefined
@@ -42,7 +44,7 @@ export const putBlock: Handler = async (ctx, { keepstore, bodyIdleTimeoutMs }) =
       .map(([c, n]) => `${c}=${n}`)
       .join(', '),
   )
-  ctx.type = 'text/plain'
+  ctx.set('Content-Type', TEXT_PLAIN) // what `ctx.type = 'text/plain'` sets, without a MIME lookup per PUT
   ctx.body = `${keepstore.locatorFor(loc.hash, result.size, ctx.state.token)}\n`
 }
 
@@ -72,8 +74,8 @@ export const getBlock: Handler = async (ctx, deps) => {
   // after bytes went out cuts the connection instead of completing a body.
   ctx.respond = false
   const res = ctx.res
+  // The headers set through ctx (request id, CORS) are on `res` already: Koa sets them there.
   res.statusCode = 200
-  for (const [k, v] of Object.entries(ctx.response.headers)) if (v !== undefined) res.setHeader(k, v as string)
   res.setHeader('Content-Type', 'application/octet-stream')
   res.setHeader('Content-Length', String(block.size))
   ctx.state.bytesOut = block.size

@@ -40,10 +40,10 @@ export const ROUTES: ReadonlyArray<readonly [Method, string, string, Handler]> =
 export function createRouter(deps: AppDeps): Router {
   const router = new Router({ strict: true })
   for (const [method, path, name, handler] of ROUTES) {
-    router[method](path, async (ctx: Koa.Context) => {
+    router[method](path, (ctx: Koa.Context) => {
       const c = ctx as unknown as KeepContext
       c.state.route = name
-      await handler(c, deps)
+      return handler(c, deps)
     })
   }
   return router

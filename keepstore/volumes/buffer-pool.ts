@@ -39,5 +39,8 @@ export class BufferPool {
 /** Reads smaller than this come from Node's shared slab (a 4 KiB block needs no 1 MiB buffer). */
 export const POOLED_READ_MIN = 64 * 1024
 
-/** The read chunks of every volume of this process: at most 64 MiB kept idle. */
-export const readBuffers = new BufferPool(READ_CHUNK_SIZE, 64)
+/**
+ * The read chunks of every volume of this process: at most 64 MiB kept idle.
+ * One byte over a chunk: the last read of a block asks for a byte more than it expects.
+ */
+export const readBuffers = new BufferPool(READ_CHUNK_SIZE + 1, 64)

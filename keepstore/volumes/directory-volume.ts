@@ -1,5 +1,5 @@
-import { type BigIntStats, lstatSync, statSync } from 'node:fs'
-import { type FileHandle, lstat, mkdir, open, rename, stat, statfs, unlink } from 'node:fs/promises'
+import { type BigIntStats, fstatSync, lstatSync, statSync } from 'node:fs'
+import { lstat, mkdir, stat, statfs, unlink } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
 import { KeepError } from '../../shared/errors.js'
 import { isHash } from '../../shared/hash.js'
@@ -20,6 +20,7 @@ import {
 import { blockDirs, dirEntries, scanDigests, scanIndex } from './directory-scan.js'
 import { ListingCache } from './directory-listing.js'
 import { BatchedWriter } from './batched-writer.js'
+import { closeFd, fdio } from './fd-io.js'
 import { READ_CHUNK_SIZE, consumeVerified, createVerifiedStream } from './hashing-stream.js'
 import { POOLED_READ_MIN, readBuffers } from './buffer-pool.js'
 import { type QuarantineOutcome, checkStored, freeQuarantinePath, scanIrregular } from './directory-quarantine.js'
@@ -117,41 +118,47 @@ class DirectoryVolume implements Volume {
   async probe(): Promise<void> {
     this.assertWritable()
     const path = `${this.root}/${tempName('probe')}`
-    const handle = await this.fs.run('open', path, () => open(path, 'wx'), 'KEEP_IO')
+    const fd = await this.fs.run('open', path, () => fdio.open(path, 'wx'), 'KEEP_IO')
     try {
-      await this.fs.run('write', path, () => handle.write(PROBE_BYTES), 'KEEP_IO')
-      await this.fs.run('fsync', path, () => handle.sync(), 'KEEP_IO')
+      await this.fs.run('write', path, () => fdio.write(fd, PROBE_BYTES), 'KEEP_IO')
+      await this.fs.run('fsync', path, () => fdio.fsync(fd), 'KEEP_IO')
     } finally {
-      await handle.close().catch(() => undefined)
+      closeFd(fd)
       await this.fs.discard(path)
     }
   }
 
   async read(hash: string, options: { signal?: AbortSignal } = {}): Promise<ReadResult> {
     const path = this.blockPath(hash)
-    const { handle, st } = await openBlockFile(this.fs, path)
+    const { fd, st } = await openBlockFile(this.fs, path)
     const size = Number(st.size)
     let remaining = size
+    let ended = false
     const stream = createVerifiedStream(
       {
         next: async () => {
-          // Never past the size fstat gave: at the end, one byte more tells a file that grew.
-          const want = remaining > 0 ? Math.min(READ_CHUNK_SIZE, remaining) : 1
-          const buf = want >= POOLED_READ_MIN ? readBuffers.take().subarray(0, want) : Buffer.allocUnsafe(want)
+          if (ended) return null
+          // Never past the size fstat gave. The read that reaches it asks for one byte
+          // more: getting it tells a file that grew, a short read that it ends there.
+          const want = Math.min(READ_CHUNK_SIZE, remaining)
+          const last = want === remaining
+          const ask = last ? want + 1 : want
+          const buf = ask >= POOLED_READ_MIN ? readBuffers.take().subarray(0, ask) : Buffer.allocUnsafe(ask)
           let n: number
           try {
-            n = await readFull(this.fs, handle, path, buf)
+            n = await readFull(this.fs, fd, path, buf, want)
           } catch (err) {
             readBuffers.give(buf)
             throw err
           }
-          if (remaining === 0 && n > 0) throw new KeepError('KEEP_CORRUPT', `volume ${this.uuid}: stored block ${hash} grew while it was read`)
+          if (n > remaining) throw new KeepError('KEEP_CORRUPT', `volume ${this.uuid}: stored block ${hash} grew while it was read`)
           remaining -= n
+          ended = n === 0 || (last && remaining === 0)
           if (n > 0) return buf.subarray(0, n)
           readBuffers.give(buf)
           return null
         },
-        close: () => handle.close(),
+        close: async () => closeFd(fd),
       },
       { hash, size, signal: options.signal, mapError: (err) => this.fs.map(err, 'read', path, 'KEEP_IO') },
     )
@@ -172,15 +179,15 @@ class DirectoryVolume implements Volume {
     const dir = this.dirOf(hash)
     await this.ensureDir(dir)
     const temp = `${dir}/${tempName(hash)}`
-    const openTemp = (): Promise<FileHandle> => this.fs.run('open', temp, () => open(temp, 'wx'), 'KEEP_IO')
-    const handle = await openTemp().catch(async (err: unknown) => {
+    const openTemp = (): Promise<number> => this.fs.run('open', temp, () => fdio.open(temp, 'wx'), 'KEEP_IO')
+    const fd = await openTemp().catch(async (err: unknown) => {
       // The directory was known to exist; if someone removed it, make it again once.
       if (!this.knownDirs.delete(dir)) throw err
       await this.ensureDir(dir)
       return openTemp()
     })
     let settled = false
-    const writer = new BatchedWriter((chunks) => this.writeChunks(handle, temp, chunks))
+    const writer = new BatchedWriter((chunks) => this.writeChunks(fd, temp, chunks))
     try {
       try {
         await consumeVerified(source, {
@@ -191,12 +198,12 @@ class DirectoryVolume implements Volume {
         })
         await writer.end()
         const t = this.nowSeconds()
-        if (t !== undefined) await this.fs.run('utimes', temp, () => handle.utimes(t, t), 'KEEP_IO')
-        await this.fs.run('fsync', temp, () => handle.sync(), 'KEEP_IO')
+        if (t !== undefined) await this.fs.run('utimes', temp, () => fdio.futimes(fd, t), 'KEEP_IO')
+        await this.fs.run('fsync', temp, () => fdio.fsync(fd), 'KEEP_IO')
       } finally {
         await writer.settled()
         // Once fsync succeeded the bytes are safe; a failing close changes nothing.
-        await handle.close().catch(() => undefined)
+        closeFd(fd)
       }
       const result = await this.changing(hash, () => this.commit(hash, temp))
       settled = true
@@ -225,7 +232,7 @@ class DirectoryVolume implements Volume {
         if (!(await this.fs.optional('stat', candidate, () => lstat(candidate)))) target = candidate
       }
       const path = this.blockPath(hash)
-      await this.fs.run('rename', path, () => rename(path, target))
+      await this.fs.run('rename', path, () => fdio.rename(path, target))
       await this.fs.syncDir(dir)
       return true
     })
@@ -252,7 +259,7 @@ class DirectoryVolume implements Volume {
       copies.sort((a, b) => a.deadline - b.deadline || (a.mtime < b.mtime ? -1 : a.mtime > b.mtime ? 1 : a.n - b.n))
       const newest = copies[copies.length - 1] as (typeof copies)[number]
       const path = this.blockPath(hash)
-      await this.fs.run('rename', newest.path, () => rename(newest.path, path))
+      await this.fs.run('rename', newest.path, () => fdio.rename(newest.path, path))
       await this.fs.syncDir(dir)
       return this.stat(hash)
     })
@@ -297,7 +304,7 @@ class DirectoryVolume implements Volume {
       if (verdict !== 'bad') return verdict
       const dir = this.dirOf(hash)
       const target = await freeQuarantinePath(this.fs, dir, hash, Math.floor(this.nowSeconds() ?? Date.now() / 1000))
-      await this.fs.run('rename', path, () => rename(path, target))
+      await this.fs.run('rename', path, () => fdio.rename(path, target))
       await this.fs.syncDir(dir)
       return 'quarantined'
     })
@@ -335,42 +342,37 @@ class DirectoryVolume implements Volume {
         throw new KeepError('KEEP_HASH_COLLISION', `volume ${this.uuid} holds different bytes with MD5 ${hash}`)
       }
     }
-    await this.fs.run('rename', temp, () => rename(temp, path), 'KEEP_IO')
+    await this.fs.run('rename', temp, () => fdio.rename(temp, path), 'KEEP_IO')
     await this.fs.syncDir(this.dirOf(hash))
-    return { ...(await this.stat(hash)), outcome: 'written' }
+    // Just renamed into place: its inode is in memory, a stat needs no disk.
+    const st = await this.fs.run('stat', path, async () => lstatSync(path, { bigint: true }))
+    return { hash, size: Number(st.size), mtime: st.mtimeNs, outcome: 'written' }
   }
 
-  /** Through an opened, fstat-checked handle: utimes on the path would follow a planted symlink. */
+  /** Through an opened, fstat-checked descriptor: utimes on the path would follow a planted symlink. */
   private async touchLocked(hash: string): Promise<BlockStat> {
     const path = this.blockPath(hash)
     const t = this.nowSeconds() ?? Date.now() / 1000
-    const { handle } = await openBlockFile(this.fs, path)
+    const { fd } = await openBlockFile(this.fs, path)
     try {
-      await this.fs.run('utimes', path, () => handle.utimes(t, t))
-      const st = await this.fs.run('stat', path, () => handle.stat({ bigint: true }))
+      await this.fs.run('utimes', path, () => fdio.futimes(fd, t))
+      const st = await this.fs.run('stat', path, async () => fstatSync(fd, { bigint: true }))
       return { hash, size: Number(st.size), mtime: st.mtimeNs }
     } finally {
-      await handle.close().catch(() => undefined)
+      closeFd(fd)
     }
   }
 
   /** One writev for a batch of chunks; a short write finishes with plain writes. */
-  private async writeChunks(handle: FileHandle, path: string, chunks: Buffer[]): Promise<void> {
+  private async writeChunks(fd: number, path: string, chunks: Buffer[]): Promise<void> {
     const total = chunks.reduce((n, c) => n + c.length, 0)
-    const { bytesWritten } = await this.fs.run('write', path, () => handle.writev(chunks), 'KEEP_IO')
-    if (bytesWritten < total) await this.writeAll(handle, path, Buffer.concat(chunks).subarray(bytesWritten))
+    const written = await this.fs.run('write', path, () => fdio.writev(fd, chunks), 'KEEP_IO')
+    if (written < total) await this.writeAll(fd, path, Buffer.concat(chunks).subarray(written))
   }
 
-  private async writeAll(handle: FileHandle, path: string, chunk: Buffer): Promise<void> {
-    let offset = 0
-    while (offset < chunk.length) {
-      const { bytesWritten } = await this.fs.run(
-        'write',
-        path,
-        () => handle.write(chunk, offset, chunk.length - offset, null),
-        'KEEP_IO',
-      )
-      offset += bytesWritten
+  private async writeAll(fd: number, path: string, chunk: Buffer): Promise<void> {
+    for (let offset = 0; offset < chunk.length; ) {
+      offset += await this.fs.run('write', path, () => fdio.write(fd, chunk.subarray(offset)), 'KEEP_IO')
     }
   }
 
