@@ -3,6 +3,7 @@ import { balanceBlock, type BalancePolicy, type BlockState } from './balance.js'
 import { addDecision, createTotals, type BalanceTotals } from './balance-report.js'
 import { ChangeSets, type ChangeSetLimits } from './change-sets.js'
 import { createAtomicWriter, type AtomicWriter } from './atomic-file.js'
+import type { ConfirmedTracker } from './confirmed.js'
 import { openIndex, spillIndex, type DatamanagerClient, type IndexSource, type IndexStatus } from './indexes.js'
 import { mergeBlocks } from './merge.js'
 import type { Progress } from './progress.js'
@@ -26,6 +27,8 @@ export interface PassInput {
   logger: Logger
   /** The run's deadline: aborts every index read in flight and stops the merge (the run then refuses). */
   signal?: AbortSignal
+  /** Told each referenced block's held replication (for `collections-confirmed.jsonl`); absent in a dry run. */
+  confirmed?: ConfirmedTracker
 }
 
 export interface PassResult {
@@ -86,16 +89,22 @@ async function onePass(input: PassInput, spilled: ReadonlySet<string>, attempt: 
   let referencedBlocks = 0
   let seen = 0
   progress.phase('balancing', 0x10000)
-  const visit = (block: BlockState, reference: ReferencedBlock | undefined): Promise<void> | undefined => {
+  input.confirmed?.startBlocks()
+  const visit = (block: BlockState, reference: ReferencedBlock | undefined): void | Promise<void> => {
     const decision = balanceBlock(block, topology, policy)
     addDecision(totals, block, decision)
     changeSets.add(decision, block.size)
-    if (reference !== undefined) referencedBlocks++
     if ((++seen & (PROGRESS_EVERY - 1)) === 0) {
       progress.update(parseInt(block.hash.slice(0, 4), 16), `${seen} blocks`)
     }
-    if (decision.category === 'lost') return lost.write(`${block.hash}+${block.size} ${reference?.collections ?? ''}\n`)
-    return undefined
+    if (reference === undefined) return undefined
+    referencedBlocks++
+    const confirming = input.confirmed?.addBlock(reference, decision.counts?.held)
+    if (decision.category === 'lost') {
+      const written = lost.write(`${block.hash}+${block.size} ${reference.collections}\n`)
+      return confirming === undefined ? written : Promise.all([confirming, written]).then(() => undefined)
+    }
+    return confirming
   }
   try {
     const merged = await mergeBlocks(sources, input.references.blocks(), visit, { signal: ac.signal })

@@ -5,6 +5,14 @@ import lockfile from 'proper-lockfile'
 /** A held lock; `release` is idempotent. */
 export interface LockHandle {
   release(): Promise<void>
+  /**
+   * A cluster-wide lock's fence (etcd: its create revision, a decimal int64
+   * string): every list of the run carries it as `X-Keep-Fence` (PROTOCOL §4).
+   * Undefined for the file lock: lists go unfenced, as before.
+   */
+  fence?: string
+  /** Aborts if the lock is lost while held: the run sends nothing more and exits 3. */
+  lost?: AbortSignal
 }
 
 /**
@@ -13,7 +21,7 @@ export interface LockHandle {
  * interface for multi-host deployments.
  */
 export interface Lock {
-  /** Takes the lock without waiting: `undefined` when another instance holds it. */
+  /** Takes the lock without waiting: `undefined` when another instance holds it; throws `KEEP_UNAVAILABLE` when it cannot tell (etcd unreachable). */
   tryAcquire(): Promise<LockHandle | undefined>
   /** Where the lock lives, for the "lock held" message. */
   readonly description: string
@@ -51,6 +59,37 @@ export function createFileLock(stateDir: string, options: FileLockOptions = {}):
       }
       let released: Promise<void> | undefined
       return { release: () => (released ??= release()) }
+    },
+  }
+}
+
+/**
+ * Both locks, `local` first: with etcd, the file lock still keeps two
+ * instances on one host off one `stateDir`, and the cluster lock gives the
+ * fence and the lost signal.
+ */
+export function combineLocks(local: Lock, cluster: Lock): Lock {
+  return {
+    description: `${cluster.description} (and ${local.description})`,
+    async tryAcquire() {
+      const first = await local.tryAcquire()
+      if (first === undefined) return undefined
+      let second: LockHandle | undefined
+      try {
+        second = await cluster.tryAcquire()
+      } finally {
+        if (second === undefined) await first.release()
+      }
+      if (second === undefined) return undefined
+      const held = second
+      return {
+        ...(held.fence === undefined ? {} : { fence: held.fence }),
+        ...(held.lost === undefined ? {} : { lost: held.lost }),
+        release: async () => {
+          await held.release()
+          await first.release()
+        },
+      }
     },
   }
 }

@@ -1,5 +1,5 @@
 import type { Category } from './balance.js'
-import type { BalanceTotals, CategoryTotals } from './balance-report.js'
+import type { BalanceTotals, CategoryTotals, KeepStats } from './balance-report.js'
 import type { ChangeSet } from './change-sets.js'
 import type { CollectionsSummary, MalformedRecord } from './collections.js'
 import type { ServerCommit } from './commit.js'
@@ -7,8 +7,11 @@ import type { IndexStatus } from './indexes.js'
 import type { Refusal, ServerMounts } from './sanity.js'
 import { writeFileAtomic } from './atomic-file.js'
 
-/** `committed`: lists sent; `refused`: only empty trash lists sent; `dry-run`: nothing sent; `commit-failed`: some list could not be delivered. */
-export type Outcome = 'committed' | 'refused' | 'dry-run' | 'commit-failed'
+/**
+ * `committed`: lists sent; `refused`: only empty trash lists sent; `dry-run`: nothing sent; `commit-failed`: some list could not be delivered;
+ * `degraded`: a keepstore is down (etcd), pull lists and only empty trash lists sent; `fenced`: the lock was lost or a newer holder's fence refused a list, nothing more sent (exit 3).
+ */
+export type Outcome = 'committed' | 'refused' | 'dry-run' | 'commit-failed' | 'degraded' | 'fenced'
 
 export interface WorkReport {
   /** Items balance decided (before the per-server caps). */
@@ -31,11 +34,28 @@ export interface ServerReport {
   trashes: { listed: number; deferred: number; outcome: ServerCommit['trash'] }
 }
 
-/** Wall time of the phases, in ms (collections: reading and spilling them; balance: indexes merged and decided). */
+/**
+ * Wall time of the phases, in ms. collections: mounts and collections read
+ * and spilled (keep-balance's get_state, less the indexes); balance: indexes
+ * read, merged and decided (its changeset_compute); commit: every list sent;
+ * pullLists / trashLists: sending the pull lists, and the trash lists
+ * (empty ones that clear stale work included); confirmed: writing
+ * collections-confirmed.jsonl (its update_collections). A phase that did
+ * not run is absent.
+ */
 export interface Timings {
   collectionsMs: number
   balanceMs: number
   commitMs: number
+  pullListsMs?: number
+  trashListsMs?: number
+  confirmedMs?: number
+}
+
+/** `<stateDir>/collections-confirmed.jsonl` as this run wrote it. */
+export interface ConfirmedReport {
+  file: string
+  collections: number
 }
 
 /** The JSON report of one run (`datamanager.reportFile`). */
@@ -60,8 +80,14 @@ export interface Report {
   /** Bytes content addressing saves: each reference beyond a block's first would have stored it again. */
   dedupSavedBytes: number
   lost: { blocks: number; bytes: number; file: string | undefined }
+  /** keep-balance's statistics (its `arvados_keep_*` gauges); absent when no balance pass ran. */
+  keep: KeepStats | undefined
+  /** Set when this run wrote collections-confirmed.jsonl (a committed run). */
+  confirmed: ConfirmedReport | undefined
   timings: Timings
   servers: ServerReport[]
+  /** Configured keepstores this run planned without: down in etcd for `membershipSettle` (PROTOCOL §8). */
+  down: string[]
 }
 
 export interface ReportInput {
@@ -85,6 +111,10 @@ export interface ReportInput {
   /** Set when the lost-blocks file was (re)written by this run. */
   lostFile: string | undefined
   timings: Timings
+  confirmed?: ConfirmedReport | undefined
+  /** The balance pass's keep-balance statistics, when a pass ran. */
+  keep?: KeepStats | undefined
+  down?: readonly string[]
 }
 
 export function buildReport(input: ReportInput): Report {
@@ -126,7 +156,10 @@ export function buildReport(input: ReportInput): Report {
     trashes: work('trash'),
     dedupSavedBytes: input.totals.dedupSavedBytes,
     lost: { blocks: lost.blocks, bytes: lost.bytes, file: input.lostFile },
+    keep: input.keep,
+    confirmed: input.confirmed,
     timings: input.timings,
+    down: [...(input.down ?? [])],
     servers: input.servers.map((s) => {
       const set = setOf(s.uuid)
       const commit = commitOf(s.uuid)

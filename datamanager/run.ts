@@ -2,22 +2,31 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { requireDatamanager, type Config, type DatamanagerConfig } from '../shared/config.js'
 import { EXIT } from '../shared/cli.js'
+import { isKeepError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
+import type { MembershipView } from '../shared/membership.js'
 import type { BalancePolicy } from './balance.js'
 import { balancePass, type PassResult } from './balance-pass.js'
 import { createTotals } from './balance-report.js'
 import { scanCollections, type CollectionsSummary } from './collections.js'
-import { clearTrashLists, commitChanges, type CommitOptions, type ServerCommit } from './commit.js'
+import { clearTrashLists, commitChanges, type CommitOptions, type CommitTimings, type ServerCommit } from './commit.js'
+import { createConfirmedTracker, type ConfirmedTracker } from './confirmed.js'
 import { writeDryRun } from './dry-run.js'
 import { fetchMounts, type DatamanagerClient } from './indexes.js'
-import type { Lock } from './lock.js'
+import type { Lock, LockHandle } from './lock.js'
+import { createRunFence, type RunFence } from './fencing.js'
+import { planMembership, type MembershipPlan } from './membership-plan.js'
 import { noProgress, type Progress } from './progress.js'
 import { createReferenceSpill } from './references.js'
-import { buildReport, summaryLine, writeReport, type Outcome, type Report, type Timings } from './report.js'
+import type { CollectionSink } from './collections.js'
+import { buildReport, summaryLine, writeReport, type ConfirmedReport, type Outcome, type Report, type Timings } from './report.js'
 import { checkMounts, checkSanity, type Refusal, type ServerMounts } from './sanity.js'
 import { createSpill } from './spill.js'
 import { readRunState, topologyChanged, topologyKey, writeRunState, type RunState } from './state.js'
 import { createTopology } from './topology.js'
+
+/** Under `datamanager.stateDir`: each collection's confirmed replication after the last committed run. */
+export const CONFIRMED_FILE = 'collections-confirmed.jsonl'
 
 export interface RunOptions {
   config: Config
@@ -40,6 +49,12 @@ export interface RunOptions {
   out?: NodeJS.WritableStream
   /** Overrides `datamanager.runTimeout` (ms); tests make it tiny. */
   runTimeoutMs?: number
+  /**
+   * With `cluster.etcd`: who is live. A keepstore absent for
+   * `datamanager.membershipSettle` is down: planned without, pulls only,
+   * empty trash lists (PROTOCOL §8).
+   */
+  membership?: MembershipView
 }
 
 export interface RunResult {
@@ -59,40 +74,72 @@ export interface RunResult {
 export async function runDatamanager(options: RunOptions): Promise<RunResult> {
   const dm = requireDatamanager(options.config)
   await mkdir(dm.stateDir, { recursive: true })
-  const handle = await options.lock.tryAcquire()
+  let handle: LockHandle | undefined
+  try {
+    handle = await options.lock.tryAcquire()
+  } catch (err) {
+    // No lock, no run (etcd unreachable): keepstores go on serving blocks without us.
+    if (!isKeepError(err, 'KEEP_UNAVAILABLE')) throw err
+    options.logger.error({ lock: options.lock.description }, `${err.message}: not starting`)
+    return { exitCode: EXIT.locked, report: undefined }
+  }
   if (handle === undefined) {
     options.logger.error({ lock: options.lock.description }, `another datamanager holds the lock ${options.lock.description}: not starting`)
     return { exitCode: EXIT.locked, report: undefined }
   }
   try {
-    return await runLocked(options, dm)
+    return await runLocked(options, dm, createRunFence(handle, options.logger))
   } finally {
     await handle.release()
   }
 }
 
-async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<RunResult> {
+async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunFence | undefined): Promise<RunResult> {
   const { config, client, logger } = options
   const now = options.now ?? Date.now
   const progress = options.progress ?? noProgress
   const startedAt = now()
   const stateFile = path.join(dm.stateDir, 'last-run.json')
   const previous = await readRunState(stateFile, (reason) => logger.warn(`last-run state ignored: ${reason}`))
-  const servers = config.keepstores.map((ks) => ({ uuid: ks.uuid, url: ks.url }))
+  const membership = await planFor(options, dm, previous)
+  const servers = config.keepstores.filter((ks) => !membership?.down.includes(ks.uuid)).map((ks) => ({ uuid: ks.uuid, url: ks.url }))
+  if (membership !== undefined && membership.down.length > 0) {
+    logger.warn({ down: membership.down }, `keepstores down (absent from etcd for ${dm.membershipSettleMs} ms or more): planning without them; pulls only, trash lists empty`)
+  }
+  // The new holder's first step (PROTOCOL §4): a fenced empty trash list everywhere, before any index is read.
+  let fencedFirst = false
+  if (fence !== undefined && !options.dryRun) {
+    const sent = await clearTrashLists(servers, { client, logger, ...options.commit, fence })
+    fencedFirst = sent.every((r) => r.trash === 'sent')
+  }
   const spill = await createSpill(path.join(dm.stateDir, 'spill'))
   // runTimeout (keep-balance's BalanceTimeout): every read in flight is aborted at the deadline, and the run refuses.
   const runTimeoutMs = options.runTimeoutMs ?? dm.runTimeoutMs
   const deadline = new AbortController()
   const timer = setTimeout(() => deadline.abort(), runTimeoutMs)
-  const signal = deadline.signal
+  // A lost lock (or a 409) also stops the reads: nothing this run learns can be sent any more.
+  const signal = fence === undefined ? deadline.signal : AbortSignal.any([deadline.signal, fence.signal])
   try {
     const references = createReferenceSpill(await spill.open('references'), chunkOptions(options))
+    // What each collection holds, for collections-confirmed.jsonl: only a run that may commit needs it.
+    const confirmed = options.dryRun ? undefined : createConfirmedTracker(await spill.open('confirmed'))
+    const sink: CollectionSink =
+      confirmed === undefined
+        ? references
+        : {
+            addCollection(c) {
+              const noted = confirmed.addCollection(c)
+              const added = references.addCollection(c)
+              if (noted === undefined) return added
+              return added === undefined ? noted : Promise.all([noted, added]).then(() => undefined)
+            },
+          }
     const timings: Timings = { collectionsMs: 0, balanceMs: 0, commitMs: 0 }
     let mark = performance.now()
     progress.phase('reading collections', 0x10000)
     const [serverMounts, collections] = await Promise.all([
       Promise.all(servers.map((s) => mountsOf(client, s, signal))),
-      scanCollections(dm.collections, references, {
+      scanCollections(dm.collections, sink, {
         defaultReplication: config.cluster.defaultReplication,
         maxRecordBytes: dm.maxRecordBytes,
         signal,
@@ -100,16 +147,28 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       }),
     ])
     await references.finish()
+    await confirmed?.flush()
     timings.collectionsMs = Math.round(performance.now() - mark)
     mark = performance.now()
     const mountRefusals = checkMounts(serverMounts)
     const answered = serverMounts.filter((s) => s.mounts !== undefined)
     // PROTOCOL §8: servers or mounts changed → every trash list is cleared before any index is read.
     const layout = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
-    let cleared = false
-    if (!options.dryRun && topologyChanged(previous.topology, layout)) {
+    let cleared = fencedFirst
+    const earlyRefusals: Refusal[] = []
+    if (!options.dryRun && !cleared && topologyChanged(previous.topology, layout)) {
+      const clearStarted = performance.now()
       const sent = await clearTrashLists(answered, { client, logger, ...options.commit })
+      timings.trashListsMs = Math.round(performance.now() - clearStarted)
       cleared = sent.every((r) => r.trash === 'sent')
+      // keep-balance stops here too: an old list still queued could trash a copy the indexes are about to show.
+      const missed = sent.filter((r) => r.trash !== 'sent').map((r) => r.server)
+      if (missed.length > 0) {
+        earlyRefusals.push({
+          code: 'trash-not-cleared',
+          message: `servers or mounts changed and ${missed.join(', ')} did not take the empty trash list sent before reading indexes`,
+        })
+      }
     }
     let pass: PassResult | undefined
     if (!mountRefusals.some((r) => r.code === 'duplicate-mount') && !signal.aborted) {
@@ -126,12 +185,14 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
         progress,
         logger,
         signal,
+        ...(confirmed === undefined ? {} : { confirmed }),
       })
+      await confirmed?.flush()
     }
     progress.stop()
     timings.balanceMs = Math.round(performance.now() - mark)
     const refusals = checkSanity({
-      mounts: mountRefusals,
+      mounts: [...mountRefusals, ...earlyRefusals],
       indexes: pass?.indexes ?? [],
       collections,
       referencedBlocks: pass?.referencedBlocks ?? 0,
@@ -139,14 +200,14 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig): Promise<Ru
       force: options.force ?? false,
     })
     // Checked before commit; a commit that starts finishes (each request has its own timeout).
-    if (signal.aborted) {
+    if (deadline.signal.aborted) {
       refusals.unshift({
         code: 'run-timeout',
         message: `the run took longer than datamanager.runTimeout (${runTimeoutMs} ms): reads stopped at the deadline`,
       })
     }
     clearTimeout(timer)
-    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings, cleared })
+    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings, cleared, fence, membership, confirmed })
   } finally {
     clearTimeout(timer)
     progress.stop()
@@ -165,6 +226,9 @@ interface Collected {
   timings: Timings
   /** Every answering server already took an empty trash list before the indexes were read. */
   cleared: boolean
+  fence: RunFence | undefined
+  membership: MembershipPlan | undefined
+  confirmed: ConfirmedTracker | undefined
 }
 
 /** Sanity has spoken: commit (or refuse, or pretend), then report and remember. */
@@ -176,7 +240,10 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
   const answered = c.serverMounts.filter((s) => s.mounts !== undefined)
   const currentTopology = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
   const changed = topologyChanged(c.previous.topology, currentTopology)
-  const changeSets = c.pass?.changeSets.list() ?? []
+  const down = c.membership?.down ?? []
+  // Degraded (PROTOCOL §8): a keepstore is down, so pulls go out and every trash list is empty.
+  const planned = c.pass?.changeSets.list() ?? []
+  const changeSets = down.length === 0 ? planned : planned.map((set) => ({ ...set, trashes: [], trashBytes: 0, deferredTrashes: 0 }))
   if (refused) logger.warn({ refusals: c.refusals.map((r) => r.code) }, `refusing to pull or trash: ${c.refusals.map((r) => r.message).join('; ')}`)
   let commits: ServerCommit[] = []
   let outcome: Outcome
@@ -185,22 +252,41 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
   if (dryRun) {
     await writeDryRun(path.join(dm.stateDir, 'dry-run'), changeSets, c.refusals, options.out ?? process.stdout)
     outcome = 'dry-run'
+  } else if (c.fence?.signal.aborted) {
+    outcome = 'fenced'
   } else if (refused) {
-    commits = await clearTrashLists(answered, commitOptions)
+    commits = await clearTrashLists(answered, { ...commitOptions, fence: c.fence })
     outcome = 'refused'
   } else {
-    commits = await commitChanges(changeSets, { ...commitOptions, clearFirst: changed && !c.cleared })
-    outcome = commits.every((r) => r.pull === 'sent' && r.trash === 'sent') ? 'committed' : 'commit-failed'
+    const lists: CommitTimings = { pullListsMs: 0, trashListsMs: 0 }
+    commits = await commitChanges(changeSets, { ...commitOptions, fence: c.fence, clearFirst: changed && !c.cleared, timings: lists })
+    const delivered = commits.every((r) => r.pull === 'sent' && r.trash === 'sent')
+    outcome = !delivered ? 'commit-failed' : down.length > 0 ? 'degraded' : 'committed'
+    c.timings.pullListsMs = lists.pullListsMs
+    c.timings.trashListsMs = (c.timings.trashListsMs ?? 0) + lists.trashListsMs
   }
+  if (refused) c.timings.trashListsMs = (c.timings.trashListsMs ?? 0) + Math.round(performance.now() - commitStarted)
+  if (c.fence?.signal.aborted && !dryRun) outcome = 'fenced'
   c.timings.commitMs = Math.round(performance.now() - commitStarted)
+  // keep-balance's updateCollections: only after lists were sent, never for a refused or dry run.
+  let confirmedFile: ConfirmedReport | undefined
+  // A degraded run counts the copies of the keepstores it saw: lower, never higher, than with every one.
+  if ((outcome === 'committed' || outcome === 'degraded') && c.confirmed !== undefined) {
+    const started = performance.now()
+    const file = path.join(dm.stateDir, CONFIRMED_FILE)
+    const written = await c.confirmed.write(file)
+    confirmedFile = { file, collections: written.collections }
+    if (written.duplicates > 0) logger.warn({ duplicates: written.duplicates }, `${written.duplicates} collection uuid(s) carried by several records: confirmed 0`)
+    c.timings.confirmedMs = Math.round(performance.now() - started)
+  }
   let lostFile: string | undefined
-  if (c.pass !== undefined && !refused) {
+  if (c.pass !== undefined && !refused && outcome !== 'fenced') {
     await c.pass.lost.commit()
     lostFile = dm.lostBlocksFile
   } else {
     await c.pass?.lost.abort()
   }
-  const exitCode = refused || outcome === 'commit-failed' ? EXIT.refused : EXIT.ok
+  const exitCode = outcome === 'fenced' ? EXIT.locked : refused || outcome === 'commit-failed' ? EXIT.refused : EXIT.ok
   const report = buildReport({
     startedAt: c.startedAt,
     finishedAt: now(),
@@ -221,9 +307,13 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     commits,
     lostFile,
     timings: c.timings,
+    confirmed: confirmedFile,
+    keep: c.pass?.totals.keep,
+    down,
   })
   await writeReport(dm.reportFile, report)
-  if (!dryRun) await writeRunState(c.stateFile, nextState(c, report, commits, currentTopology, options.config.keepstores.length))
+  // A run that lost its lock leaves the state to the holder.
+  if (!dryRun && outcome !== 'fenced') await writeRunState(c.stateFile, nextState(c, report, commits, currentTopology, options.config.keepstores.length))
   logger.info({ outcome, exitCode, report: dm.reportFile }, summaryLine(report))
   return { exitCode, report }
 }
@@ -241,7 +331,19 @@ function nextState(
       ? { at: report.finishedAt, collections: report.collections.read, referencedBlocks: report.referencedBlocks }
       : c.previous.lastSuccess
   const everyServer = commits.length === configured && commits.every((r) => r.trash === 'sent')
-  return { lastSuccess, topology: everyServer ? topology : c.previous.topology }
+  const absentSince = c.membership?.absentSince ?? c.previous.absentSince
+  return { lastSuccess, topology: everyServer ? topology : c.previous.topology, ...(absentSince === undefined ? {} : { absentSince }) }
+}
+
+/**
+ * With a membership view, who is down now; undefined without etcd (every
+ * configured keepstore is expected). The lock is held, so etcd answers: the
+ * first listing is a moment away (unlisted, every state is unknown: nobody is down).
+ */
+async function planFor(options: RunOptions, dm: DatamanagerConfig, previous: RunState): Promise<MembershipPlan | undefined> {
+  if (options.membership === undefined) return undefined
+  await options.membership.ready(5000)
+  return planMembership({ members: options.membership.members(), previous: previous.absentSince, settleMs: dm.membershipSettleMs, now: Date.now() })
 }
 
 async function mountsOf(client: DatamanagerClient, server: { uuid: string; url: string }, signal: AbortSignal): Promise<ServerMounts> {

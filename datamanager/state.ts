@@ -13,6 +13,8 @@ export interface RunState {
   lastSuccess: { at: string; collections: number; referencedBlocks: number } | undefined
   /** Server uuid → its url and mounts, sorted ({@link topologyKey}). */
   topology: Record<string, string[]> | undefined
+  /** With etcd: keepstore uuid → since when (ms since the epoch) it has been seen absent (a cron run learns who is down). */
+  absentSince?: Record<string, number>
 }
 
 const stateSchema = z.object({
@@ -20,6 +22,7 @@ const stateSchema = z.object({
     .object({ at: z.string(), collections: z.number().int().min(0), referencedBlocks: z.number().int().min(0) })
     .optional(),
   topology: z.record(z.string(), z.array(z.string())).optional(),
+  absentSince: z.record(z.string(), z.number()).optional(),
 })
 
 export const EMPTY_STATE: RunState = { lastSuccess: undefined, topology: undefined }
@@ -39,7 +42,7 @@ export async function readRunState(file: string, onInvalid: (reason: string) => 
   }
   try {
     const parsed = stateSchema.parse(JSON.parse(text))
-    return { lastSuccess: parsed.lastSuccess, topology: parsed.topology }
+    return { lastSuccess: parsed.lastSuccess, topology: parsed.topology, ...(parsed.absentSince === undefined ? {} : { absentSince: parsed.absentSince }) }
   } catch (err) {
     onInvalid(`${file}: ${(err as Error).message.split('\n')[0]}`)
     return EMPTY_STATE

@@ -235,7 +235,7 @@ export class Scrubber {
   /** A hash failure is certain; any other read failure is only a suspicion the re-check settles. */
   private readProblem(mount: Mount, err: unknown): { reason: string; certain: boolean } {
     if (isKeepError(err, 'KEEP_CORRUPT')) {
-      mount.errors++
+      mount.recordCorrupt()
       return { reason: 'fails its hash', certain: true }
     }
     mount.recordError(err)

@@ -20,6 +20,7 @@ import { createApp } from './http/app.js'
 import { Slots } from './slots.js'
 import { handleClientError } from './http/client-error.js'
 import type { AppDeps } from './http/context.js'
+import { startClusterMembership, type ClusterMembership } from './registration.js'
 
 export const VERSION = '0.1.0'
 
@@ -54,6 +55,8 @@ export interface RunningKeepstore {
   metrics: KeepstoreMetrics
   /** The block-write pool (PUTs and pull writes). */
   writes: Slots
+  /** With `cluster.etcd`: this keepstore's registration and its view of the others. */
+  membership: ClusterMembership | undefined
   close(): Promise<void>
 }
 
@@ -76,16 +79,20 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
   }
   const keepstore = new Keepstore({ uuid: ksConfig.uuid, mounts, cluster: config.cluster, logger, now })
   let worklists: WorklistSet | undefined
-  const metrics = new KeepstoreMetrics({
-    mounts: () => keepstore.mounts,
-    worklists: (): Record<string, WorklistCounters> => (worklists ? { pull: worklists.pull.status(), trash: worklists.trash.status() } : {}),
-  })
   // Block writes (PUTs and pull writes) have their own pool, so reads never wait behind them.
   const writes = new Slots(ksConfig.maxConcurrentWrites)
   const requests = new Slots(ksConfig.maxConcurrentRequests)
+  const metrics = new KeepstoreMetrics({
+    mounts: () => keepstore.mounts,
+    worklists: (): Record<string, WorklistCounters> => (worklists ? { pull: worklists.pull.counts(), trash: worklists.trash.counts() } : {}),
+    queues: () => ({ api: requests, write: writes }),
+    version: VERSION,
+  })
   const opened = await openStateDb(ksConfig.stateDir)
   const db = options.wrapStateDb ? options.wrapStateDb(opened) : opened
   const client = new KeepstoreClient(options.pullHeadersTimeoutMs !== undefined ? { headersTimeoutMs: options.pullHeadersTimeoutMs } : {})
+  // Started once listening (below); until then no source is known to be down.
+  let membership: ClusterMembership | undefined
   worklists = await createWorklists({
     keepstore,
     db,
@@ -96,6 +103,7 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
     pullConcurrency: ksConfig.pullConcurrency,
     trashConcurrency: ksConfig.trashConcurrency,
     isKnownServer: (url) => keepstoreByOrigin(config, url) !== undefined,
+    isDown: (url) => membership?.view.stateOf(url) === 'absent',
   })
   const emptier = startTrashEmptier(keepstore, config.cluster.blobTrashCheckIntervalMs, logger, (n) => metrics.trashEmptied.inc(n))
   const scrubber = new Scrubber({
@@ -140,11 +148,17 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
   const actual = (server.address() as AddressInfo).port
   const url = `${ksConfig.tls ? 'https' : 'http'}://${ksConfig.listen.host.includes(':') ? `[${ksConfig.listen.host}]` : ksConfig.listen.host}:${actual}`
   logger.info({ url, volumes: mounts.map((m) => m.uuid) }, 'keepstore listening')
+  if (config.cluster.etcd !== undefined) {
+    membership = await startClusterMembership(config, ksConfig, { logger, version: VERSION })
+    deps.membership = membership.view
+  }
 
   let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       const grace = options.shutdownGraceMs ?? 10_000
+      // Deregistered first: the others stop pulling from it at once, not after the lease's TTL.
+      await membership?.close()
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       const timer = setTimeout(() => server.closeAllConnections(), grace)
@@ -158,7 +172,7 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
       await keepstore.close()
       logger.info('keepstore stopped')
     })())
-  return { url, port: actual, config: ksConfig, keepstore, worklists, emptier, scrubber, metrics, writes, close }
+  return { url, port: actual, config: ksConfig, keepstore, worklists, emptier, scrubber, metrics, writes, membership, close }
 }
 
 /**

@@ -1,7 +1,6 @@
 import { mkdir, readdir } from 'node:fs/promises'
 import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
 import { Level } from 'level'
-import { MemoryLevel } from 'memory-level'
 import { KeepError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 
@@ -94,6 +93,8 @@ async function openDirectory(dir: string): Promise<StateLevel> {
 export async function openStateDb(dir: string | undefined, options: StateDbOptions = {}): Promise<StateDb> {
   let db: StateLevel
   if (dir === undefined) {
+    // Loaded only for memory-only keepstores (tests, demos): not on a disk-backed start.
+    const { MemoryLevel } = await import('memory-level')
     db = new MemoryLevel<string, string>()
     await db.open()
   } else {

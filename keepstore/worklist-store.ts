@@ -32,8 +32,11 @@ export interface StoredItem<T> {
 export interface WorklistStore<T> {
   /** The current list, in order, minus finished items. Removes what an interrupted replace left behind. */
   load(): Promise<{ meta: WorklistMeta; items: Array<StoredItem<T>> }>
-  /** Atomically makes `items` the current list (synced batches, the meta switch last: a crash leaves the old list or the new one). */
-  replace(items: T[], meta: { digest: string; receivedAt: Date }): Promise<Array<StoredItem<T>>>
+  /**
+   * Atomically makes `items` the current list (synced batches, the meta switch last: a crash leaves the old list or the new one).
+   * `fence` (PROTOCOL §4, a decimal int64) is saved in the meta switch, so it is durable exactly when the list is; without it, the list's previous fence stays.
+   */
+  replace(items: T[], meta: { digest: string; receivedAt: Date; fence?: string }): Promise<Array<StoredItem<T>>>
   /** Forgets a finished item; `counters` are saved with it when the item belongs to the current list. */
   finish(key: string, counters: WorklistCounters): Promise<void>
   /** Forgets items that will not run (dropped). */
@@ -62,6 +65,8 @@ interface MetaRecord {
   done: number
   failed: number
   skipped: number
+  /** The highest list fence applied when this list was (PROTOCOL §4); absent before any fenced list. */
+  fence?: string
 }
 
 // classic-level's own option (abstract-level passes it through; memory-level ignores it).
@@ -137,10 +142,12 @@ export function createWorklistStore<T>(db: StateSublevel, codec: ItemCodec<T>, o
         return { meta: { digest, receivedAt, counters: { done, failed, skipped } }, items }
       }),
 
-    replace: (items, { digest, receivedAt }) =>
+    replace: (items, { digest, receivedAt, fence }) =>
       serial(async () => {
         const generation = Math.max(meta.generation, written) + 1
         const next: MetaRecord = { generation, digest, received_at: receivedAt.toISOString(), done: 0, failed: 0, skipped: 0 }
+        const keptFence = fence ?? meta.fence
+        if (keptFence !== undefined) next.fence = keptFence
         const stored = new Array<StoredItem<T>>(items.length)
         for (let seq = 0; seq < items.length; seq++) stored[seq] = { key: itemKey(generation, seq), item: items[seq]! }
         // The new generation goes in batches of WRITE_CHUNK items, the meta
@@ -199,5 +206,20 @@ export function createWorklistStore<T>(db: StateSublevel, codec: ItemCodec<T>, o
     remove: (keys) => serial(() => db.batch(keys.map((key) => ({ type: 'del' as const, key })))),
 
     flush: () => serial(async () => undefined),
+  }
+}
+
+/**
+ * The fence saved with the current list of a worklist sublevel (PROTOCOL §4),
+ * 0n when none was ever applied. Read once at start, before any replace.
+ */
+export async function readStoredFence(db: StateSublevel): Promise<bigint> {
+  const text = await db.get(META_KEY)
+  if (text === undefined) return 0n
+  try {
+    const fence = (JSON.parse(text) as MetaRecord).fence
+    return fence === undefined ? 0n : BigInt(fence)
+  } catch (err) {
+    throw new KeepError('KEEP_CONFIG', `state database: worklist ${db.prefix}: fence in meta ${JSON.stringify(text)}: ${(err as Error).message}`, { cause: err })
   }
 }

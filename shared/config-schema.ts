@@ -55,6 +55,17 @@ function integer(min: number, fallback: number) {
 
 const text = z.string().min(1, 'must not be empty')
 
+/**
+ * Arvados-style uuids (DESIGN §3): every client computes the same rendezvous
+ * order only when the last 15 characters are the weight suffix (PROTOCOL §6).
+ */
+const ARVADOS_UUID = /^[a-z0-9]{5}-[a-z0-9]{5}-[a-z0-9]{15}$/
+const uuid = z.string().superRefine((value, ctx) => {
+  if (!ARVADOS_UUID.test(value)) {
+    ctx.addIssue(`must be an Arvados-style uuid, 5-5-15 lowercase letters or digits like zzzzz-nyw5e-000000000000000 (got ${JSON.stringify(value)})`)
+  }
+})
+
 const HOST_PORT = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/
 
 /** `host:port`, `[::1]:port` or `:port` (all interfaces). */
@@ -84,6 +95,16 @@ const httpUrl = z.string().superRefine((value, ctx) => {
   }
 })
 
+/** etcd speaks gRPC over http(s) and keeps leases in whole seconds. */
+const etcdSchema = z.strictObject({
+  endpoints: z.array(httpUrl).min(1, 'must list at least one endpoint'),
+  prefix: z
+    .string()
+    .regex(/^\/(?:[^\s]*\/)?$/, 'must start and end with / (e.g. /keep/zzzzz/)')
+    .optional(),
+  leaseTTL: duration('10s', (ms) => (Number.isInteger(ms / 1000) && ms >= 1000 ? undefined : 'must be whole seconds ≥ 1s')),
+})
+
 const clusterSchema = z
   .strictObject({
     id: z.string().regex(/^[a-z0-9]{5}$/, 'must be 5 lowercase letters or digits'),
@@ -99,6 +120,7 @@ const clusterSchema = z
     blobTrashLifetime: duration('336h'),
     blobTrashCheckInterval: duration('24h', positive),
     defaultReplication: integer(1, 2),
+    etcd: etcdSchema.optional(),
   })
   .superRefine((cluster, ctx) => {
     if (cluster.blobSigning && cluster.blobSigningKey === undefined) {
@@ -108,10 +130,11 @@ const clusterSchema = z
 
 const volumeSchema = z
   .strictObject({
-    uuid: text,
+    uuid,
     driver: z.enum(['directory', 'memory']).default('directory'),
     root: text.optional(),
     readOnly: z.boolean().default(false),
+    allowTrashWhenReadOnly: z.boolean().default(false),
     replication: integer(1, 1),
     storageClasses: z
       .array(text)
@@ -133,7 +156,7 @@ const volumeSchema = z
 
 const keepstoreSchema = z
   .strictObject({
-    uuid: text,
+    uuid,
     url: httpUrl,
     listen: hostPort.optional(),
     tls: z.strictObject({ certificate: text, key: text }).optional(),
@@ -166,6 +189,7 @@ const datamanagerSchema = z.strictObject({
   reportFile: text.optional(),
   listen: hostPort.optional(),
   runTimeout: duration('6h', positive),
+  membershipSettle: duration('30s'),
   maxRecordBytes: size('256MiB').refine((n) => n >= 1024 && n <= 512 * 1024 * 1024, 'must be between 1KiB and 512MiB'),
 })
 

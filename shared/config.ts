@@ -20,6 +20,8 @@ export interface VolumeConfig {
   /** Absolute; set exactly when the driver is `directory`. */
   root: string | undefined
   readOnly: boolean
+  /** As Keep's AllowTrashWhenReadOnly: a read-only volume may still be trashed from (writes stay refused). */
+  allowTrashWhenReadOnly: boolean
   /** Copies this volume itself provides. */
   replication: number
   storageClasses: string[]
@@ -56,6 +58,16 @@ export interface KeepstoreConfig {
   volumes: VolumeConfig[]
 }
 
+/** `cluster.etcd`: live membership and one datamanager cluster-wide (absent: static config, file lock). */
+export interface EtcdConfig {
+  /** gRPC endpoints, `http://host:port`. */
+  endpoints: string[]
+  /** Every key lives under it; ends with `/` (default `/keep/<cluster id>/`). */
+  prefix: string
+  /** Whole seconds ≥ 1: a killed keepstore (or datamanager) loses its registration (or lock) this long after its last keepalive. */
+  leaseTTLSeconds: number
+}
+
 export interface ClusterConfig {
   id: string
   systemRootToken: string
@@ -72,6 +84,7 @@ export interface ClusterConfig {
   blobTrashLifetimeMs: number
   blobTrashCheckIntervalMs: number
   defaultReplication: number
+  etcd: EtcdConfig | undefined
 }
 
 export interface DatamanagerConfig {
@@ -88,6 +101,8 @@ export interface DatamanagerConfig {
   runTimeoutMs: number
   /** A larger collection record refuses the run. */
   maxRecordBytes: number
+  /** With etcd: a run starts this long after a keepstore comes or goes; one gone longer is down (PROTOCOL §8). */
+  membershipSettleMs: number
 }
 
 export interface Config {
@@ -163,6 +178,11 @@ function resolveCluster(raw: RawConfig['cluster']): ClusterConfig {
     blobTrashLifetimeMs: raw.blobTrashLifetime,
     blobTrashCheckIntervalMs: raw.blobTrashCheckInterval,
     defaultReplication: raw.defaultReplication,
+    etcd: raw.etcd && {
+      endpoints: raw.etcd.endpoints,
+      prefix: raw.etcd.prefix ?? `/keep/${raw.id}/`,
+      leaseTTLSeconds: raw.etcd.leaseTTL / 1000,
+    },
   }
 }
 
@@ -180,8 +200,8 @@ function resolveKeepstores(raw: RawConfig['keepstores'], resolve: (p: string) =>
       const root = vol.root === undefined ? undefined : resolve(vol.root)
       volumeUuids(vol.uuid, ['keepstores', k, 'volumes', v, 'uuid'])
       if (root !== undefined) roots(`${url.hostname} ${root}`, ['keepstores', k, 'volumes', v, 'root'], root)
-      const { uuid, driver, readOnly, replication, storageClasses, priority } = vol
-      return { uuid, driver, root, readOnly, replication, storageClasses, priority }
+      const { uuid, driver, readOnly, allowTrashWhenReadOnly, replication, storageClasses, priority } = vol
+      return { uuid, driver, root, readOnly, allowTrashWhenReadOnly, replication, storageClasses, priority }
     })
     const firstRoot = volumes.find((vol) => vol.root !== undefined)?.root
     const defaultStateDir = firstRoot === undefined ? undefined : path.join(firstRoot, '.keep-state')
@@ -221,6 +241,7 @@ function resolveDatamanager(raw: NonNullable<RawConfig['datamanager']>, resolve:
     listen: raw.listen,
     runTimeoutMs: raw.runTimeout,
     maxRecordBytes: raw.maxRecordBytes,
+    membershipSettleMs: raw.membershipSettle,
   }
 }
 

@@ -15,13 +15,15 @@ export const KEEP_ERROR_STATUS = {
   KEEP_NOT_FOUND: 404, // something other than a block (a mount, a route that is disabled)
   KEEP_METHOD_NOT_ALLOWED: 405,
   KEEP_TIMEOUT: 408,
+  KEEP_FENCED: 409, // a list from a datamanager whose lock is older than one already applied (PROTOCOL §4)
   KEEP_TOO_LARGE: 413,
   KEEP_HASH_COLLISION: 500, // same hash, different bytes already stored
   KEEP_IO: 500,
   KEEP_INTERNAL: 500,
   KEEP_CONFIG: 500, // programs exit 2 on it; as a status it only shows if misused
   KEEP_CORRUPT: 502, // stored bytes fail their hash: never served
-  KEEP_UNAVAILABLE: 503, // overloaded, or no volume can take a write right now
+  KEEP_UNAVAILABLE: 503, // overloaded, or no volume can take a write right now; a client: no answer at all
+  KEEP_INSUFFICIENT_REPLICAS: 503, // a client stored fewer replicas than wanted (as Keep's proxy answers)
   KEEP_READ_ONLY: 503, // a volume refused a write or trash because it is read-only
   KEEP_FULL: 507, // every candidate volume is full
 } as const

@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type LoggerOptions as PinoOptions } from 'pino'
-import pinoPretty from 'pino-pretty'
+import { createRequire } from 'node:module'
 
 export type Logger = import('pino').Logger
 
@@ -55,6 +55,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   if (options.name !== undefined) config.name = options.name
   const destination = options.destination as DestinationStream | undefined
   if (options.pretty === true) {
+    // Loaded only when asked for: every daemon and CLI start would otherwise pay for it.
+    const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty')
     const pretty = destination === undefined
       ? pinoPretty({ sync: true })
       : pinoPretty({ destination, colorize: false })

@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { KeepError } from '../../shared/errors.js'
 import { formatIndexLine, isValidIndexPrefix } from '../../shared/index-format.js'
 import { requireToken } from '../../shared/auth.js'
+import type { MembershipView } from '../../shared/membership.js'
 import type { AppDeps, KeepContext } from './context.js'
 import { requireAdmin } from './context.js'
 
@@ -121,15 +122,26 @@ export const getStatus: Handler = async (ctx, deps) => {
       errors: m.errors,
       state: m.state,
       read_only: m.readOnly,
+      allow_trash: m.allowTrash,
     })),
-    pull: deps.worklists ? counters(deps.worklists.pull.status()) : undefined,
-    trash: deps.worklists ? counters(deps.worklists.trash.status()) : undefined,
+    pull: deps.worklists?.pull.counts(),
+    trash: deps.worklists?.trash.counts(),
     scrub: deps.scrubber?.status(),
+    membership: deps.membership && membershipStatus(deps.membership),
   }
 }
 
-function counters(s: { queued: number; in_progress: number; done: number; failed: number; skipped: number }): Record<string, number> {
-  return { queued: s.queued, in_progress: s.in_progress, done: s.done, failed: s.failed, skipped: s.skipped }
+/** Live membership as this keepstore sees it: `etcd` is `ok` while the view is current, else every state is `unknown`. */
+function membershipStatus(view: MembershipView): Record<string, unknown> {
+  return {
+    etcd: view.current ? 'ok' : 'unreachable',
+    keepstores: view.members().map((m) => ({
+      uuid: m.uuid,
+      url: m.url,
+      state: m.state,
+      since: m.since === undefined ? null : new Date(m.since).toISOString(),
+    })),
+  }
 }
 
 /** managementToken endpoints: none configured → 404 `disabled`. */

@@ -5,6 +5,7 @@ import type { Logger } from '../../shared/logger.js'
 import { tokenFromAuthorization, requireToken } from '../../shared/auth.js'
 import type { WorklistSet } from '../worklists.js'
 import type { Scrubber } from '../scrubber.js'
+import type { MembershipView } from '../../shared/membership.js'
 
 /** What every handler may reach: the core, the worklists and the observability hooks. */
 export interface AppDeps {
@@ -16,6 +17,8 @@ export interface AppDeps {
   scrubber?: Scrubber
   /** A request body that sends nothing this long is cut (undefined: never). */
   bodyIdleTimeoutMs?: number
+  /** With `cluster.etcd`: who is live (GET /status). */
+  membership?: MembershipView
 }
 
 export interface KeepState {

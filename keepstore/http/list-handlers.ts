@@ -9,6 +9,7 @@ import {
   type ListContext,
 } from '../../shared/worklist-items.js'
 import { serializeStatus, type Worklist } from '../worklist.js'
+import { FENCE_HEADER, parseFence } from '../fence.js'
 import type { AppDeps, KeepContext } from './context.js'
 import { requireAdmin } from './context.js'
 
@@ -30,16 +31,21 @@ function listContext(deps: AppDeps): ListContext {
 /**
  * PUT /pull and PUT /trash: validate the whole list first (any fault → 400 and
  * the previous list stays), then replace atomically; 200 only once persisted.
+ * A list carrying an `X-Keep-Fence` older than one already applied → 409, and
+ * the previous list stays (PROTOCOL §4).
  */
 function putList<T>(name: 'pull' | 'trash', parse: (body: Uint8Array, ctx: ListContext) => Promise<T[]>, pick: (deps: AppDeps) => Worklist<T>): Handler {
   return async (ctx, deps) => {
     requireAdmin(ctx, deps)
+    const fence = parseFence(ctx.req.headers[FENCE_HEADER])
     const body = await readBody(ctx.req, MAX_LIST_BYTES, { idleTimeoutMs: deps.bodyIdleTimeoutMs })
     ctx.state.bytesIn = body.length
     const items = await parse(body, listContext(deps))
     const digest = listDigest(body)
-    await pick(deps).replace(items, { digest, receivedAt: new Date(deps.keepstore.now()) })
-    deps.logger.info({ list: name, count: items.length, digest, reqId: ctx.state.requestId }, `${name} list accepted`)
+    const receivedAt = new Date(deps.keepstore.now())
+    await worklists(deps).fence.apply(fence, (save) => pick(deps).replace(items, { digest, receivedAt, fence: save }))
+    const fenced = fence === undefined ? {} : { fence: fence.toString() }
+    deps.logger.info({ list: name, count: items.length, digest, ...fenced, reqId: ctx.state.requestId }, `${name} list accepted`)
     ctx.status = 200
     ctx.body = ''
   }

@@ -34,6 +34,9 @@ export const ROUTES: ReadonlyArray<readonly [Method, string, string, Handler]> =
   // Before GET: @koa/router also answers HEAD with a GET route.
   ['head', '/:locator', 'head_block', headBlock],
   ['get', '/:locator', 'get_block', getBlock],
+  // As Keep's router (TestBlockRead_DoubleSlash): old clients read `//<locator>`; no other route takes `//`.
+  ['head', '//:locator', 'head_block', headBlock],
+  ['get', '//:locator', 'get_block', getBlock],
   ['delete', '/:locator', 'delete_block', deleteBlock],
 ]
 

@@ -4,7 +4,7 @@ import { unlink } from 'node:fs/promises'
 import { KeepError, type KeepErrorCode } from '../../shared/errors.js'
 import { closeFd, fdio } from './fd-io.js'
 import { READ_CHUNK_SIZE } from './hashing-stream.js'
-import { MAX_BLOCK_SIZE } from './volume.js'
+import { MAX_BLOCK_SIZE, type VolumeStats, createVolumeStats, tick } from './volume.js'
 
 /** The file-system steps of the directory driver, as the fault hook sees them. */
 export type FsOp =
@@ -28,8 +28,10 @@ export type FsOp =
  */
 export type FaultHook = (op: FsOp, path: string) => void | Promise<void>
 
-/** Runs file-system steps and maps their errors to KeepErrors. */
+/** Runs file-system steps, counts them (Keep's volume metrics) and maps their errors to KeepErrors. */
 export class FsRunner {
+  readonly stats: VolumeStats = createVolumeStats()
+
   constructor(
     readonly uuid: string,
     private readonly faults: FaultHook | undefined,
@@ -37,6 +39,7 @@ export class FsRunner {
 
   /** `absent`: what ENOENT means here (a missing block, or a broken volume). */
   async run<T>(op: FsOp, path: string, fn: () => Promise<T>, absent: KeepErrorCode = 'KEEP_BLOCK_NOT_FOUND'): Promise<T> {
+    tick(this.stats.operations, op)
     try {
       if (this.faults) await this.faults(op, path)
       return await fn()
@@ -73,6 +76,7 @@ export class FsRunner {
   map(err: unknown, op: FsOp, path: string, absent: KeepErrorCode = 'KEEP_BLOCK_NOT_FOUND'): KeepError {
     if (err instanceof KeepError) return err
     const errno = errnoOf(err)
+    if ((errno !== 'ENOENT' || absent !== 'KEEP_BLOCK_NOT_FOUND') && errno !== 'ELOOP') tick(this.stats.errors, errno ?? 'EIO')
     const code: KeepErrorCode =
       errno === 'ENOENT' ? absent : errno === 'ENOSPC' || errno === 'EDQUOT' ? 'KEEP_FULL' : 'KEEP_IO'
     return withPath(new KeepError(code, `volume ${this.uuid}: ${op} failed: ${errno ?? 'I/O error'}`, { cause: err }), path)

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import { formatIndexLine } from '../../shared/index-format.js'
 import { isHash } from '../../shared/hash.js'
 import { type FsRunner, errnoOf } from './directory-fs.js'
+import { tick } from './volume.js'
 
 /** A directory whose mtime (and ctime) is younger than this may still change without its mtime changing. */
 const SETTLED_NS = 2_000_000_000n
@@ -82,6 +83,7 @@ export class ListingCache {
   private listOrThrow(fs: FsRunner, dir: string, sub: string): DirListing {
     let st: BigIntStats | undefined
     let all: string[]
+    tick(fs.stats.operations, 'readdir')
     try {
       st = statSync(dir, { bigint: true, throwIfNoEntry: false }) // what readdir reads, a symlinked directory included
       all = st ? readdirSync(dir) : []
@@ -188,6 +190,7 @@ function blockNames(all: string[], sub: string): { names: string[]; key: Buffer 
 function statInto(fs: FsRunner, dir: string, stats: DirStats, i: number, name: string): void {
   const path = `${dir}/${name}`
   let st: BigIntStats | undefined
+  tick(fs.stats.operations, 'stat')
   try {
     st = lstatSync(path, { bigint: true, throwIfNoEntry: false })
   } catch (err) {

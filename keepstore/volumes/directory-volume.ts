@@ -24,7 +24,7 @@ import { closeFd, fdio } from './fd-io.js'
 import { READ_CHUNK_SIZE, consumeVerified, createVerifiedStream } from './hashing-stream.js'
 import { POOLED_READ_MIN, readBuffers } from './buffer-pool.js'
 import { type QuarantineOutcome, checkStored, freeQuarantinePath, scanIrregular } from './directory-quarantine.js'
-import type { BlockStat, PrefixDigest, ReadResult, TrashOptions, Volume, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
+import type { BlockStat, PrefixDigest, ReadResult, TrashOptions, Volume, VolumeStats, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
 
 export type { FaultHook, FsOp } from './directory-fs.js'
 
@@ -33,6 +33,8 @@ export interface DirectoryVolumeOptions {
   /** The directory holding `<hash[0:3]>/<hash>` files; it must exist. */
   root: string
   readOnly?: boolean
+  /** A read-only volume still trashes, untrashes and empties its trash. */
+  allowTrashWhenReadOnly?: boolean
   /**
    * Clock for the mtimes that write and touch set, ns since the epoch. Default:
    * a write keeps the file system's own mtime, a touch uses the wall clock.
@@ -64,6 +66,8 @@ class DirectoryVolume implements Volume {
   readonly driver = 'directory'
   readonly uuid: string
   readonly readOnly: boolean
+  readonly allowTrashWhenReadOnly: boolean
+  readonly stats: VolumeStats
   private readonly root: string
   private readonly now: (() => bigint) | undefined
   private readonly hostname: string
@@ -77,9 +81,11 @@ class DirectoryVolume implements Volume {
     this.uuid = options.uuid
     this.root = options.root.replace(/(.)\/+$/, '$1')
     this.readOnly = options.readOnly ?? false
+    this.allowTrashWhenReadOnly = options.allowTrashWhenReadOnly ?? false
     this.now = options.now
     this.hostname = options.hostname ?? osHostname()
     this.fs = new FsRunner(options.uuid, options.faults)
+    this.stats = this.fs.stats
     this.listings = new ListingCache({ rescanIntervalMs: options.indexRescanIntervalMs ?? DAY_MS, now: options.listingClock ?? Date.now })
   }
 
@@ -151,6 +157,7 @@ class DirectoryVolume implements Volume {
             readBuffers.give(buf)
             throw err
           }
+          this.stats.inBytes += n
           if (n > remaining) throw new KeepError('KEEP_CORRUPT', `volume ${this.uuid}: stored block ${hash} grew while it was read`)
           remaining -= n
           ended = n === 0 || (last && remaining === 0)
@@ -219,7 +226,7 @@ class DirectoryVolume implements Volume {
   }
 
   async trash(hash: string, options: TrashOptions): Promise<boolean> {
-    this.assertWritable()
+    this.assertTrashable()
     return this.changing(hash, async () => {
       const { mtime } = await this.stat(hash)
       if (options.ifMtime !== undefined && mtime !== options.ifMtime) return false
@@ -239,7 +246,7 @@ class DirectoryVolume implements Volume {
   }
 
   async untrash(hash: string): Promise<BlockStat> {
-    this.assertWritable()
+    this.assertTrashable()
     return this.changing(hash, async () => {
       const dir = this.dirOf(hash)
       const copies = []
@@ -266,7 +273,7 @@ class DirectoryVolume implements Volume {
   }
 
   async emptyTrash(nowSeconds: number): Promise<number> {
-    if (this.readOnly) return 0
+    if (this.readOnly && !this.allowTrashWhenReadOnly) return 0
     let deleted = 0
     for (const sub of await blockDirs(this.fs, this.root)) {
       const dir = `${this.root}/${sub}`
@@ -367,12 +374,15 @@ class DirectoryVolume implements Volume {
   private async writeChunks(fd: number, path: string, chunks: Buffer[]): Promise<void> {
     const total = chunks.reduce((n, c) => n + c.length, 0)
     const written = await this.fs.run('write', path, () => fdio.writev(fd, chunks), 'KEEP_IO')
+    this.stats.outBytes += written
     if (written < total) await this.writeAll(fd, path, Buffer.concat(chunks).subarray(written))
   }
 
   private async writeAll(fd: number, path: string, chunk: Buffer): Promise<void> {
     for (let offset = 0; offset < chunk.length; ) {
-      offset += await this.fs.run('write', path, () => fdio.write(fd, chunk.subarray(offset)), 'KEEP_IO')
+      const written = await this.fs.run('write', path, () => fdio.write(fd, chunk.subarray(offset)), 'KEEP_IO')
+      this.stats.outBytes += written
+      offset += written
     }
   }
 
@@ -415,6 +425,10 @@ class DirectoryVolume implements Volume {
 
   private assertWritable(): void {
     if (this.readOnly) throw new KeepError('KEEP_READ_ONLY', `volume ${this.uuid} is read-only`)
+  }
+
+  private assertTrashable(): void {
+    if (!this.allowTrashWhenReadOnly) this.assertWritable()
   }
 }
 

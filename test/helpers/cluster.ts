@@ -15,8 +15,8 @@ export { freePorts }
 
 export interface ClusterOptions {
   keepstores?: number
-  /** Volumes per keepstore: 'memory' or 'directory'; default one memory volume. */
-  volumes?: Array<{ driver: 'memory' | 'directory'; readOnly?: boolean; storageClasses?: string[]; replication?: number; priority?: number }>
+  /** Volumes per keepstore: 'memory' or 'directory'; default one memory volume. A function gives keepstore i its own. */
+  volumes?: VolumeSpec[] | ((keepstore: number) => VolumeSpec[])
   /** Extra cluster keys (YAML values), e.g. { blobSigningTTL: '1h', blobTrash: false }. */
   cluster?: Record<string, unknown>
   /** Extra keys per keepstore. */
@@ -29,6 +29,15 @@ export interface ClusterOptions {
   pullHeadersTimeoutMs?: number
 }
 
+export interface VolumeSpec {
+  driver: 'memory' | 'directory'
+  readOnly?: boolean
+  allowTrashWhenReadOnly?: boolean
+  storageClasses?: string[]
+  replication?: number
+  priority?: number
+}
+
 export function captureLogger(sink: object[]): Logger {
   const destination = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -39,9 +48,11 @@ export function captureLogger(sink: object[]): Logger {
   return createLogger({ level: 'debug', destination })
 }
 
-export function clusterConfig(dir: string, ports: number[], options: ClusterOptions = {}): Config {
-  const volumes = options.volumes ?? [{ driver: 'memory' as const }]
-  const doc = {
+/** The config document (what a config file holds) of a test cluster: programs run as children read it from a file. */
+export function clusterDoc(dir: string, ports: number[], options: ClusterOptions = {}): Record<string, unknown> {
+  const spec = options.volumes ?? [{ driver: 'memory' as const }]
+  const volumesOf = (i: number): VolumeSpec[] => (typeof spec === 'function' ? spec(i) : spec)
+  return {
     cluster: {
       id: 'zzzzz',
       systemRootToken: ADMIN_TOKEN,
@@ -54,11 +65,12 @@ export function clusterConfig(dir: string, ports: number[], options: ClusterOpti
       url: `http://127.0.0.1:${port}`,
       stateDir: path.join(dir, `state${i}`),
       ...options.keepstore,
-      volumes: volumes.map((v, j) => ({
+      volumes: volumesOf(i).map((v, j) => ({
         uuid: `zzzzz-nyw5e-${String(i).padStart(7, '0')}${String(j).padStart(8, '0')}`,
         driver: v.driver,
         ...(v.driver === 'directory' ? { root: path.join(dir, `ks${i}-vol${j}`) } : {}),
         ...(v.readOnly ? { readOnly: true } : {}),
+        ...(v.allowTrashWhenReadOnly ? { allowTrashWhenReadOnly: true } : {}),
         ...(v.storageClasses ? { storageClasses: v.storageClasses } : {}),
         ...(v.replication ? { replication: v.replication } : {}),
         ...(v.priority ? { priority: v.priority } : {}),
@@ -66,11 +78,16 @@ export function clusterConfig(dir: string, ports: number[], options: ClusterOpti
     })),
     ...(options.datamanager ? { datamanager: options.datamanager } : {}),
   }
-  return parseConfig(JSON.stringify(doc), { baseDir: dir })
+}
+
+export function clusterConfig(dir: string, ports: number[], options: ClusterOptions = {}): Config {
+  return parseConfig(JSON.stringify(clusterDoc(dir, ports, options)), { baseDir: dir })
 }
 
 export interface TestCluster {
   config: Config
+  /** The config as a document: write it to a file for a child process (paths in it are absolute). */
+  doc: Record<string, unknown>
   keepstores: RunningKeepstore[]
   urls: string[]
   dir: string
@@ -83,7 +100,8 @@ export async function startCluster(t: Test, options: ClusterOptions = {}): Promi
   const { mkdir } = await import('node:fs/promises')
   const n = options.keepstores ?? 1
   const ports = await freePorts(n)
-  const config = clusterConfig(dir, ports, options)
+  const doc = clusterDoc(dir, ports, options)
+  const config = parseConfig(JSON.stringify(doc), { baseDir: dir })
   for (const ks of config.keepstores) for (const v of ks.volumes) if (v.root) await mkdir(v.root, { recursive: true })
   const logger = options.logs ? captureLogger(options.logs) : createLogger({ level: 'silent' })
   const start = (i: number): Promise<RunningKeepstore> =>
@@ -93,6 +111,7 @@ export async function startCluster(t: Test, options: ClusterOptions = {}): Promi
   t.teardown(() => Promise.all(keepstores.map((k) => k.close())))
   return {
     config,
+    doc,
     keepstores,
     urls: keepstores.map((k) => k.url),
     dir,

@@ -73,6 +73,8 @@ export interface SentList {
   url: string
   path: string
   body: string
+  /** Its `X-Keep-Fence`, if it carried one. */
+  fence: string | undefined
 }
 
 /**
@@ -110,7 +112,7 @@ export class RecordingClient implements DatamanagerClient {
   async putJson(server: string, p: string, json: string | Iterable<string>, options?: RequestOptions): Promise<void> {
     this.check(server)
     const body = typeof json === 'string' ? json : [...json].join('')
-    this.sent.push({ url: server, path: p, body })
+    this.sent.push({ url: server, path: p, body, fence: options?.headers?.['X-Keep-Fence'] })
     await this.inner.putJson(server, p, json === body ? body : [body], options)
   }
 

@@ -8,6 +8,7 @@ import { formatIndexLine } from '../../shared/index-format.js'
 
 export interface VolumeSuiteOptions {
   readOnly?: boolean
+  allowTrashWhenReadOnly?: boolean
   now?: () => bigint
 }
 
@@ -361,6 +362,20 @@ export function volumeSuite(t: Test, name: string, factory: VolumeFactory): void
     for (const [label, call] of calls) await t.rejects(call(), { code: 'KEEP_READ_ONLY' }, label)
     t.equal(await volume.emptyTrash(Number.MAX_SAFE_INTEGER), 0, 'emptying trash deletes nothing')
     await t.rejects(volume.read(hash), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'reads still work')
+  })
+
+  t.test(`${name}: a read-only volume with allowTrashWhenReadOnly (as Keep) lets trash through, nothing else`, async (t) => {
+    const { volume } = await factory(t, { readOnly: true, allowTrashWhenReadOnly: true })
+    t.match(volume, { readOnly: true, allowTrashWhenReadOnly: true })
+    const data = Buffer.from('read-only, trashable')
+    const hash = md5(data)
+    const refused: Array<[string, () => Promise<unknown>]> = [['write', () => volume.write(hash, chunked(data))], ['touch', () => volume.touch(hash)], ['quarantine', () => volume.quarantine(hash)]]
+    for (const [label, call] of refused) {
+      await t.rejects(call(), { code: 'KEEP_READ_ONLY' }, `${label} still refused`)
+    }
+    await t.rejects(volume.trash(hash, { deadline: 0 }), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'trash passes the read-only gate (and finds nothing)')
+    await t.rejects(volume.untrash(hash), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'untrash too')
+    t.equal(await volume.emptyTrash(Number.MAX_SAFE_INTEGER), 0)
   })
 
   t.test(`${name}: concurrent writes of one block all succeed and store it once`, async (t) => {

@@ -1,8 +1,11 @@
+// The durability contract seen from outside: a keepstore process under strace.
+// Every 200 to a PUT follows fsync(temp) → rename → fsync(dir) in the system
+// calls, and a fault injected into a block write fails that PUT cleanly. The
+// same order through the volume's own file-system seam (fast, in process) is
+// test/keepstore/volumes/durability-order.test.ts.
 import { randomBytes } from 'node:crypto'
-import { readFileSync, readdirSync } from 'node:fs'
 import path from 'node:path'
-import t, { type Test } from 'tap'
-import { type FsOp, createDirectoryVolume } from '../../keepstore/volumes/directory-volume.js'
+import t from 'tap'
 import { adminJson, getBlock, getIndex, putBlock } from '../helpers/block-client.js'
 import { spawnKeepstore, writeChildCluster } from '../helpers/keepstore-child.js'
 import {
@@ -18,111 +21,10 @@ import {
 } from '../helpers/strace.js'
 import { figure } from '../helpers/soak.js'
 import { auditVolume } from '../helpers/volume-audit.js'
-import { chunked, collect, md5, seededRandom } from '../helpers/volume-suite.js'
-
-const UUID = 'zzzzz-nyw5e-000000000000000'
-const fault = (code: string): Error => Object.assign(new Error(`injected ${code}`), { code })
-
-interface Step {
-  op: FsOp | 'ack'
-  path: string
-}
-
-/** A directory volume whose every file-system step (and every acknowledged write) lands in `steps`. */
-async function recordingVolume(t: Test, root: string, fail?: (op: FsOp, path: string) => string | undefined) {
-  const steps: Step[] = []
-  const volume = createDirectoryVolume({
-    uuid: UUID,
-    root,
-    faults: (op, p) => {
-      steps.push({ op, path: p })
-      const code = fail?.(op, p)
-      if (code) throw fault(code)
-    },
-  })
-  await volume.open()
-  t.teardown(() => volume.close())
-  const write = async (data: Buffer, chunkSize?: number): Promise<void> => {
-    const hash = md5(data)
-    await volume.write(hash, chunked(data, chunkSize))
-    steps.push({ op: 'ack', path: `${root}/${hash.slice(0, 3)}/${hash}` })
-  }
-  return { volume, steps, write }
-}
+import { md5, seededRandom } from '../helpers/volume-suite.js'
 
 const isTemp = (p: string, hash: string): boolean => path.basename(p).startsWith(`.${hash}.tmp-`)
-const hidden = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith('.'))
 
-/** Positions of one block's durability steps in `steps`, or a reason they are out of order. */
-function orderOf(steps: Step[], root: string, hash: string): string | undefined {
-  const dir = `${root}/${hash.slice(0, 3)}`
-  const final = `${dir}/${hash}`
-  const at = (pred: (s: Step) => boolean, from = 0): number => steps.findIndex((s, i) => i >= from && pred(s))
-  const lastWrite = steps.findLastIndex((s) => s.op === 'write' && isTemp(s.path, hash))
-  const fsyncTemp = at((s) => s.op === 'fsync' && isTemp(s.path, hash))
-  const rename = at((s) => s.op === 'rename' && isTemp(s.path, hash))
-  const fsyncDir = at((s) => s.op === 'fsync' && s.path === dir, rename)
-  const ack = at((s) => s.op === 'ack' && s.path === final)
-  if (fsyncTemp < 0) return 'no fsync of the temp file'
-  if (rename < 0) return 'no rename'
-  if (fsyncDir < 0) return 'no fsync of the directory after the rename'
-  if (ack < 0) return 'never acknowledged'
-  if (!(lastWrite < fsyncTemp && fsyncTemp < rename && rename < fsyncDir && fsyncDir < ack)) {
-    return `out of order: write ${lastWrite}, fsync ${fsyncTemp}, rename ${rename}, fsync dir ${fsyncDir}, ack ${ack}`
-  }
-  return undefined
-}
-
-t.test('directory volume: every acknowledged write was fsynced, renamed, then its directory fsynced', async (t) => {
-  const root = t.testdir()
-  const { steps, write } = await recordingVolume(t, root)
-  const random = seededRandom(14)
-  // Distinct prefix directories, so each directory fsync belongs to one write even when writes overlap.
-  const blocks = new Map<string, Buffer>()
-  while (blocks.size < 100) {
-    const data = randomBytes(Math.floor(random() ** 2 * 1024 * 1024))
-    const prefix = md5(data).slice(0, 3)
-    if (![...blocks.keys()].some((h) => h.startsWith(prefix))) blocks.set(md5(data), data)
-  }
-  const queue = [...blocks.values()]
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      for (let data = queue.shift(); data; data = queue.shift()) await write(data, 1 + Math.floor(random() * 300 * 1024))
-    }),
-  )
-  const wrong = [...blocks.keys()].map((h) => [h, orderOf(steps, root, h)]).filter(([, why]) => why !== undefined)
-  t.same(wrong, [], '100 writes: fsync(temp) → rename → fsync(dir) → acknowledged')
-  figure(t, 'durability-order-fs', { writes: blocks.size, in_order: blocks.size - wrong.length })
-})
-
-t.test('directory volume: a failing fsync of the file fails the write and leaves nothing visible', async (t) => {
-  for (const code of ['EIO', 'ENOSPC']) {
-    const root = t.testdir()
-    const data = randomBytes(200_000)
-    const hash = md5(data)
-    const { volume, steps, write } = await recordingVolume(t, root, (op, p) => (op === 'fsync' && isTemp(p, hash) ? code : undefined))
-    await t.rejects(write(data, 64 * 1024), { code: code === 'EIO' ? 'KEEP_IO' : 'KEEP_FULL' }, `${code}: the write fails`)
-    t.notOk(steps.some((s) => s.op === 'rename'), `${code}: nothing was renamed into place`)
-    await t.rejects(volume.stat(hash), { code: 'KEEP_BLOCK_NOT_FOUND' }, `${code}: not stored`)
-    t.same(await collect(volume.index('')), [], `${code}: not indexed`)
-    t.same(hidden(`${root}/${hash.slice(0, 3)}`), [], `${code}: temp removed`)
-  }
-})
-
-t.test('directory volume: a failing fsync of the directory fails the write (never acknowledged)', async (t) => {
-  const root = t.testdir()
-  const data = randomBytes(200_000)
-  const hash = md5(data)
-  const dir = `${root}/${hash.slice(0, 3)}`
-  const { volume, steps, write } = await recordingVolume(t, root, (op, p) => (op === 'fsync' && p === dir ? 'EIO' : undefined))
-  await t.rejects(write(data), { code: 'KEEP_IO' }, 'the write fails')
-  t.notOk(steps.some((s) => s.op === 'ack'), 'not acknowledged')
-  t.same(hidden(dir), [], 'no temp left')
-  // The rename happened before the failing fsync: the bytes may be there, but only whole.
-  for (const b of await collect(volume.index(''))) t.equal(md5(readFileSync(`${dir}/${b.hash}`)), b.hash, 'whatever is visible is whole')
-})
-
-// ---- The same contract seen from outside: a keepstore process under strace ----
 
 const skip = straceUnusable()
 const PUTS = 100

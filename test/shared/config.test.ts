@@ -64,6 +64,7 @@ t.test('a minimal file gets every documented default', async (t) => {
       blobTrashLifetimeMs: 336 * 3_600_000,
       blobTrashCheckIntervalMs: 24 * 3_600_000,
       defaultReplication: 2,
+      etcd: undefined,
     },
     keepstores: [
       {
@@ -89,6 +90,7 @@ t.test('a minimal file gets every documented default', async (t) => {
             driver: 'directory',
             root: '/etc/keep/disk0',
             readOnly: false,
+            allowTrashWhenReadOnly: false,
             replication: 1,
             storageClasses: ['default'],
             priority: 0,
@@ -166,24 +168,24 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
   },
   {
     name: 'stateDir under the first directory volume',
-    edit: (d) => d.keepstores[0].volumes.unshift({ uuid: 'mem', driver: 'memory' }, { uuid: 'd1', root: '/disk1' }),
+    edit: (d) => d.keepstores[0].volumes.unshift({ uuid: 'zzzzz-nyw5e-00000000000000a', driver: 'memory' }, { uuid: 'zzzzz-nyw5e-00000000000000b', root: '/disk1' }),
     pick: (c) => selectKeepstore(c).stateDir,
     want: '/disk1/.keep-state',
   },
   {
     name: 'no stateDir when every volume is memory',
-    edit: (d) => (d.keepstores[0].volumes = [{ uuid: 'm0', driver: 'memory' }]),
+    edit: (d) => (d.keepstores[0].volumes = [{ uuid: 'zzzzz-nyw5e-00000000000000a', driver: 'memory' }]),
     pick: (c) => [selectKeepstore(c).stateDir, selectKeepstore(c).volumes[0]?.root],
     want: [undefined, undefined],
   },
   {
     name: 'volume settings',
-    edit: (d) => Object.assign(d.keepstores[0].volumes[0], { readOnly: true, replication: 2, storageClasses: ['hot', 'cold'], priority: -1 }),
+    edit: (d) => Object.assign(d.keepstores[0].volumes[0], { readOnly: true, allowTrashWhenReadOnly: true, replication: 2, storageClasses: ['hot', 'cold'], priority: -1 }),
     pick: (c) => {
-      const { readOnly, replication, storageClasses, priority } = selectKeepstore(c).volumes[0]!
-      return { readOnly, replication, storageClasses, priority }
+      const { readOnly, allowTrashWhenReadOnly, replication, storageClasses, priority } = selectKeepstore(c).volumes[0]!
+      return { readOnly, allowTrashWhenReadOnly, replication, storageClasses, priority }
     },
-    want: { readOnly: true, replication: 2, storageClasses: ['hot', 'cold'], priority: -1 },
+    want: { readOnly: true, allowTrashWhenReadOnly: true, replication: 2, storageClasses: ['hot', 'cold'], priority: -1 },
   },
   {
     name: 'signing off without a key, tokens and trash settings',
@@ -196,7 +198,7 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
   },
   {
     name: 'the same root on two hosts',
-    edit: (d) => secondKeepstore(d, { url: 'http://10.0.0.2:25107', volumes: [{ uuid: 'v2', root: 'disk0' }] }),
+    edit: (d) => secondKeepstore(d, { url: 'http://10.0.0.2:25107', volumes: [{ uuid: 'zzzzz-nyw5e-000000000000002', root: 'disk0' }] }),
     pick: (c) => c.keepstores.map((ks) => ks.volumes[0]?.root),
     want: ['/etc/keep/disk0', '/etc/keep/disk0'],
   },
@@ -215,6 +217,7 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
       listen: undefined,
       runTimeoutMs: 6 * 3_600_000,
       maxRecordBytes: 256 * 1024 * 1024,
+      membershipSettleMs: 30_000,
     },
   },
   {
@@ -223,14 +226,32 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
       (d.datamanager = {
         collections: '/c', period: '1h', pullLimit: 5, trashLimit: 0, stateDir: 'dm',
         lostBlocksFile: 'lost.txt', reportFile: '/r.json', listen: '127.0.0.1:25110',
-        runTimeout: '30m', maxRecordBytes: '1MiB',
+        runTimeout: '30m', maxRecordBytes: '1MiB', membershipSettle: '5s',
       }),
     pick: (c) => requireDatamanager(c),
     want: {
       collections: '/c', periodMs: 3_600_000, pullLimit: 5, trashLimit: 0, stateDir: '/etc/keep/dm',
       lostBlocksFile: '/etc/keep/lost.txt', reportFile: '/r.json', listen: { host: '127.0.0.1', port: 25110 },
-      runTimeoutMs: 1_800_000, maxRecordBytes: 1024 * 1024,
+      runTimeoutMs: 1_800_000, maxRecordBytes: 1024 * 1024, membershipSettleMs: 5000,
     },
+  },
+  {
+    name: 'etcd with defaults: prefix from the cluster id, 10 s leases',
+    edit: (d) => (d.cluster.etcd = { endpoints: ['http://127.0.0.1:2379'] }),
+    pick: (c) => c.cluster.etcd,
+    want: { endpoints: ['http://127.0.0.1:2379'], prefix: '/keep/zzzzz/', leaseTTLSeconds: 10 },
+  },
+  {
+    name: 'etcd with everything set',
+    edit: (d) => (d.cluster.etcd = { endpoints: ['http://etcd0:2379', 'https://etcd1:2379'], prefix: '/', leaseTTL: '3s' }),
+    pick: (c) => c.cluster.etcd,
+    want: { endpoints: ['http://etcd0:2379', 'https://etcd1:2379'], prefix: '/', leaseTTLSeconds: 3 },
+  },
+  {
+    name: 'membershipSettle 0: a run as soon as the membership changes',
+    edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', membershipSettle: 0 }),
+    pick: (c) => requireDatamanager(c).membershipSettleMs,
+    want: 0,
   },
 ]
 
@@ -253,12 +274,12 @@ cluster:
   maxClockSkew: 10m
   blobTrashLifetime: 0
 keepstores:
-  - uuid: ks0
+  - uuid: abc12-bi6l4-000000000000000
     url: http://keep0:25107
     listen: 0.0.0.0:25107
     minFreeSpace: 10MB
     volumes:
-      - { uuid: v0, driver: memory, storageClasses: [default, archive] }
+      - { uuid: abc12-nyw5e-000000000000000, driver: memory, storageClasses: [default, archive] }
 `
   const config = parseConfig(text, { baseDir: BASE })
   t.equal(config.cluster.id, 'abc12')
@@ -269,6 +290,8 @@ keepstores:
   t.equal(config.keepstores[0]?.minFreeSpace, 10_000_000)
   t.same(config.keepstores[0]?.volumes[0]?.storageClasses, ['default', 'archive'])
 })
+
+const NOT_UUID = (got: string): string => `must be an Arvados-style uuid, 5-5-15 lowercase letters or digits like zzzzz-nyw5e-000000000000000 (got ${got})`
 
 const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
   { edit: (d) => (d.bogus = 1), message: 'config: bogus: unknown key' },
@@ -299,7 +322,15 @@ const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
   { edit: (d) => (d.keepstores = []), message: 'config: keepstores: must list at least one keepstore' },
   { edit: (d) => (d.keepstores = {}), message: 'config: keepstores: must be a list' },
   { edit: (d) => (d.keepstores[0] = 'keep0'), message: 'config: keepstores[0]: must be a mapping' },
-  { edit: (d) => (d.keepstores[0].uuid = ''), message: 'config: keepstores[0].uuid: must not be empty' },
+  { edit: (d) => (d.keepstores[0].uuid = ''), message: `config: keepstores[0].uuid: ${NOT_UUID('""')}` },
+  { edit: (d) => (d.keepstores[0].uuid = 'keep0'), message: `config: keepstores[0].uuid: ${NOT_UUID('"keep0"')}` },
+  { edit: (d) => (d.keepstores[0].uuid = 'zzzzz-bi6l4-00000000000000'), message: `config: keepstores[0].uuid: ${NOT_UUID('"zzzzz-bi6l4-00000000000000"')}` },
+  { edit: (d) => (d.keepstores[0].uuid = 'zzzzz-bi6l4-0000000000000000'), message: `config: keepstores[0].uuid: ${NOT_UUID('"zzzzz-bi6l4-0000000000000000"')}` },
+  { edit: (d) => (d.keepstores[0].uuid = 'zzzzz-BI6L4-000000000000000'), message: `config: keepstores[0].uuid: ${NOT_UUID('"zzzzz-BI6L4-000000000000000"')}` },
+  { edit: (d) => (d.keepstores[0].uuid = 'zzzzz_bi6l4_000000000000000'), message: `config: keepstores[0].uuid: ${NOT_UUID('"zzzzz_bi6l4_000000000000000"')}` },
+  { edit: (d) => (d.keepstores[0].volumes[0].uuid = 'v0'), message: `config: keepstores[0].volumes[0].uuid: ${NOT_UUID('"v0"')}` },
+  { edit: (d) => (d.keepstores[0].volumes[0].uuid = ' zzzzz-nyw5e-000000000000000'), message: `config: keepstores[0].volumes[0].uuid: ${NOT_UUID('" zzzzz-nyw5e-000000000000000"')}` },
+  { edit: (d) => (d.keepstores[0].volumes[0].allowTrashWhenReadOnly = 1), message: 'config: keepstores[0].volumes[0].allowTrashWhenReadOnly: must be true or false' },
   { edit: (d) => delete d.keepstores[0].url, message: 'config: keepstores[0].url: required' },
   { edit: (d) => (d.keepstores[0].url = 'keep0:25107'), message: 'config: keepstores[0].url: must be an http:// or https:// URL (got "keep0:25107")' },
   { edit: (d) => (d.keepstores[0].url = 'ftp://keep0'), message: 'config: keepstores[0].url: must be an http:// or https:// URL (got "ftp://keep0")' },
@@ -320,7 +351,7 @@ const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
   { edit: (d) => (d.keepstores[0].stateDir = ''), message: 'config: keepstores[0].stateDir: must not be empty' },
   { edit: (d) => delete d.keepstores[0].volumes, message: 'config: keepstores[0].volumes: required' },
   { edit: (d) => (d.keepstores[0].volumes = []), message: 'config: keepstores[0].volumes: must list at least one volume' },
-  { edit: (d) => d.keepstores[0].volumes.push({ uuid: 'v1' }), message: 'config: keepstores[0].volumes[1].root: required' },
+  { edit: (d) => d.keepstores[0].volumes.push({ uuid: 'zzzzz-nyw5e-000000000000001' }), message: 'config: keepstores[0].volumes[1].root: required' },
   { edit: (d) => delete d.keepstores[0].volumes[0].uuid, message: 'config: keepstores[0].volumes[0].uuid: required' },
   { edit: (d) => (d.keepstores[0].volumes[0].driver = 's3'), message: 'config: keepstores[0].volumes[0].driver: must be one of directory, memory' },
   { edit: (d) => (d.keepstores[0].volumes[0].driver = 'memory'), message: 'config: keepstores[0].volumes[0].root: only for the directory driver' },
@@ -348,11 +379,11 @@ const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
     message: 'config: keepstores[1].volumes[0].uuid: duplicate "zzzzz-nyw5e-000000000000000" (also keepstores[0].volumes[0].uuid)',
   },
   {
-    edit: (d) => d.keepstores[0].volumes.push({ uuid: 'v1', root: '/etc/keep/disk0/' }),
+    edit: (d) => d.keepstores[0].volumes.push({ uuid: 'zzzzz-nyw5e-000000000000001', root: '/etc/keep/disk0/' }),
     message: 'config: keepstores[0].volumes[1].root: duplicate "/etc/keep/disk0" (also keepstores[0].volumes[0].root)',
   },
   {
-    edit: (d) => secondKeepstore(d, { volumes: [{ uuid: 'v1', root: './sub/../disk0' }] }),
+    edit: (d) => secondKeepstore(d, { volumes: [{ uuid: 'zzzzz-nyw5e-000000000000001', root: './sub/../disk0' }] }),
     message: 'config: keepstores[1].volumes[0].root: duplicate "/etc/keep/disk0" (also keepstores[0].volumes[0].root)',
   },
   { edit: (d) => (d.datamanager = { stateDir: '/dm' }), message: 'config: datamanager.collections: required' },
@@ -363,6 +394,14 @@ const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
   { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', runTimeout: 0 }), message: 'config: datamanager.runTimeout: must be > 0' },
   { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', maxRecordBytes: 1023 }), message: 'config: datamanager.maxRecordBytes: must be between 1KiB and 512MiB' },
   { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', maxRecordBytes: '513MiB' }), message: 'config: datamanager.maxRecordBytes: must be between 1KiB and 512MiB' },
+  { edit: (d) => (d.cluster.etcd = {}), message: 'config: cluster.etcd.endpoints: required' },
+  { edit: (d) => (d.cluster.etcd = { endpoints: [] }), message: 'config: cluster.etcd.endpoints: must list at least one endpoint' },
+  { edit: (d) => (d.cluster.etcd = { endpoints: ['127.0.0.1:2379'] }), message: 'config: cluster.etcd.endpoints[0]: must be an http:// or https:// URL (got "127.0.0.1:2379")' },
+  { edit: (d) => (d.cluster.etcd = { endpoints: ['http://e:2379'], prefix: 'keep/' }), message: 'config: cluster.etcd.prefix: must start and end with / (e.g. /keep/zzzzz/)' },
+  { edit: (d) => (d.cluster.etcd = { endpoints: ['http://e:2379'], prefix: '/keep' }), message: 'config: cluster.etcd.prefix: must start and end with / (e.g. /keep/zzzzz/)' },
+  { edit: (d) => (d.cluster.etcd = { endpoints: ['http://e:2379'], leaseTTL: '500ms' }), message: 'config: cluster.etcd.leaseTTL: must be whole seconds ≥ 1s' },
+  { edit: (d) => (d.cluster.etcd = { endpoints: ['http://e:2379'], ttl: '5s' }), message: 'config: cluster.etcd.ttl: unknown key' },
+  { edit: (d) => (d.datamanager = { collections: '/c', stateDir: '/dm', membershipSettle: '-1s' }), message: 'config: datamanager.membershipSettle: must not be negative (got "-1s")' },
   { edit: (d) => (d.keepstores[0].maxConcurrentWrites = 0), message: 'config: keepstores[0].maxConcurrentWrites: must be an integer ≥ 1' },
   { edit: (d) => (d.keepstores[0].bodyIdleTimeout = 0), message: 'config: keepstores[0].bodyIdleTimeout: must be > 0' },
   { edit: (d) => (d.keepstores[0].scrubRate = -1), message: 'config: keepstores[0].scrubRate: must be ≥ 0 (0 = off)' },

@@ -388,7 +388,8 @@ t.test('health, metrics and status', async (t) => {
   t.match(metrics.text, /keepstore_requests_total\{route="put_block",method="PUT",status="200"\} 1/)
   t.match(metrics.text, /keepstore_bytes_in_total 3/)
   t.match(metrics.text, /keepstore_volume_free_bytes/)
-  t.match(metrics.text, /keepstore_worklist_items\{list="pull",state="queued"\} 0/)
+  t.match(metrics.text, /keepstore_worklist_items\{list="pull",state="done"\} 0/)
+  t.match(metrics.text, /arvados_keepstore_pull_queue_pending_entries 0/)
   const status = await call(url, 'GET', '/status', { token: ADMIN_TOKEN })
   const body = JSON.parse(status.text) as { uuid: string; volumes: Array<{ state: string }>; pull: { queued: number } }
   t.equal(body.uuid, 'zzzzz-bi6l4-000000000000000')

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { appendFileSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import t, { type Test } from 'tap'
@@ -10,7 +10,7 @@ import { bytes, chunked, collect, drain, md5, volumeSuite } from '../../helpers/
 
 const UUID = 'zzzzz-nyw5e-000000000000000'
 
-async function openVolume(t: Test, root: string, opts: { readOnly?: boolean; now?: () => bigint; faults?: FaultHook; uuid?: string } = {}): Promise<Volume> {
+async function openVolume(t: Test, root: string, opts: { readOnly?: boolean; allowTrashWhenReadOnly?: boolean; now?: () => bigint; faults?: FaultHook; uuid?: string } = {}): Promise<Volume> {
   const volume = createDirectoryVolume({ uuid: UUID, root, ...opts })
   await volume.open()
   t.teardown(() => volume.close())
@@ -98,13 +98,6 @@ t.test('directory volume: the id file claims the root for one uuid', async (t) =
   const other = createDirectoryVolume({ uuid: 'zzzzz-nyw5e-111111111111111', root })
   await t.rejects(other.open(), { code: 'KEEP_CONFIG' }, 'another uuid is refused')
   await t.rejects(createDirectoryVolume({ uuid: UUID, root: `${dir}/garbage` }).open(), { code: 'KEEP_CONFIG' }, 'a broken id file is refused')
-})
-
-t.test('directory volume: a root that is missing or not a directory is a config error', async (t) => {
-  const dir = t.testdir({ file: 'x' })
-  for (const root of [`${dir}/missing`, `${dir}/file`]) {
-    await t.rejects(createDirectoryVolume({ uuid: UUID, root }).open(), { code: 'KEEP_CONFIG' }, root)
-  }
 })
 
 t.test('directory volume: a read-only volume serves a populated root and creates nothing', async (t) => {
@@ -250,10 +243,17 @@ t.test('create volume: picks the driver a config entry names', async (t) => {
   t.equal((await mem.write(md5(Buffer.from('c')), chunked(Buffer.from('c')))).mtime, now(), 'the clock is passed on')
 })
 
-t.test('directory volume: open refuses a root that is a file or missing (KEEP_CONFIG)', async (t) => {
+t.test('directory volume: open refuses a root that is a file, missing or unreadable (KEEP_CONFIG, saying which)', async (t) => {
   const dir = t.testdir({ 'a-file': 'not a directory' })
-  await t.rejects(createDirectoryVolume({ uuid: UUID, root: `${dir}/a-file` }).open(), { code: 'KEEP_CONFIG' }, 'a file')
-  await t.rejects(createDirectoryVolume({ uuid: UUID, root: `${dir}/missing` }).open(), { code: 'KEEP_CONFIG' }, 'missing')
+  symlinkSync(`${dir}/loop`, `${dir}/loop`)
+  const cases: Array<[string, RegExp]> = [
+    [`${dir}/a-file`, /^volume zzzzz-nyw5e-000000000000000: root \S+\/a-file is not a directory$/],
+    [`${dir}/missing`, /^volume zzzzz-nyw5e-000000000000000: root \S+\/missing does not exist$/],
+    [`${dir}/loop`, /^volume zzzzz-nyw5e-000000000000000: root \S+\/loop cannot be read \(ELOOP\)$/],
+  ]
+  for (const [root, message] of cases) {
+    await t.rejects(createDirectoryVolume({ uuid: UUID, root }).open(), { code: 'KEEP_CONFIG', message }, root)
+  }
 })
 
 t.test('directory volume: stale temp files are removed on open, but never by a read-only volume', async (t) => {
@@ -355,6 +355,86 @@ t.test('directory volume: untrash picks the latest deadline, then the newest mti
   t.equal((await volume.untrash(hash)).mtime, 1_700_000_000n * S + 3n * S, 'deadline 900 beats 500 and 100; of the two at 900 the newer mtime')
 })
 
+t.test('directory volume: untrash among copies with one deadline picks the newest mtime, and of equal mtimes the last made', async (t) => {
+  let now = 1_700_000_000n * S
+  const root = t.testdir()
+  const volume = await openVolume(t, root, { now: () => now })
+  const data = bytes(300, 32)
+  const hash = md5(data)
+  const dir = `${root}/${hash.slice(0, 3)}`
+  // Six copies, one deadline, mtimes out of order: whatever order readdir gives, only the newest may win.
+  for (const s of [5n, 2n, 9n, 1n, 7n, 3n]) {
+    now = 1_700_000_000n * S + s * S
+    await volume.write(hash, chunked(data))
+    await volume.trash(hash, { deadline: 900 })
+  }
+  t.equal((await volume.untrash(hash)).mtime, 1_700_000_000n * S + 9n * S, 'the newest of six')
+  t.notOk(readdirSync(dir).includes(`${hash}.trash.900.2`), 'the copy made third (mtime +9 s) is the one restored')
+  // Equal deadline and mtime: the copy made last (the highest .n) is restored.
+  const tied = bytes(301, 33)
+  const h2 = md5(tied)
+  now = 1_800_000_000n * S
+  for (let i = 0; i < 12; i++) {
+    await volume.write(h2, chunked(tied))
+    await volume.trash(h2, { deadline: 950 })
+  }
+  await volume.untrash(h2)
+  const left = readdirSync(`${root}/${h2.slice(0, 3)}`).filter((n) => n.startsWith(`${h2}.trash.`))
+  t.equal(left.length, 11)
+  t.notOk(left.includes(`${h2}.trash.950.11`), 'copy .11, the last made, came back; the others stay')
+})
+
+t.test('directory volume: emptyTrash counts only what it removed (a copy already gone is not counted)', async (t) => {
+  const root = t.testdir()
+  const data = bytes(400, 34)
+  const hash = md5(data)
+  let vanish = false
+  const volume = await openVolume(t, root, {
+    faults: (op, p) => {
+      // Someone else removes the copy between the listing and the unlink.
+      if (vanish && op === 'unlink') rmSync(p, { force: true })
+    },
+  })
+  await volume.write(hash, chunked(data))
+  await volume.trash(hash, { deadline: 1000 })
+  vanish = true
+  t.equal(await volume.emptyTrash(2000), 0, 'nothing counted')
+  t.same(readdirSync(`${root}/${hash.slice(0, 3)}`), [], 'and nothing is left')
+})
+
+t.test('directory volume: a prefix directory that already exists is not synced into the root again', async (t) => {
+  const root = t.testdir()
+  const data = bytes(500, 35)
+  const hash = md5(data)
+  const first = await openVolume(t, root)
+  await first.write(md5(bytes(10, 1)), chunked(bytes(10, 1)))
+  mkdirSync(`${root}/${hash.slice(0, 3)}`, { recursive: true })
+  const synced: string[] = []
+  // A new volume instance knows no directories: its mkdir finds EEXIST.
+  const second = await openVolume(t, root, { faults: (op, p) => void (op === 'fsync' ? synced.push(p) : undefined) })
+  synced.length = 0
+  await second.write(hash, chunked(data))
+  t.notOk(synced.includes(root), `the root was not fsynced (fsynced: ${synced.map((p) => p.slice(root.length) || '/').join(', ')})`)
+})
+
+t.test('directory volume: a quarantined copy is named by the seconds of the clock, or of the real time without one', async (t) => {
+  const data = bytes(600, 36)
+  const hash = md5(data)
+  for (const clock of [true, false]) {
+    const root = t.testdir()
+    const volume = await openVolume(t, root, clock ? { now: () => 1_650_000_000_700_000_000n } : {})
+    await volume.write(hash, chunked(data))
+    writeFileSync(blockPath(root, hash), 'rotten')
+    const before = Math.floor(Date.now() / 1000)
+    t.equal(await volume.quarantine!(hash), 'quarantined')
+    const after = Math.floor(Date.now() / 1000)
+    const name = readdirSync(`${root}/${hash.slice(0, 3)}`).find((n) => n.includes('.quarantine.'))
+    const seconds = Number(/\.quarantine\.(\d+)$/.exec(name ?? '')?.[1])
+    if (clock) t.equal(seconds, 1_650_000_000, 'the injected clock, whole seconds')
+    else t.ok(seconds >= before && seconds <= after, `real time: ${seconds} within ${before}…${after}`)
+  }
+})
+
 t.test('directory volume: touch without an injected clock sets mtime to the real now; a clock\'s fraction of a second is kept', async (t) => {
   const root = t.testdir()
   const plain = await openVolume(t, root)
@@ -382,4 +462,20 @@ t.test('directory volume: a read-only volume never empties trash', async (t) => 
   const ro = await openVolume(t, root, { readOnly: true, uuid: UUID })
   t.equal(await ro.emptyTrash(1_000_000), 0)
   t.equal(readdirSync(`${root}/${hash.slice(0, 3)}`).filter((n) => n.includes('.trash.')).length, 1, 'the trashed copy is still there')
+})
+
+t.test('directory volume: a block file that grows while it is read fails the read (KEEP_CORRUPT), never more bytes than its size', async (t) => {
+  const root = t.testdir()
+  const volume = await openVolume(t, root)
+  for (const size of [10, 3 * 1024 * 1024]) {
+    const data = bytes(size, 77)
+    const hash = md5(data)
+    await volume.write(hash, chunked(data))
+    const r = await volume.read(hash)
+    t.equal(r.size, size)
+    writeFileSync(blockPath(root, hash), Buffer.concat([data, Buffer.from('appended behind its back')]))
+    const got = await drain(r.stream)
+    t.match(got.error, { code: 'KEEP_CORRUPT' }, `${size} B: the read fails`)
+    t.ok(got.data.length <= size, `${size} B: ${got.data.length} bytes delivered, never past the size`)
+  }
 })
