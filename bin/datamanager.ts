@@ -8,6 +8,11 @@ import { progressFor } from '../datamanager/progress.js'
 import { runDatamanager } from '../datamanager/run.js'
 import { startService } from '../datamanager/service.js'
 
+// SIGUSR1 starts a run in service mode (as keep-balance's). Listening from the start also keeps
+// Node from opening its inspector on SIGUSR1, which it does when no listener is installed.
+let onRunRequest: () => void = () => process.stderr.write('datamanager: SIGUSR1 ignored (not running as a service)\n')
+process.on('SIGUSR1', () => onRunRequest())
+
 await runMain(async () => {
   const program = new Command('datamanager')
     .description('Enforce replication and collect garbage: send every keepstore its pull and trash lists')
@@ -21,7 +26,7 @@ await runMain(async () => {
   const opts = parseArgs<{ config: string; once: boolean; dryRun: boolean; force: boolean; full: boolean; logLevel: string; pretty: boolean }>(program)
   if (typeof opts === 'number') return opts
   const config = await loadConfig(opts.config)
-  requireDatamanager(config)
+  const dm = requireDatamanager(config)
   const logger = createLogger({ level: opts.logLevel, pretty: opts.pretty, name: 'datamanager' })
   const client = new KeepstoreClient({ token: config.cluster.systemRootToken, headersTimeoutMs: 120_000, bodyTimeoutMs: 300_000 })
   // With etcd: one run cluster-wide (a lease-backed lock whose revision fences the lists) and live membership.
@@ -36,6 +41,11 @@ await runMain(async () => {
     }
     const stop = new AbortController()
     const service = await startService({ ...common, signal: stop.signal })
+    onRunRequest = () => {
+      logger.info({ signal: 'SIGUSR1' }, 'SIGUSR1')
+      service.runNow()
+    }
+    logger.info({ period: dm.periodMs / 1000 }, 'datamanager service started: a run every period and on SIGUSR1')
     void untilSignal().then((signal) => {
       logger.info({ signal }, 'stopping after the current run')
       stop.abort()

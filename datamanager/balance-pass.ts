@@ -8,6 +8,7 @@ import { openStoredIndex, type ReadPlan } from './index-reuse.js'
 import { EMPTY_OUTCOME, EMPTY_RECORD, type IndexStore, type OutcomeRecord, type StoredRecord, type StoreState, type StoreWriter } from './index-store.js'
 import { openFullIndex, spillIndex, type DatamanagerClient, type IndexStatus, type PrefixSource, type SourceGroup } from './indexes.js'
 import { mergePrefix } from './merge.js'
+import type { ConfirmedTracker } from './confirmed.js'
 import { applyOutcome, indexTopology, OutcomeBuilder, windowHolds, type RunAccumulator, type TopologyIndex } from './outcomes.js'
 import type { Progress } from './progress.js'
 import type { ReferenceSource } from './reference-source.js'
@@ -37,6 +38,8 @@ export interface PassInput {
   logger: Logger
   /** The run's deadline: aborts every index read in flight and stops the pass (the run then refuses). */
   signal?: AbortSignal
+  /** Told each referenced block's held replication (for `collections-confirmed.jsonl`); absent in a dry run. */
+  confirmed?: ConfirmedTracker
 }
 
 export interface PassResult {
@@ -99,10 +102,13 @@ async function onePass(
   if (input.signal?.aborted) ac.abort()
   const sources = await openSources(input, spilled, forcedFull, doubted, attempt, ac)
   const index = indexTopology(input.topology)
+  // Only the last pass's blocks count (a pass that starts over forgets what the earlier one noted).
+  input.confirmed?.startBlocks()
   const acc: RunAccumulator = {
     totals: createTotals(),
     changeSets: new ChangeSets(input.topology.servers, input.limits),
     lost: await createAtomicWriter(input.lostFile),
+    confirmed: input.confirmed,
     blocks: 0,
     lines: 0,
     referencedBlocks: 0,

@@ -1,7 +1,7 @@
 import { KeepError } from '../shared/errors.js'
-import { mountOrder, serviceOrder } from '../shared/rendezvous.js'
 import type { PullItem, TrashItem } from '../shared/worklist-items.js'
-import type { Topology, TopologyMount, TopologyServer } from './topology.js'
+import { placeBlock, type Placement } from './balance-slots.js'
+import type { Topology, TopologyMount } from './topology.js'
 
 /** One copy of a block as an index reported it. */
 export interface Replica {
@@ -40,17 +40,15 @@ export interface BalancePolicy {
  * What a block is, first match wins:
  * - `lost`: referenced, held nowhere.
  * - `under-replicated`: some class has fewer copies, anywhere, than wanted
- *   (mounts of that class, each mount's `replication`, one device counted once).
- * - `misplaced`: enough copies, but some wanted position lacks the block
- *   (pulls pending, or impossible). Copies elsewhere are trashed only when
- *   the positions that do hold it already reach every class's count (this
- *   happens when a mount of higher `replication` further down makes up for
- *   a missing one).
- * - `over-replicated`: the wanted positions hold every class; some copy is
- *   elsewhere (trashed when old, on a trashable mount and not sharing an mtime
- *   with a kept copy; otherwise kept).
- * - `ok`: every copy is at a wanted position and nothing is missing.
- * - `garbage`: unreferenced, some copy older than the cutoff (those on trashable mounts are trashed).
+ *   (mounts of that class, each mount's `replication`, one device counted
+ *   once). Nothing is trashed.
+ * - `misplaced`: enough copies, but pulls are pending (a wanted position
+ *   lacks the block) or the wanted positions cannot reach the count.
+ * - `over-replicated`: nothing to pull; some copy is not wanted (trashed
+ *   when old, one per mtime per run, and not sharing an mtime with a copy
+ *   that stays; otherwise kept).
+ * - `ok`: every copy is wanted and nothing is missing.
+ * - `garbage`: unreferenced, some copy older than the cutoff.
  * - `young-unreferenced`: unreferenced, every copy younger than the cutoff (left alone).
  */
 export const CATEGORIES = [
@@ -78,54 +76,87 @@ export interface TrashChange {
 }
 
 /**
- * The decision for one block. Pulls follow the classes (sorted) and, within
- * a class, rendezvous order; trashes follow the topology's mount order. Both
- * are independent of the order of `BlockState.replicas`.
+ * keep-balance's count of a block's replicas (its `balancedBlockState`),
+ * over the mounts in scope, one device counted once.
+ */
+export interface ReplicaCounts {
+  /** Copies that stay: wanted, untrashable, protected, or sharing an mtime with one of those. */
+  needed: number
+  /** Copies not wanted (trashed now, or later: too young, or one of several with one mtime). */
+  unneeded: number
+  /** Wanted mounts a pull will fill (0 for a block held nowhere). */
+  pulling: number
+  /** The replication of the three above falls short of the class's desired replication. */
+  unachievable: boolean
+}
+
+export interface ClassCounts extends ReplicaCounts {
+  cls: string
+}
+
+/** What the metrics and the confirmed replication need of a block, besides its category. */
+export interface BlockCounts {
+  /**
+   * Every mount (keep-balance's `blockState`); `unachievable` when any wanted
+   * class is (keep-balance computes it against 0, so it never is there).
+   */
+  block: ReplicaCounts
+  /** The cluster's classes, then wanted classes no mount has, each sorted (keep-balance's `classState`). */
+  classes: ClassCounts[]
+  /**
+   * Referenced blocks: the replication held in each wanted class (sorted),
+   * anywhere, one device once; a collection's confirmed replication is the
+   * minimum of these over its blocks and classes.
+   */
+  held: { classes: readonly string[]; copies: number[] } | undefined
+  /** Some copy is younger than the TTL. */
+  young: boolean
+}
+
+/**
+ * The decision for one block. Pulls and trashes come in rendezvous order
+ * (server, then mount order), independent of the order of `BlockState.replicas`.
  */
 export interface BlockDecision {
   category: Category
   pulls: PullChange[]
   trashes: TrashChange[]
-}
-
-/** A wanted position: a mount holding the block (`replica` indexes `BlockState.replicas`) or, at -1, a pull target. */
-interface Position {
-  mount: TopologyMount
-  replica: number
+  /** Set by {@link balanceBlock}; absent in decisions made by hand. */
+  counts?: BlockCounts
 }
 
 const DEFAULT_CLASSES: readonly string[] = ['default']
-const uuidOf = (s: TopologyServer): string => s.uuid
+/** Per-class replication while counting a block (reused: deciding a block is synchronous). */
+const REPLICATION_SCRATCH = new Float64Array(64)
 
 /**
- * Decides one block, keep-balance style (PROTOCOL §8), with no I/O. For each
- * class, wanted positions are found by walking servers in rendezvous order:
- * a server with the class contributes one mount — one of that class already
- * holding the block (read-only counts), else its first writable mount of the
- * class in mount order (reusing one already chosen for another class) — until
- * the mounts' `replication` adds up to the desired count. A device already
- * used by the class is not counted twice. Missing positions are pulled.
- * Other copies are trashed only once the positions already hold every class
- * (pending pulls do not count), and only when older than the cutoff, on a
- * trashable mount, with an mtime no kept copy has.
+ * Decides one block with keep-balance's `balanceBlock` (PROTOCOL §8), with
+ * no I/O. For each wanted class (sorted), every mount is a slot, ordered:
+ * mounts of the class first; then slots already wanted (copies on mounts
+ * that cannot trash, or chosen by an earlier class); then rendezvous order
+ * of the servers; then slots holding the block; then mount order. A first
+ * pass takes at most one slot per server, a second pass any slot (further
+ * mounts of the same servers, never a new copy on a file system a wanted
+ * mount of the class is on), each slot adding its mount's `replication`
+ * until the class has its count; the first copies met are protected until
+ * they alone reach the count. Missing copies at wanted slots are pulled.
+ * Copies neither wanted nor protected nor sharing an mtime with a copy that
+ * stays are trashed when older than the cutoff, one per mtime per run, in
+ * rendezvous order; nothing is trashed while any class is under-replicated.
  * Throws `KEEP_INTERNAL` for a replica on a mount the topology does not have.
  */
 export function balanceBlock(block: BlockState, topology: Topology, policy: BalancePolicy): BlockDecision {
   const held = resolveReplicas(block, topology)
-  if (block.want === undefined) return collectGarbage(block, held, policy)
-  if (held.length === 0) return { category: 'lost', pulls: [], trashes: [] }
-  const desired = Math.max(1, block.want.replication)
-  const order = serviceOrder(block.hash, topology.servers, uuidOf)
-  const positions: Position[] = []
-  let short = false
-  let under = false
-  for (const cls of classesOf(block.want)) {
-    if (placeClass(block.hash, cls, desired, order, held, positions) < desired) short = true
-    if (!under && copiesOf(cls, held) < desired) under = true
+  if (block.want !== undefined && held.length === 0) return lostBlock(block.want, topology)
+  const want = block.want
+  const classes = want === undefined ? [] : classesOf(want)
+  const desired = want === undefined ? 0 : Math.max(1, want.replication)
+  const placement = placeBlock(block.hash, block.replicas, held, topology, classes, desired)
+  try {
+    return decide(block, held, placement, topology, classes, desired, policy)
+  } finally {
+    placement.release()
   }
-  const pulls = pullsFor(block, held, order, positions)
-  const trashes = short ? [] : trashesFor(block, held, positions, policy)
-  return { category: categoryOf(block, under, short || pulls.length > 0, positions), pulls, trashes }
 }
 
 function resolveReplicas(block: BlockState, topology: Topology): TopologyMount[] {
@@ -145,183 +176,146 @@ function classesOf(want: Want): readonly string[] {
   const classes = want.classes
   if (classes.length === 0) return DEFAULT_CLASSES
   for (let i = 1; i < classes.length; i++) {
-    if (classes[i - 1]! > classes[i]!) return [...classes].sort()
+    if (classes[i - 1]! >= classes[i]!) return [...new Set(classes)].sort()
   }
   return classes
 }
 
-/** Adds the class's wanted positions to `positions`; returns the replication they already hold. */
-function placeClass(
-  hash: string,
-  cls: string,
+function decide(
+  block: BlockState,
+  held: readonly TopologyMount[],
+  placement: Placement,
+  topology: Topology,
+  classes: readonly string[],
   desired: number,
-  order: readonly TopologyServer[],
-  held: readonly TopologyMount[],
-  positions: Position[],
-): number {
-  const devices: string[] = []
-  let planned = 0
-  let holding = 0
-  for (const server of order) {
-    if (planned >= desired) break
-    const writable = server.classes.get(cls)
-    if (writable === undefined) continue
-    const position = holderOn(hash, server, cls, held, devices) ?? targetOn(hash, writable, devices, positions)
-    if (position === undefined) continue
-    planned += position.mount.replication
-    if (position.replica >= 0) holding += position.mount.replication
-    if (position.mount.deviceId !== '') devices.push(position.mount.deviceId)
-    if (!positions.some((p) => p.mount === position.mount)) positions.push(position)
-  }
-  return holding
-}
-
-function deviceUsed(devices: readonly string[], mount: TopologyMount): boolean {
-  return mount.deviceId !== '' && devices.includes(mount.deviceId)
-}
-
-/** The mount of `server` with class `cls` that holds the block, first in mount order when several do. */
-function holderOn(
-  hash: string,
-  server: TopologyServer,
-  cls: string,
-  held: readonly TopologyMount[],
-  devices: readonly string[],
-): Position | undefined {
-  let found = -1
-  let several = false
-  for (let i = 0; i < held.length; i++) {
-    const mount = held[i]!
-    if (mount.server !== server || !mount.classes.has(cls) || deviceUsed(devices, mount)) continue
-    if (found >= 0 && held[found] !== mount) several = true
-    else if (found < 0) found = i
-  }
-  if (found < 0) return undefined
-  if (!several) return { mount: held[found]!, replica: found }
-  const candidates = held.filter((m) => m.server === server && m.classes.has(cls) && !deviceUsed(devices, m))
-  const best = mountOrder(hash, candidates)[0]!
-  return { mount: best, replica: held.indexOf(best) }
-}
-
-/** Where a pull for `cls` lands on a server: a mount already chosen for another class, else the first in mount order. */
-function targetOn(
-  hash: string,
-  writable: readonly TopologyMount[],
-  devices: readonly string[],
-  positions: readonly Position[],
-): Position | undefined {
-  let first: TopologyMount | undefined
-  let count = 0
-  for (const mount of writable) {
-    if (deviceUsed(devices, mount)) continue
-    const chosen = positions.find((p) => p.mount === mount)
-    if (chosen !== undefined) return chosen
-    first ??= mount
-    count++
-  }
-  if (first === undefined) return undefined
-  if (count === 1) return { mount: first, replica: -1 }
-  return { mount: mountOrder(hash, writable.filter((m) => !deviceUsed(devices, m)))[0]!, replica: -1 }
-}
-
-/** Replication of class `cls` held anywhere, one device (or mount) counted once. */
-function copiesOf(cls: string, held: readonly TopologyMount[]): number {
-  let copies = 0
-  outer: for (let i = 0; i < held.length; i++) {
-    const mount = held[i]!
-    if (!mount.classes.has(cls)) continue
-    for (let j = 0; j < i; j++) {
-      const other = held[j]!
-      if (other === mount || (mount.deviceId !== '' && other.deviceId === mount.deviceId && other.classes.has(cls))) {
-        continue outer
-      }
-    }
-    copies += mount.replication
-  }
-  return copies
-}
-
-/**
- * One pull per position that lacks the block. Sources: the other servers
- * holding it, in rendezvous order, then the target server itself when it
- * holds the block on another mount (a move between classes on one server).
- */
-function pullsFor(
-  block: BlockState,
-  held: readonly TopologyMount[],
-  order: readonly TopologyServer[],
-  positions: readonly Position[],
-): PullChange[] {
-  const pulls: PullChange[] = []
-  let holders: TopologyServer[] | undefined
-  for (const position of positions) {
-    if (position.replica >= 0) continue
-    holders ??= order.filter((s) => held.some((m) => m.server === s))
-    const target = position.mount.server
-    const servers: string[] = []
-    for (const s of holders) if (s !== target) servers.push(s.url)
-    if (holders.includes(target)) servers.push(target.url)
-    pulls.push({
-      server: target.uuid,
-      item: { locator: `${block.hash}+${block.size}`, servers, mount_uuid: position.mount.uuid },
-    })
-  }
-  return pulls
-}
-
-/**
- * Copies off the wanted positions that are older than the cutoff, on a
- * trashable mount, and share no mtime with a copy that stays (equal mtimes
- * may be one file seen through two mounts). Only called once every class
- * is held at its positions.
- */
-function trashesFor(
-  block: BlockState,
-  held: readonly TopologyMount[],
-  positions: readonly Position[],
   policy: BalancePolicy,
-): TrashChange[] {
+): BlockDecision {
   const replicas = block.replicas
-  const doomed: number[] = []
-  for (let i = 0; i < replicas.length; i++) {
-    if (isTrashable(replicas[i]!, held[i]!, policy) && !positions.some((p) => p.replica === i)) doomed.push(i)
-  }
-  const trashed = doomed.filter((i) =>
-    replicas.every((r, j) => doomed.includes(j) || r.mtime !== replicas[i]!.mtime),
-  )
-  // Of several unwanted replicas with one mtime (maybe one file seen twice), one per run (keep-balance).
-  const oneEach = trashed.filter((i, k) => trashed.findIndex((x) => replicas[x]!.mtime === replicas[i]!.mtime) === k)
-  return trashList(block, held, oneEach)
-}
-
-function isTrashable(replica: Replica, mount: TopologyMount, policy: BalancePolicy): boolean {
-  return replica.mtime < policy.trashCutoff && mount.allowTrash
-}
-
-function collectGarbage(block: BlockState, held: readonly TopologyMount[], policy: BalancePolicy): BlockDecision {
-  let old = false
-  const doomed: number[] = []
-  for (let i = 0; i < block.replicas.length; i++) {
-    const replica = block.replicas[i]!
-    if (replica.mtime >= policy.trashCutoff) continue
-    old = true
-    if (held[i]!.allowTrash) doomed.push(i)
-  }
-  return { category: old ? 'garbage' : 'young-unreferenced', pulls: [], trashes: trashList(block, held, doomed) }
-}
-
-function trashList(block: BlockState, held: readonly TopologyMount[], indexes: number[]): TrashChange[] {
-  if (indexes.length > 1) indexes.sort((a, b) => held[a]!.rank - held[b]!.rank)
   const locator = `${block.hash}+${block.size}`
-  return indexes.map((i) => ({
-    server: held[i]!.server.uuid,
-    item: { locator, block_mtime: block.replicas[i]!.mtime, mount_uuid: held[i]!.uuid },
-  }))
+  const pulls: PullChange[] = []
+  const trashes: TrashChange[] = []
+  const trashedMtimes: bigint[] = []
+  let old = false
+  let young = false
+  for (const mount of placement.slots) {
+    const r = placement.replicaOn(mount)
+    if (r >= 0) {
+      const mtime = replicas[r]!.mtime
+      if (mtime < policy.trashCutoff) old = true
+      else young = true
+      if (placement.wanted(mount)) continue
+      // Several copies with one mtime may be one file seen through several mounts (#20242): one per run.
+      if (mtime >= policy.trashCutoff || trashedMtimes.includes(mtime)) continue
+      trashedMtimes.push(mtime)
+      trashes.push({ server: mount.server.uuid, item: { locator, block_mtime: mtime, mount_uuid: mount.uuid } })
+    } else if (placement.wanted(mount)) {
+      pulls.push({ server: mount.server.uuid, item: { locator, servers: sourcesFor(mount, held, placement), mount_uuid: mount.uuid } })
+    }
+  }
+  const counts = countReplicas(placement, topology, classes, desired, held.length, young)
+  let category: Category
+  if (block.want === undefined) category = old ? 'garbage' : 'young-unreferenced'
+  else if (placement.underReplicated) category = 'under-replicated'
+  else if (pulls.length > 0 || placement.short) category = 'misplaced'
+  else category = placement.extra > 0 ? 'over-replicated' : 'ok'
+  return { category, pulls, trashes, counts }
 }
 
-function categoryOf(block: BlockState, under: boolean, misplaced: boolean, positions: readonly Position[]): Category {
-  if (under) return 'under-replicated'
-  if (misplaced) return 'misplaced'
-  const atPositions = positions.reduce((n, p) => (p.replica >= 0 ? n + 1 : n), 0)
-  return block.replicas.length > atPositions ? 'over-replicated' : 'ok'
+/**
+ * Pull sources: the other servers holding the block, in rendezvous order,
+ * then the target server itself when it holds the block on another mount
+ * (a move between classes on one server).
+ */
+function sourcesFor(target: TopologyMount, held: readonly TopologyMount[], placement: Placement): string[] {
+  const servers: string[] = []
+  let self = false
+  for (const server of placement.order) {
+    if (!held.some((m) => m.server === server)) continue
+    if (server === target.server) self = true
+    else servers.push(server.url)
+  }
+  if (self) servers.push(target.server.url)
+  return servers
+}
+
+/**
+ * keep-balance's `computeBlockState` for the block and for each class, in
+ * one walk over the slots: a copy that stays is needed, one that goes (or
+ * waits) unneeded, a wanted mount without it pulling; a device seen through
+ * several mounts counts once per scope.
+ */
+function countReplicas(
+  placement: Placement,
+  topology: Topology,
+  classes: readonly string[],
+  desired: number,
+  have: number,
+  young: boolean,
+): BlockCounts {
+  const perClass: ClassCounts[] = []
+  for (const cls of topology.classes) perClass.push({ cls, needed: 0, unneeded: 0, pulling: 0, unachievable: false })
+  for (const cls of classes) {
+    if (!topology.classes.includes(cls)) perClass.push({ cls, needed: 0, unneeded: 0, pulling: 0, unachievable: false })
+  }
+  const replication = perClass.length <= REPLICATION_SCRATCH.length ? REPLICATION_SCRATCH : new Float64Array(perClass.length)
+  for (let c = 0; c < perClass.length; c++) replication[c] = 0
+  const block: ReplicaCounts = { needed: 0, unneeded: 0, pulling: 0, unachievable: false }
+  const slots = placement.slots
+  for (let i = 0; i < slots.length; i++) {
+    const mount = slots[i]!
+    const holds = placement.replicaOn(mount) >= 0
+    const wanted = placement.wanted(mount)
+    if (!holds && !(wanted && have > 0)) continue
+    if (!seenBefore(placement, i, undefined, have)) tally(block, holds, wanted)
+    for (let c = 0; c < perClass.length; c++) {
+      const counts = perClass[c]!
+      if (!mount.classes.has(counts.cls) || seenBefore(placement, i, counts.cls, have)) continue
+      tally(counts, holds, wanted)
+      replication[c]! += mount.replication
+    }
+  }
+  for (let c = 0; c < perClass.length; c++) {
+    const counts = perClass[c]!
+    counts.unachievable = classes.includes(counts.cls) && replication[c]! < desired
+    if (counts.unachievable) block.unachievable = true
+  }
+  return { block, classes: perClass, held: classes.length === 0 ? undefined : { classes, copies: placement.copies }, young }
+}
+
+function tally(counts: ReplicaCounts, holds: boolean, wanted: boolean): void {
+  if (!holds) counts.pulling++
+  else if (wanted) counts.needed++
+  else counts.unneeded++
+}
+
+/** An earlier slot (of class `cls`, if given) that counted is on the same device as slot `i`. */
+function seenBefore(placement: Placement, i: number, cls: string | undefined, have: number): boolean {
+  const slots = placement.slots
+  const device = slots[i]!.deviceId
+  if (device === '') return false
+  for (let j = 0; j < i; j++) {
+    const m = slots[j]!
+    if (m.deviceId !== device || (cls !== undefined && !m.classes.has(cls))) continue
+    if (placement.replicaOn(m) >= 0 || (placement.wanted(m) && have > 0)) return true
+  }
+  return false
+}
+
+/** Referenced, held nowhere: nothing to pull from, every wanted class unachievable. */
+function lostBlock(want: Want, topology: Topology): BlockDecision {
+  const classes = classesOf(want)
+  const none = (cls: string): ClassCounts => ({ cls, needed: 0, unneeded: 0, pulling: 0, unachievable: classes.includes(cls) })
+  const perClass = topology.classes.map(none)
+  for (const cls of classes) if (!topology.classes.includes(cls)) perClass.push(none(cls))
+  return {
+    category: 'lost',
+    pulls: [],
+    trashes: [],
+    counts: {
+      block: { needed: 0, unneeded: 0, pulling: 0, unachievable: true },
+      classes: perClass,
+      held: { classes, copies: classes.map(() => 0) },
+      young: false,
+    },
+  }
 }

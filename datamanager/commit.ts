@@ -37,31 +37,47 @@ export interface CommitOptions {
 
 const EMPTY = '[]'
 
+/** Wall time of the two halves of a commit, in ms (keep-balance's send_pull_lists and send_trash_lists). */
+export interface CommitTimings {
+  pullListsMs: number
+  trashListsMs: number
+}
+
 /**
- * Sends every server its complete pull list, then its trash list, servers
- * concurrently, each request retried. Empty lists are sent on purpose: a new
- * list replaces the keepstore's, so `[]` clears work a previous run left.
- * With `clearFirst`, every server first gets an empty trash list, and nothing
- * else is sent unless all of them accepted it (the set of servers or mounts
- * changed, so old trash lists may rest on a layout that no longer holds).
+ * Sends every server its complete pull list, then (once every pull list
+ * was answered) every server its trash list, as keep-balance's CommitPulls
+ * and CommitTrash: servers concurrently, each request retried. Empty lists
+ * are sent on purpose: a new list replaces the keepstore's, so `[]` clears
+ * work a previous run left. With `clearFirst`, every server first gets an
+ * empty trash list, and nothing else is sent unless all of them accepted it
+ * (the set of servers or mounts changed, so old trash lists may rest on a
+ * layout that no longer holds). `timings`, when given, is filled in.
  */
 export async function commitChanges(
   sets: readonly ChangeSet[],
-  options: CommitOptions & { clearFirst: boolean },
+  options: CommitOptions & { clearFirst: boolean; timings?: CommitTimings },
 ): Promise<ServerCommit[]> {
   const results = sets.map((s) => blank(s.server))
+  let mark = performance.now()
+  const lap = (): number => {
+    const now = performance.now()
+    const ms = Math.round(now - mark)
+    mark = now
+    return ms
+  }
   if (options.clearFirst) {
     await Promise.all(sets.map((s, i) => send(s.server, '/trash', EMPTY, results[i]!, 'trash', options)))
     if (results.some((r) => r.trash === 'failed')) return results
     options.logger.info({ servers: sets.length }, 'servers or mounts changed since the last run: cleared every trash list first')
+    lap()
   }
-  await Promise.all(
-    sets.map(async (s, i) => {
-      const result = results[i]!
-      await send(s.server, '/pull', () => listBody(s.pulls, pullItemCodec), result, 'pull', options)
-      await send(s.server, '/trash', () => listBody(s.trashes, trashItemCodec), result, 'trash', options)
-    }),
-  )
+  await Promise.all(sets.map((s, i) => send(s.server, '/pull', () => listBody(s.pulls, pullItemCodec), results[i]!, 'pull', options)))
+  const pullListsMs = lap()
+  await Promise.all(sets.map((s, i) => send(s.server, '/trash', () => listBody(s.trashes, trashItemCodec), results[i]!, 'trash', options)))
+  if (options.timings !== undefined) {
+    options.timings.pullListsMs = pullListsMs
+    options.timings.trashListsMs = lap()
+  }
   return results
 }
 

@@ -6,7 +6,8 @@ import { sha256hex } from '../shared/index-digests.js'
 import type { Config, DatamanagerConfig } from '../shared/config.js'
 import type { BalancePolicy } from './balance.js'
 import { digestCollections, stampCollections } from './collections-digest.js'
-import { scanCollections, type CollectionsSummary } from './collections.js'
+import { scanCollections, type CollectionSink, type CollectionsSummary } from './collections.js'
+import type { ConfirmedRecords } from './confirmed.js'
 import { planRead, type ReadPlan } from './index-reuse.js'
 import { STORE_VERSION, type CollectionsDigest, type IndexStore, type StoreWriter } from './index-store.js'
 import type { DatamanagerClient } from './indexes.js'
@@ -104,6 +105,8 @@ export interface ReadReferencesInput {
   signal?: AbortSignal
   /** Characters of reference lines buffered per spill file (tests make it tiny). */
   bufferChars?: number
+  /** Told every collection a scan reads (collections-confirmed.jsonl); absent in a dry run. */
+  confirmed?: ConfirmedRecords | undefined
 }
 
 /**
@@ -126,20 +129,47 @@ export async function readReferences(input: ReadReferencesInput): Promise<Refere
       tooLargeRecords: [],
       unreadable: undefined,
     }
+    const confirmed = input.confirmed
+    if (confirmed !== undefined && confirmed.collections !== stored.digest) {
+      // References reused, but the records collections-confirmed.jsonl needs are not those (a first run of this
+      // version, or a run that stopped while scanning): read the collections for them alone.
+      await confirmed.begin()
+      await scanCollections(dm.collections, confirmed.tracker, scanOptions(input))
+      await confirmed.end((await stampCollections(dm.collections)) === content.stamp ? stored.digest : undefined)
+    }
     return { summary, source: storedReferences(store.committed.refs, store.read), collections: 'reused', digest: stored }
   }
   const references = createReferenceSpill(await mkdirIn(spill, 'references'), input.bufferChars === undefined ? {} : { bufferChars: input.bufferChars })
-  const summary = await scanCollections(dm.collections, references, {
-    defaultReplication: input.config.cluster.defaultReplication,
-    maxRecordBytes: dm.maxRecordBytes,
-    ...(signal ? { signal } : {}),
-    onProgress: (done, total) => input.progress.update(total === 0 ? 0 : Math.floor((done / total) * 0x10000), `${done} bytes`),
-  })
+  const confirmed = input.confirmed
+  await confirmed?.begin()
+  const summary = await scanCollections(dm.collections, confirmed === undefined ? references : both(references, confirmed.tracker), scanOptions(input))
   await references.finish()
   const unchangedSinceDigest = content !== undefined && (await stampCollections(dm.collections)) === content.stamp
   const clean = summary.unreadable === undefined && summary.malformed === 0 && summary.tooLarge === 0
   const digest = unchangedSinceDigest && clean ? { digest: content.digest, files: summary.files, collections: summary.collections, references: summary.references } : undefined
+  await confirmed?.end(digest?.digest)
   return { summary, source: spilledReferences(references, store.committed.refs), collections: 'read', digest }
+}
+
+function scanOptions(input: ReadReferencesInput): Parameters<typeof scanCollections>[2] {
+  return {
+    defaultReplication: input.config.cluster.defaultReplication,
+    maxRecordBytes: input.dm.maxRecordBytes,
+    ...(input.signal ? { signal: input.signal } : {}),
+    onProgress: (done, total) => input.progress.update(total === 0 ? 0 : Math.floor((done / total) * 0x10000), `${done} bytes`),
+  }
+}
+
+/** One scan feeding two sinks. */
+function both(a: CollectionSink, b: CollectionSink): CollectionSink {
+  return {
+    addCollection(c) {
+      const first = a.addCollection(c)
+      const second = b.addCollection(c)
+      if (first === undefined) return second
+      return second === undefined ? first : Promise.all([first, second]).then(() => undefined)
+    },
+  }
 }
 
 let spillDirs = 0

@@ -3,6 +3,7 @@ import type { AtomicWriter } from './atomic-file.js'
 import { balanceBlock, type BalancePolicy, type BlockState } from './balance.js'
 import { addDecision, createTotals, type BalanceTotals } from './balance-report.js'
 import type { ChangeSets } from './change-sets.js'
+import type { ConfirmedTracker } from './confirmed.js'
 import type { ReferencedBlock } from './references.js'
 import type { Topology } from './topology.js'
 
@@ -16,7 +17,9 @@ import type { Topology } from './topology.js'
  *
  * Text: a JSON header line (`b` blocks, `l` index lines, `r` referenced
  * blocks, `t` totals, `n` items per server as [pulls, trashes], `x` the
- * lost-blocks lines), then one line per item in hash order:
+ * lost-blocks lines, `c` when present: per referenced block some wanted
+ * class holds fewer copies of than it wants, [classes, copies, collections]
+ * for `collections-confirmed.jsonl`), then one line per item in hash order:
  * `P <server> <locator> <mount|-> <source servers, comma-separated>` or
  * `T <server> <locator> <mtime> <mount|->`, servers and mounts by their
  * position in the run's topology (which the stored fingerprint pins).
@@ -28,6 +31,7 @@ export interface OutcomeHeader {
   t: BalanceTotals
   n: number[]
   x: string
+  c?: Array<[readonly string[], readonly number[], string]>
 }
 
 /** The run-wide sums outcomes are added to. */
@@ -35,6 +39,8 @@ export interface RunAccumulator {
   totals: BalanceTotals
   changeSets: ChangeSets
   lost: AtomicWriter
+  /** Told the held replication of referenced blocks (absent in a dry run). */
+  confirmed?: ConfirmedTracker | undefined
   blocks: number
   lines: number
   referencedBlocks: number
@@ -71,6 +77,7 @@ export class OutcomeBuilder {
   private referenced = 0
   private lost = ''
   private items = ''
+  private held: OutcomeHeader['c'] = undefined
 
   constructor(
     private readonly index: TopologyIndex,
@@ -92,7 +99,11 @@ export class OutcomeBuilder {
     addDecision(this.totals, block, decision)
     this.blocks++
     this.lines += block.replicas.length
-    if (reference !== undefined) this.referenced++
+    if (reference !== undefined) {
+      this.referenced++
+      const held = decision.counts?.held
+      if (held !== undefined && held.copies.some((n) => n < reference.want.replication)) (this.held ??= []).push([held.classes, held.copies, reference.collections])
+    }
     if (decision.category === 'lost') this.lost += `${block.hash}+${block.size} ${reference?.collections ?? ''}\n`
     const { serverIndex, urlIndex, mountIndex } = this.index
     for (const { server, item } of decision.pulls) {
@@ -117,6 +128,7 @@ export class OutcomeBuilder {
 
   text(): string {
     const header: OutcomeHeader = { b: this.blocks, l: this.lines, r: this.referenced, t: this.totals, n: this.counts, x: this.lost }
+    if (this.held !== undefined) header.c = this.held
     return `${JSON.stringify(header)}\n${this.items}`
   }
 }
@@ -139,6 +151,12 @@ export async function applyOutcome(text: string, acc: RunAccumulator, index: Top
   acc.lines += header.l
   acc.referencedBlocks += header.r
   if (header.x !== '') await acc.lost.write(header.x)
+  if (header.c !== undefined && acc.confirmed !== undefined) {
+    for (const [classes, copies, collections] of header.c) {
+      const noting = acc.confirmed.addHeld(collections, { classes, copies })
+      if (noting !== undefined) await noting
+    }
+  }
   const sets = acc.changeSets
   let anyRoom = false
   for (let s = 0; s < index.servers.length; s++) {
@@ -181,11 +199,13 @@ export async function applyOutcome(text: string, acc: RunAccumulator, index: Top
 
 type Numbers = { [key: string]: number | Numbers }
 
-/** Adds every number of `from` into `into`, at the same path (totals are nested records of counts). */
+/** Adds every number of `from` into `into`, at the same path (totals are nested records and arrays of counts). */
 function addNumbers(into: Numbers, from: Numbers): void {
   for (const key of Object.keys(from)) {
     const v = from[key]!
     if (typeof v === 'number') into[key] = ((into[key] as number | undefined) ?? 0) + v
-    else addNumbers((into[key] ??= {}) as Numbers, v)
+    else addNumbers((into[key] ??= (Array.isArray(v) ? [] : {}) as Numbers) as Numbers, v)
   }
+  // An array that grew here (a longer replication histogram) has no holes: a count never seen is 0.
+  if (Array.isArray(into)) for (let i = 0; i < into.length; i++) (into as number[])[i] ??= 0
 }

@@ -1,5 +1,5 @@
 import type { Category } from './balance.js'
-import type { BalanceTotals, CategoryTotals } from './balance-report.js'
+import type { BalanceTotals, CategoryTotals, KeepStats } from './balance-report.js'
 import type { ChangeSet } from './change-sets.js'
 import type { CollectionsSummary, MalformedRecord } from './collections.js'
 import type { ServerCommit } from './commit.js'
@@ -50,11 +50,28 @@ export interface ServerReport {
   trashes: { listed: number; deferred: number; outcome: ServerCommit['trash'] }
 }
 
-/** Wall time of the phases, in ms (collections: reading and spilling them; balance: indexes merged and decided). */
+/**
+ * Wall time of the phases, in ms. collections: mounts and collections read
+ * and spilled (keep-balance's get_state, less the indexes); balance: indexes
+ * read, merged and decided (its changeset_compute); commit: every list sent;
+ * pullLists / trashLists: sending the pull lists, and the trash lists
+ * (empty ones that clear stale work included); confirmed: writing
+ * collections-confirmed.jsonl (its update_collections). A phase that did
+ * not run is absent.
+ */
 export interface Timings {
   collectionsMs: number
   balanceMs: number
   commitMs: number
+  pullListsMs?: number
+  trashListsMs?: number
+  confirmedMs?: number
+}
+
+/** `<stateDir>/collections-confirmed.jsonl` as this run wrote it. */
+export interface ConfirmedReport {
+  file: string
+  collections: number
 }
 
 /** What an incremental run reused (README: incremental runs). */
@@ -94,6 +111,10 @@ export interface Report {
   /** Bytes content addressing saves: each reference beyond a block's first would have stored it again. */
   dedupSavedBytes: number
   lost: { blocks: number; bytes: number; file: string | undefined }
+  /** keep-balance's statistics (its `arvados_keep_*` gauges); absent when no balance pass ran. */
+  keep: KeepStats | undefined
+  /** Set when this run wrote collections-confirmed.jsonl (a committed run). */
+  confirmed: ConfirmedReport | undefined
   timings: Timings
   incremental: IncrementalReport
   servers: ServerReport[]
@@ -123,6 +144,9 @@ export interface ReportInput {
   lostFile: string | undefined
   timings: Timings
   incremental: IncrementalReport
+  confirmed?: ConfirmedReport | undefined
+  /** The balance pass's keep-balance statistics, when a pass ran. */
+  keep?: KeepStats | undefined
   down?: readonly string[]
 }
 
@@ -165,6 +189,8 @@ export function buildReport(input: ReportInput): Report {
     trashes: work('trash'),
     dedupSavedBytes: input.totals.dedupSavedBytes,
     lost: { blocks: lost.blocks, bytes: lost.bytes, file: input.lostFile },
+    keep: input.keep,
+    confirmed: input.confirmed,
     timings: input.timings,
     incremental: input.incremental,
     down: [...(input.down ?? [])],

@@ -10,7 +10,8 @@ import type { BalancePolicy } from './balance.js'
 import { balancePass, type PassResult } from './balance-pass.js'
 import { createTotals } from './balance-report.js'
 import type { CollectionsSummary } from './collections.js'
-import { clearTrashLists, commitChanges, type CommitOptions, type ServerCommit } from './commit.js'
+import { clearTrashLists, commitChanges, type CommitOptions, type CommitTimings, type ServerCommit } from './commit.js'
+import { openConfirmedRecords, type ConfirmedRecords, type ConfirmedTracker } from './confirmed.js'
 import { writeDryRun } from './dry-run.js'
 import { planReads, readReferences, runFingerprint, type ReferencesRead } from './incremental.js'
 import { openIndexStore, type IndexStore, type StoreWriter } from './index-store.js'
@@ -20,11 +21,14 @@ import { createRunFence, type RunFence } from './fencing.js'
 import { planMembership, type MembershipPlan } from './membership-plan.js'
 import { noProgress, type Progress } from './progress.js'
 import { StoredReferencesDoubt } from './reference-source.js'
-import { buildReport, summaryLine, writeReport, type IncrementalReport, type Outcome, type Report, type Timings } from './report.js'
+import { buildReport, summaryLine, writeReport, type ConfirmedReport, type IncrementalReport, type Outcome, type Report, type Timings } from './report.js'
 import { checkMounts, checkSanity, type Refusal, type ServerMounts } from './sanity.js'
 import { createSpill, type Spill } from './spill.js'
 import { readRunState, topologyChanged, topologyKey, writeRunState, type RunState } from './state.js'
 import { createTopology } from './topology.js'
+
+/** Under `datamanager.stateDir`: each collection's confirmed replication after the last committed run. */
+export const CONFIRMED_FILE = 'collections-confirmed.jsonl'
 
 export interface RunOptions {
   config: Config
@@ -118,6 +122,8 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
   if (store.invalid !== undefined) logger.warn({ reason: store.invalid }, `incremental state set aside (every index is read in full): ${store.invalid}`)
   // A dry run writes into the spill: the stored state never changes.
   const writer = store.createWriter(options.dryRun === true ? spill.dir : undefined)
+  // What each collection holds, for collections-confirmed.jsonl: only a run that may commit needs it.
+  const confirmed: ConfirmedRecords | undefined = options.dryRun ? undefined : await openConfirmedRecords(path.join(dm.stateDir, 'confirmed'))
   // runTimeout (keep-balance's BalanceTimeout): every read in flight is aborted at the deadline, and the run refuses.
   const runTimeoutMs = options.runTimeoutMs ?? dm.runTimeoutMs
   const deadline = new AbortController()
@@ -132,7 +138,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
     let mark = performance.now()
     progress.phase('reading collections', 0x10000)
     const readRefs = (again: boolean): Promise<ReferencesRead> =>
-      readReferences({ config, dm, store, spill, full: full || again, progress, signal, ...chunkOptions(options) })
+      readReferences({ config, dm, store, spill, full: full || again, progress, signal, confirmed, ...chunkOptions(options) })
     let [serverMounts, refs] = await Promise.all([Promise.all(servers.map((s) => mountsOf(client, s, signal))), readRefs(false)])
     timings.collectionsMs = Math.round(performance.now() - mark)
     mark = performance.now()
@@ -141,9 +147,20 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
     // PROTOCOL §8: servers or mounts changed → every trash list is cleared before any index is read.
     const layout = topologyKey(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
     let cleared = fencedFirst
+    const earlyRefusals: Refusal[] = []
     if (!options.dryRun && !cleared && topologyChanged(previous.topology, layout)) {
+      const clearStarted = performance.now()
       const sent = await clearTrashLists(answered, { client, logger, ...options.commit })
+      timings.trashListsMs = Math.round(performance.now() - clearStarted)
       cleared = sent.every((r) => r.trash === 'sent')
+      // keep-balance stops here too: an old list still queued could trash a copy the indexes are about to show.
+      const missed = sent.filter((r) => r.trash !== 'sent').map((r) => r.server)
+      if (missed.length > 0) {
+        earlyRefusals.push({
+          code: 'trash-not-cleared',
+          message: `servers or mounts changed and ${missed.join(', ')} did not take the empty trash list sent before reading indexes`,
+        })
+      }
     }
     let pass: PassResult | undefined
     let fingerprint = ''
@@ -169,6 +186,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
           progress,
           logger,
           signal,
+          ...(confirmed === undefined ? {} : { confirmed: confirmed.tracker }),
         })
       try {
         pass = await passOnce()
@@ -178,11 +196,12 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
         refs = await readRefs(true)
         pass = await passOnce()
       }
+      await confirmed?.tracker.flush()
     }
     progress.stop()
     timings.balanceMs = Math.round(performance.now() - mark)
     const refusals = checkSanity({
-      mounts: mountRefusals,
+      mounts: [...mountRefusals, ...earlyRefusals],
       indexes: pass?.indexes ?? [],
       collections: refs.summary,
       referencedBlocks: pass?.referencedBlocks ?? 0,
@@ -209,6 +228,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
       cleared,
       fence,
       membership,
+      confirmed: confirmed?.tracker,
       keep: { store, writer, refs, fingerprint, generation: store.committed.meta.generation + 1 },
     })
     committed = result.report?.incremental.stateSaved === true
@@ -218,6 +238,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
     progress.stop()
     if (!committed) await writer.discard().catch(() => {})
     await store.close()
+    await confirmed?.close()
     await spill.destroy()
   }
 }
@@ -245,6 +266,7 @@ interface Collected {
   fence: RunFence | undefined
   membership: MembershipPlan | undefined
   keep: Keep
+  confirmed: ConfirmedTracker | undefined
 }
 
 /** Sanity has spoken: commit (or refuse, or pretend), then report and remember. */
@@ -274,14 +296,29 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     commits = await clearTrashLists(answered, { ...commitOptions, fence: c.fence })
     outcome = 'refused'
   } else {
-    commits = await commitChanges(changeSets, { ...commitOptions, fence: c.fence, clearFirst: changed && !c.cleared })
+    const lists: CommitTimings = { pullListsMs: 0, trashListsMs: 0 }
+    commits = await commitChanges(changeSets, { ...commitOptions, fence: c.fence, clearFirst: changed && !c.cleared, timings: lists })
     const delivered = commits.every((r) => r.pull === 'sent' && r.trash === 'sent')
     outcome = !delivered ? 'commit-failed' : down.length > 0 ? 'degraded' : 'committed'
+    c.timings.pullListsMs = lists.pullListsMs
+    c.timings.trashListsMs = (c.timings.trashListsMs ?? 0) + lists.trashListsMs
   }
+  if (refused) c.timings.trashListsMs = (c.timings.trashListsMs ?? 0) + Math.round(performance.now() - commitStarted)
   if (c.fence?.signal.aborted && !dryRun) outcome = 'fenced'
   c.timings.commitMs = Math.round(performance.now() - commitStarted)
   // A degraded run delivered its lists too; its state is pinned to the servers it planned with (the fingerprint).
   const stateSaved = (outcome === 'committed' || outcome === 'degraded') && c.pass !== undefined ? await keepState(c, logger) : false
+  // keep-balance's updateCollections: only after lists were sent, never for a refused or dry run.
+  let confirmedFile: ConfirmedReport | undefined
+  // A degraded run counts the copies of the keepstores it saw: lower, never higher, than with every one.
+  if ((outcome === 'committed' || outcome === 'degraded') && c.confirmed !== undefined) {
+    const started = performance.now()
+    const file = path.join(dm.stateDir, CONFIRMED_FILE)
+    const written = await c.confirmed.write(file)
+    confirmedFile = { file, collections: written.collections }
+    if (written.duplicates > 0) logger.warn({ duplicates: written.duplicates }, `${written.duplicates} collection uuid(s) carried by several records: confirmed 0`)
+    c.timings.confirmedMs = Math.round(performance.now() - started)
+  }
   let lostFile: string | undefined
   if (c.pass !== undefined && !refused && outcome !== 'fenced') {
     await c.pass.lost.commit()
@@ -311,6 +348,8 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     lostFile,
     timings: c.timings,
     incremental: incrementalReport(c, stateSaved),
+    confirmed: confirmedFile,
+    keep: c.pass?.totals.keep,
     down,
   })
   await writeReport(dm.reportFile, report)

@@ -17,6 +17,7 @@ export type RefusalCode =
   | 'run-timeout'
   | 'index-line-too-long'
   | 'record-too-large'
+  | 'trash-not-cleared'
 
 export interface Refusal {
   code: RefusalCode

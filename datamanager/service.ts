@@ -12,7 +12,7 @@ import { runDatamanager, type RunOptions, type RunResult } from './run.js'
 export interface ServiceOptions extends Omit<RunOptions, 'dryRun'> {
   /** Stops the service: the run in progress finishes, no new one starts. */
   signal: AbortSignal
-  /** Waits `ms` between runs, resolving early when `signal` aborts; injected by tests. */
+  /** Waits `ms` between runs, resolving early when `signal` aborts (a stop, or a run requested); injected by tests. */
   wait?(ms: number, signal: AbortSignal): Promise<void>
   /** Called after every run (tests count periods with it). */
   onRun?(result: RunResult | undefined): void
@@ -22,15 +22,23 @@ export interface RunningService {
   /** Where /metrics and /_health/ping listen (`datamanager.listen`), if set. */
   address: { host: string; port: number } | undefined
   metrics: DatamanagerMetrics
+  /**
+   * Starts a run now (SIGUSR1, as keep-balance's): during the wait, the
+   * wait ends; during a run, the run goes on and one more starts as soon as
+   * it ends (requests during one run count once). The next period counts
+   * from the end of that run.
+   */
+  runNow(): void
   /** Resolves once the loop has stopped and the HTTP server is closed. */
   done: Promise<void>
 }
 
 /**
  * The datamanager as a service: one run every `datamanager.period` until
- * `signal` aborts, and with etcd also `membershipSettle` after a keepstore
- * came or went. A refused run, a held lock, even a crashed run is logged
- * and the next period tries again. When `datamanager.listen` is set, serves
+ * `signal` aborts, sooner when asked ({@link RunningService.runNow}, on
+ * SIGUSR1), and with etcd also `membershipSettle` after a keepstore came or
+ * went. A refused run, a held lock, even a crashed run is logged and the
+ * next period tries again. When `datamanager.listen` is set, serves
  * `/metrics` and `/_health/ping`, both guarded by `cluster.managementToken`
  * as the keepstore's are.
  */
@@ -43,9 +51,23 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const wait = options.wait ?? waitFor
   // With etcd: a keepstore coming or going starts a run after membershipSettle, not after the period.
   const trigger = options.membership && createMembershipTrigger(options.membership, dm.membershipSettleMs, options.logger)
+  let running = false
+  let queued = false
+  let wake: AbortController | undefined
+  const runNow = (): void => {
+    if (running) {
+      if (!queued) options.logger.info('run requested during a run: another starts when this one ends')
+    } else {
+      options.logger.info('run requested: starting now')
+    }
+    queued = true
+    wake?.abort()
+  }
   const done = (async () => {
     try {
       while (!options.signal.aborted) {
+        running = true
+        queued = false
         let result: RunResult | undefined
         trigger?.runStarting()
         try {
@@ -55,16 +77,23 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         } catch (err) {
           options.logger.error({ err }, `datamanager run failed: ${(err as Error).message}`)
         }
+        running = false
         options.onRun?.(result)
         if (options.signal.aborted) break
-        await wait(dm.periodMs, trigger ? AbortSignal.any([options.signal, trigger.next()]) : options.signal)
+        if (queued) continue
+        options.logger.info({ periodMs: dm.periodMs }, `next run in ${dm.periodMs / 1000} s, or on SIGUSR1`)
+        wake = new AbortController()
+        const signals = [options.signal, wake.signal]
+        if (trigger) signals.push(trigger.next())
+        await wait(dm.periodMs, AbortSignal.any(signals))
+        wake = undefined
       }
     } finally {
       trigger?.close()
       if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()))
     }
   })()
-  return { address, metrics, done }
+  return { address, metrics, runNow, done }
 }
 
 async function waitFor(ms: number, signal: AbortSignal): Promise<void> {

@@ -7,8 +7,9 @@ import { createSigner, type Signer } from '../shared/signer.js'
 import type { Locator } from '../shared/locator.js'
 import { mergeSorted } from '../shared/merge-sorted.js'
 import type { IndexEntry } from '../shared/index-format.js'
-import type { BlockStat, ReadResult } from './volumes/volume.js'
+import type { BlockStat, PrefixDigest, ReadResult } from './volumes/volume.js'
 import type { Mount } from './mount.js'
+import { readBuffers } from './volumes/buffer-pool.js'
 import { abandon, firstChunk, ignore } from './first-chunk.js'
 
 export interface KeepstoreOptions {
@@ -49,10 +50,43 @@ export interface OpenedBlock extends BlockStat {
 }
 
 const NS_PER_MS = 1_000_000n
+/** Entries per batch of a merged (several-mount) index. */
+const INDEX_BATCH = 4096
+
+async function* inBatches<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let batch: T[] = []
+  for await (const item of items) {
+    batch.push(item)
+    if (batch.length === size) {
+      yield batch
+      batch = []
+    }
+  }
+  if (batch.length > 0) yield batch
+}
 
 /** A read the client gave up on: nobody's fault, nobody to answer. */
 function aborted(cause: unknown): KeepError {
   return new KeepError('KEEP_TIMEOUT', 'read aborted: the client left', { cause })
+}
+
+/** A volume's own trouble (another volume may do better), as opposed to the client's. */
+function isMountFailure(err: unknown): boolean {
+  return isKeepError(err, 'KEEP_IO') || isKeepError(err, 'KEEP_FULL') || isKeepError(err, 'KEEP_READ_ONLY')
+}
+
+/** The request body, noting whether anyone began to read it: an unread body can go to another volume. */
+function untilRead(body: AsyncIterable<Buffer | Uint8Array>): { iterable: AsyncIterable<Buffer | Uint8Array>; readonly started: boolean } {
+  const tracked = {
+    started: false,
+    iterable: {
+      [Symbol.asyncIterator]: () => {
+        tracked.started = true
+        return body[Symbol.asyncIterator]()
+      },
+    },
+  }
+  return tracked
 }
 
 /**
@@ -112,47 +146,49 @@ export class Keepstore {
     return BigInt(this.now()) * NS_PER_MS - BigInt(this.cluster.blobSigningTTLSeconds) * 1_000_000_000n
   }
 
+  /**
+   * PUT (PROTOCOL.md §3, as Keep's BlockWrite). Without classes one mount
+   * suffices; with classes, each requested class this server has gets one
+   * mount (a mount with several of them counts for each), and the result
+   * names only the classes confirmed. Only when no writable mount has any of
+   * them → 507. Mounts are tried in rendezvous order, those already holding
+   * the block first (they are only touched); a mount that fails before the
+   * body was read is passed over for the next one. Further classes get a copy
+   * made from the first replica written.
+   */
   async put(hash: string, body: AsyncIterable<Buffer | Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
-    const ordered = this.orderedMounts(hash).filter((m) => m.allowWrite)
-    const classes = options.classes?.length ? [...new Set(options.classes)] : undefined
-    for (const cls of classes ?? []) {
-      if (!ordered.some((m) => m.hasClass(cls))) {
-        throw new KeepError('KEEP_FULL', `no writable volume has storage class ${cls}`)
-      }
+    const classes = options.classes?.length ? new Set(options.classes) : undefined
+    const writable = this.orderedMounts(hash).filter((m) => m.allowWrite)
+    const eligible = classes ? writable.filter((m) => m.storageClasses.some((c) => classes.has(c))) : writable
+    if (eligible.length === 0) {
+      throw new KeepError('KEEP_FULL', classes ? `no writable volume has storage class ${[...classes].join(', ')}` : 'no writable volume')
     }
-    await Promise.all(ordered.map((m) => m.refresh()))
-    // A mount that already holds the block goes first: the volume then only touches it.
-    // (With one writable mount there is nothing to reorder: the volume itself touches identical bytes.)
-    const held = ordered.length > 1 ? await Promise.all(ordered.map((m) => this.holds(m, hash))) : [false]
-    const candidates = [...ordered.filter((_, i) => held[i]), ...ordered.filter((_, i) => !held[i])].filter(
-      (m) => m.state === 'ok',
-    )
-    const wanted = new Set(classes ?? [])
-    const covers = (m: Mount): boolean => !classes || m.storageClasses.some((c) => wanted.has(c))
-    const first = candidates.find(covers)
-    if (!first) throw this.noMountError(ordered)
-
-    const written = await this.writeOn(first, hash, body, options)
-    const result: PutResult = { size: written.size, replicas: 0, classesConfirmed: {} }
-    this.confirm(result, first)
-    for (const c of first.storageClasses) wanted.delete(c)
-    // Further classes get a copy made from the replica just written.
+    await Promise.all(eligible.map((m) => m.refresh()))
+    // With one mount there is nothing to reorder: the volume itself touches identical bytes.
+    const held = eligible.length > 1 ? await Promise.all(eligible.map((m) => this.holds(m, hash))) : [false]
+    const candidates = [...eligible.filter((_, i) => held[i]), ...eligible.filter((_, i) => !held[i])].filter((m) => m.state === 'ok')
+    const result: PutResult = { size: 0, replicas: 0, classesConfirmed: {} }
+    const todo = new Set(classes)
+    const source = untilRead(body)
+    let first: Mount | undefined
+    const failures: unknown[] = []
     for (const m of candidates) {
-      if (!classes || wanted.size === 0) break
-      if (m === first || !covers(m)) continue
+      if (first && todo.size === 0) break
+      if (classes && !m.storageClasses.some((c) => todo.has(c))) continue
       try {
-        const { stream } = await first.volume.read(hash, options.signal ? { signal: options.signal } : {})
-        try {
-          await this.writeOn(m, hash, stream, { ...options, expectedSize: written.size })
-        } finally {
-          abandon(stream) // closes the file when the write failed before reading it all
-        }
+        if (first) await this.copy(first, m, hash, result.size, options)
+        else result.size = (await this.writeOn(m, hash, source.iterable, options)).size
+        first ??= m
         this.confirm(result, m)
-        for (const c of m.storageClasses) wanted.delete(c)
+        for (const c of m.storageClasses) todo.delete(c)
       } catch (err) {
-        this.logger.warn({ err, hash, mount: m.uuid }, 'copy to a further storage class failed')
+        // The client's faults (bad hash, size, abort) and a body already read end the PUT.
+        if (!first && (!isMountFailure(err) || source.started)) throw err
+        failures.push(err)
+        this.logger.warn({ err, hash, mount: m.uuid }, first ? 'copy to a further storage class failed' : 'write failed, trying the next volume')
       }
     }
+    if (!first) throw this.noMountError(eligible, failures)
     return result
   }
 
@@ -162,6 +198,17 @@ export class Keepstore {
     if (!mount.allowWrite) throw new KeepError('KEEP_READ_ONLY', `volume ${mount.uuid} is read-only`)
     await this.writeOn(mount, hash, body, options)
     return mount
+  }
+
+  /**
+   * A pull item's named target must take writes: unknown → KEEP_NOT_FOUND,
+   * read-only → KEEP_READ_ONLY (Keep ignores such items; we fail them, with
+   * that reason, before fetching a byte). Without a name there is nothing to check yet.
+   */
+  requireWritable(mountUuid: string | undefined): void {
+    if (mountUuid === undefined) return
+    const mount = this.requireMount(mountUuid)
+    if (!mount.allowWrite) throw new KeepError('KEEP_READ_ONLY', `volume ${mount.uuid} is read-only`)
   }
 
   /** Whether a mount (or, without one, the mount a pull would write to) already holds the block. */
@@ -188,7 +235,7 @@ export class Keepstore {
   /** HEAD: the block exists and its bytes verify on at least one mount. */
   async head(hash: string, options: ReadOptions = {}): Promise<BlockStat> {
     return this.eachCopy(hash, options, async (_mount, r) => {
-      for await (const _ of r.stream) void _
+      for await (const chunk of r.stream) readBuffers.give(chunk as Buffer) // hashed, and read by nobody else
       return { hash, size: r.size, mtime: r.mtime }
     })
   }
@@ -209,7 +256,8 @@ export class Keepstore {
 
   /**
    * DELETE: trash the block on every trashable mount where it is older than the
-   * TTL. A younger copy is left alone (still a success); absent everywhere → 404.
+   * TTL. A younger copy is left alone (still a success); absent from every
+   * trashable mount → 404 (as Keep, which looks nowhere else).
    */
   async delete(hash: string): Promise<{ trashed: number; kept: number }> {
     if (!this.cluster.blobTrash) throw new KeepError('KEEP_METHOD_NOT_ALLOWED', 'trash is disabled (blobTrash: false)')
@@ -217,6 +265,7 @@ export class Keepstore {
     let trashed = 0
     let kept = 0
     for (const mount of this.mounts) {
+      if (!mount.allowTrash) continue // as Keep: a copy only there counts as absent (404)
       let stat: BlockStat
       try {
         stat = await mount.volume.stat(hash)
@@ -225,7 +274,7 @@ export class Keepstore {
         throw err
       }
       found = true
-      if (mount.allowWrite && (await this.trashOn(mount, hash, { notNewerThan: this.trashCutoff() - 1n }, 'delete', stat.mtime))) trashed++
+      if (await this.trashOn(mount, hash, { notNewerThan: this.trashCutoff() - 1n }, 'delete', stat.mtime)) trashed++
       else kept++
     }
     if (!found) throw new KeepError('KEEP_BLOCK_NOT_FOUND', 'block not found')
@@ -250,10 +299,11 @@ export class Keepstore {
     return ok
   }
 
+  /** Restores trashed copies on every mount that may trash (ours: also a read-only one with allowTrashWhenReadOnly). */
   async untrash(hash: string): Promise<number> {
     let restored = 0
     for (const mount of this.mounts) {
-      if (!mount.allowWrite) continue
+      if (!mount.allowTrash) continue
       try {
         await mount.volume.untrash(hash)
         restored++
@@ -266,20 +316,38 @@ export class Keepstore {
     return restored
   }
 
-  /** Index of every mount (or one), merged into ascending hash order: one entry per stored copy. */
-  index(prefix: string, mountUuid?: string, signal?: AbortSignal): AsyncIterable<IndexEntry> {
+  /**
+   * Index of every mount (or one), merged into ascending hash order: one entry
+   * per stored copy, a batch at a time (so a listing costs no await per block).
+   */
+  index(prefix: string, mountUuid?: string, signal?: AbortSignal): AsyncIterable<IndexEntry[]> {
     const mounts = mountUuid ? [this.requireMount(mountUuid)] : this.mounts
-    const sources = mounts.map((m) => m.volume.index(prefix, signal ? { signal } : {}))
-    if (sources.length === 1) return sources[0]!
-    return mergeSorted(sources, (a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0))
+    const options = signal ? { signal } : {}
+    if (mounts.length === 1) return mounts[0]!.volume.indexBatches(prefix, options)
+    const merged = mergeSorted(
+      mounts.map((m) => m.volume.index(prefix, options)),
+      (a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0),
+    )
+    return inBatches(merged, INDEX_BATCH)
   }
 
-  /** Deletes trashed copies whose lifetime is over, on every writable mount. */
+  /**
+   * Per-prefix digests of one mount's index (GET /mounts/<uuid>/digests). A
+   * mount whose disk is `failed` answers KEEP_UNAVAILABLE rather than a
+   * listing a reader could skip re-reading on; a failing listing throws.
+   */
+  async digests(mountUuid: string, signal?: AbortSignal): Promise<PrefixDigest[]> {
+    const mount = this.requireMount(mountUuid)
+    if (mount.state === 'failed') throw new KeepError('KEEP_UNAVAILABLE', `volume ${mount.uuid} is failing`)
+    return mount.volume.digests(signal ? { signal } : {})
+  }
+
+  /** Deletes trashed copies whose lifetime is over, on every mount that may trash (as Keep's emptier). */
   async emptyTrash(): Promise<number> {
     const nowS = Math.floor(this.now() / 1000)
     let deleted = 0
     for (const mount of this.mounts) {
-      if (!mount.allowWrite) continue
+      if (!mount.allowTrash) continue
       try {
         deleted += await mount.volume.emptyTrash(nowS)
       } catch (err) {
@@ -372,21 +440,35 @@ export class Keepstore {
     }
   }
 
+  /** Copies the replica on `from` to `to` (a further storage class). */
+  private async copy(from: Mount, to: Mount, hash: string, size: number, options: PutOptions): Promise<void> {
+    const { stream } = await from.volume.read(hash, options.signal ? { signal: options.signal } : {})
+    try {
+      await this.writeOn(to, hash, stream, { ...options, expectedSize: size })
+    } finally {
+      abandon(stream) // closes the file when the write failed before reading it all
+    }
+  }
+
   private confirm(result: PutResult, mount: Mount): void {
     result.replicas += mount.replication
     for (const c of mount.storageClasses) result.classesConfirmed[c] = (result.classesConfirmed[c] ?? 0) + mount.replication
   }
 
-  private noMountError(writable: Mount[]): KeepError {
-    if (writable.length > 0 && writable.every((m) => m.state === 'full')) {
-      return new KeepError('KEEP_FULL', 'every writable volume is full')
-    }
-    return new KeepError('KEEP_UNAVAILABLE', 'no writable volume is available')
+  /**
+   * Why no mount took a write (PROTOCOL.md §3): none writable, or every one
+   * full → 507 (as Keep); otherwise they are failing → 500.
+   */
+  private noMountError(writable: Mount[], failures: unknown[] = []): KeepError {
+    if (writable.length === 0) return new KeepError('KEEP_FULL', 'no writable volume')
+    // A write that failed for want of space marked its mount full (Mount.recordError).
+    if (writable.every((m) => m.state === 'full')) return new KeepError('KEEP_FULL', 'every writable volume is full')
+    return new KeepError('KEEP_IO', 'every writable volume failed', { cause: failures[failures.length - 1] })
   }
 
   private noteReadError(mount: Mount, hash: string, err: unknown): void {
     if (isKeepError(err, 'KEEP_CORRUPT')) {
-      mount.errors++
+      mount.recordCorrupt()
       this.logger.error({ err, hash, mount: mount.uuid }, 'stored block is corrupt')
     } else {
       mount.recordError(err)

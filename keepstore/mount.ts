@@ -1,4 +1,4 @@
-import type { Volume } from './volumes/volume.js'
+import { type Volume, tick } from './volumes/volume.js'
 import { isKeepError } from '../shared/errors.js'
 
 /** Consecutive I/O errors after which a mount is `failed` and leaves the write rotation. */
@@ -14,6 +14,8 @@ export interface MountOptions {
   storageClasses: string[]
   priority: number
   readOnly: boolean
+  /** As Keep: a read-only mount that may still be trashed from (and untrashed). */
+  allowTrashWhenReadOnly?: boolean
   minFreeSpace: number
   now?: () => number
 }
@@ -29,6 +31,7 @@ export class Mount {
   readonly storageClasses: string[]
   readonly priority: number
   readonly readOnly: boolean
+  private readonly allowTrashWhenReadOnly: boolean
   private readonly minFreeSpace: number
   private readonly now: () => number
   errors = 0
@@ -45,6 +48,7 @@ export class Mount {
     this.storageClasses = options.storageClasses
     this.priority = options.priority
     this.readOnly = options.readOnly || options.volume.readOnly
+    this.allowTrashWhenReadOnly = options.allowTrashWhenReadOnly ?? options.volume.allowTrashWhenReadOnly
     this.minFreeSpace = options.minFreeSpace
     this.now = options.now ?? Date.now
   }
@@ -57,14 +61,15 @@ export class Mount {
     return !this.readOnly
   }
 
+  /** Keep's AllowTrash: writable, or read-only with allowTrashWhenReadOnly (trash, untrash, emptying). */
+  get allowTrash(): boolean {
+    return !this.readOnly || this.allowTrashWhenReadOnly
+  }
+
   get state(): MountState {
     if (this.consecutiveIoErrors >= FAIL_AFTER_IO_ERRORS) return 'failed'
     if (this.markedFull || this.freeBytes < this.minFreeSpace) return 'full'
     return 'ok'
-  }
-
-  hasClass(cls: string): boolean {
-    return this.storageClasses.includes(cls)
   }
 
   /**
@@ -111,6 +116,12 @@ export class Mount {
     }
   }
 
+  /** A stored copy is no block (fails its hash, or is not a regular file): a mount error, and a `corrupt` volume error in Keep's counter. */
+  recordCorrupt(): void {
+    this.errors++
+    tick(this.volume.stats.errors, 'corrupt')
+  }
+
   /** A write succeeded (a read proves nothing about writes, so reads never call this). */
   recordSuccess(): void {
     this.consecutiveIoErrors = 0
@@ -122,7 +133,7 @@ export class Mount {
       uuid: this.uuid,
       device_id: this.deviceId,
       allow_write: this.allowWrite,
-      allow_trash: this.allowWrite,
+      allow_trash: this.allowTrash,
       replication: this.replication,
       storage_classes: Object.fromEntries(this.storageClasses.map((c) => [c, true])),
       priority: this.priority,

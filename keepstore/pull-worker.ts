@@ -13,7 +13,7 @@ export const PULL_TOKEN = 'keepstore-token-used-for-pulling-data-from-same-clust
 
 export interface PullWorkerDeps {
   /** Only what pulling needs: where a block is, and a way to write one. */
-  keepstore: Pick<Keepstore, 'holdsOn' | 'writeTo'>
+  keepstore: Pick<Keepstore, 'requireWritable' | 'holdsOn' | 'writeTo'>
   signer: Signer | undefined
   client: Pick<KeepstoreClient, 'getBlock'>
   logger: Logger
@@ -26,7 +26,8 @@ export interface PullWorkerDeps {
 }
 
 /**
- * One pull item: skip it when the target mount already holds the block,
+ * One pull item: fail it at once (KEEP_READ_ONLY) when the named target is
+ * read-only; skip it when the target mount already holds the block,
  * otherwise try each listed server once, in order, with a locally signed
  * locator; the volume verifies the MD5 while writing. Concurrent items for the
  * same block and target share one transfer.
@@ -51,6 +52,7 @@ async function pullOne(deps: PullWorkerDeps, item: PullItem, signal: AbortSignal
   const loc = parseLocator(item.locator)
   const size = loc.size ?? 0
   const target = item.mount_uuid || undefined
+  deps.keepstore.requireWritable(target)
   if (await deps.keepstore.holdsOn(target, loc.hash)) {
     await deps.dropDuplicates(item)
     return 'skipped'

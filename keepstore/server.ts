@@ -69,19 +69,25 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
   const nowNs = (): bigint => BigInt(now()) * 1_000_000n
   const mounts: Mount[] = []
   for (const v of ksConfig.volumes) {
-    const volume = createVolume(v, { ...(options.now ? { now: nowNs } : {}), ...(options.faults ? { faults: options.faults } : {}) })
+    const volume = createVolume(v, {
+      ...(options.now ? { now: nowNs } : {}),
+      ...(options.faults ? { faults: options.faults } : {}),
+      indexRescanIntervalMs: ksConfig.indexRescanIntervalMs,
+    })
     await volume.open()
     mounts.push(new Mount({ volume, replication: v.replication, storageClasses: v.storageClasses, priority: v.priority, readOnly: v.readOnly, minFreeSpace: ksConfig.minFreeSpace, now }))
   }
   const keepstore = new Keepstore({ uuid: ksConfig.uuid, mounts, cluster: config.cluster, logger, now })
   let worklists: WorklistSet | undefined
-  const metrics = new KeepstoreMetrics({
-    mounts: () => keepstore.mounts,
-    worklists: (): Record<string, WorklistCounters> => (worklists ? { pull: worklists.pull.status(), trash: worklists.trash.status() } : {}),
-  })
   // Block writes (PUTs and pull writes) have their own pool, so reads never wait behind them.
   const writes = new Slots(ksConfig.maxConcurrentWrites)
   const requests = new Slots(ksConfig.maxConcurrentRequests)
+  const metrics = new KeepstoreMetrics({
+    mounts: () => keepstore.mounts,
+    worklists: (): Record<string, WorklistCounters> => (worklists ? { pull: worklists.pull.counts(), trash: worklists.trash.counts() } : {}),
+    queues: () => ({ api: requests, write: writes }),
+    version: VERSION,
+  })
   const opened = await openStateDb(ksConfig.stateDir)
   const db = options.wrapStateDb ? options.wrapStateDb(opened) : opened
   const client = new KeepstoreClient(options.pullHeadersTimeoutMs !== undefined ? { headersTimeoutMs: options.pullHeadersTimeoutMs } : {})

@@ -1,4 +1,4 @@
-import { isKeepError } from '../shared/errors.js'
+import { KeepError, isKeepError } from '../shared/errors.js'
 import { parseLocator } from '../shared/locator.js'
 import type { Logger } from '../shared/logger.js'
 import type { TrashItem } from '../shared/worklist-items.js'
@@ -14,7 +14,8 @@ export interface TrashWorkerDeps {
  * One trash item, with the three guards of PROTOCOL.md §5: (a) block_mtime is
  * older than blobSigningTTL now; (b) the stored mtime equals block_mtime to the
  * nanosecond; (c) the volume re-checks both under its per-hash lock at the
- * moment of trashing (trashOn → Volume.trash guards).
+ * moment of trashing (trashOn → Volume.trash guards). Only mounts that allow
+ * trash take part; one named that does not fails the item (KEEP_READ_ONLY).
  */
 export function createTrashHandler(deps: TrashWorkerDeps): (item: TrashItem) => Promise<ItemOutcome> {
   const { keepstore, logger } = deps
@@ -29,12 +30,13 @@ export function createTrashHandler(deps: TrashWorkerDeps): (item: TrashItem) => 
       logger.info({ hash, block_mtime: String(item.block_mtime) }, 'trash item skipped: block is younger than blobSigningTTL')
       return 'skipped'
     }
-    const mounts = item.mount_uuid
-      ? [keepstore.requireMount(item.mount_uuid)]
-      : keepstore.mounts.filter((m) => m.allowWrite)
+    const mounts = item.mount_uuid ? [keepstore.requireMount(item.mount_uuid)] : keepstore.mounts.filter((m) => m.allowTrash)
+    if (item.mount_uuid && !mounts[0]!.allowTrash) {
+      // Keep ignores such an item; it is counted failed here, with its reason, so the operator sees it.
+      throw new KeepError('KEEP_READ_ONLY', `volume ${item.mount_uuid} is read-only and does not allow trash (allowTrashWhenReadOnly)`)
+    }
     let trashed = 0
     for (const mount of mounts) {
-      if (!mount.allowWrite) continue
       try {
         const stat = await mount.volume.stat(hash)
         if (stat.mtime !== item.block_mtime) {

@@ -41,8 +41,12 @@ export interface WorklistCommonOptions<T> {
    */
   handle(item: T, context: { signal: AbortSignal }): Promise<ItemOutcome>
   logger?: Logger
-  /** Called once per finished item, for metrics. */
-  onOutcome?(item: T, outcome: ItemOutcome): void
+  /**
+   * Called once per finished item, for metrics. `reason`: the code of the
+   * error a failing handler threw (`KEEP_READ_ONLY`…; `error` when it had
+   * none); undefined when the handler itself answered.
+   */
+  onOutcome?(item: T, outcome: ItemOutcome, reason?: string): void
 }
 
 /**
@@ -69,6 +73,8 @@ export interface Worklist<T> {
   /** Removes queued (not in-progress) items matching `predicate`, persisted; resolves to how many. */
   drop(predicate: (item: T) => boolean): Promise<number>
   status(): WorklistStatus<T>
+  /** The counters of {@link status} without copying the queued items (for metrics and /status). */
+  counts(): Omit<WorklistStatus<T>, 'received_at' | 'digest' | 'items'>
   /** Resolves when nothing is queued or in progress (at once if so), or when the worklist closes. */
   idle(): Promise<void>
   /**
@@ -131,18 +137,20 @@ export function createWorklist<T>(options: WorklistOptions<T>): Worklist<T> {
 
   async function execute(entry: StoredItem<T>, list: List<T>): Promise<void> {
     let outcome: ItemOutcome
+    let reason: string | undefined
     try {
       outcome = await handle(entry.item, { signal: controller.signal })
       if (!OUTCOMES.has(outcome)) throw new KeepError('KEEP_INTERNAL', `handler returned ${String(outcome)}, not an ItemOutcome`)
     } catch (err) {
       if (!controller.signal.aborted) logger.warn({ err, item: entry.item }, 'item failed')
       outcome = 'failed'
+      reason = err instanceof KeepError ? err.code : 'error'
     }
     // Closing: leave the item persisted so that a restart runs it again.
     if (controller.signal.aborted) return
     list.counters[outcome]++
     try {
-      options.onOutcome?.(entry.item, outcome)
+      options.onOutcome?.(entry.item, outcome, reason)
     } catch (err) {
       logger.error({ err }, 'onOutcome hook threw')
     }
@@ -205,6 +213,10 @@ export function createWorklist<T>(options: WorklistOptions<T>): Worklist<T> {
         ...current.counters,
         items,
       }
+    },
+
+    counts() {
+      return { queued: queued(), in_progress: running.size, ...current.counters }
     },
 
     idle() {

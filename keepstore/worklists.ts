@@ -4,7 +4,7 @@ import type { KeepstoreClient } from '../shared/keepstore-client.js'
 import { pullItemCodec, trashItemCodec, type PullItem, type TrashItem } from '../shared/worklist-items.js'
 import type { Keepstore } from './keepstore.js'
 import type { KeepstoreMetrics } from './metrics.js'
-import { createWorklist, type Worklist } from './worklist.js'
+import { createWorklist, type ItemOutcome, type Worklist } from './worklist.js'
 import { createPullHandler } from './pull-worker.js'
 import { createTrashHandler } from './trash-worker.js'
 import type { StateDb } from './state-db.js'
@@ -39,10 +39,18 @@ export interface WorklistSetOptions {
 
 const pullTarget = (item: PullItem): string => `${parseLocator(item.locator).hash}/${item.mount_uuid ?? ''}`
 
+/** Counts failed items by reason: the error code, or what a handler's own `failed` means for that list. */
+function countFailures(metrics: KeepstoreMetrics, list: 'pull' | 'trash', unthrown: string) {
+  return (_item: unknown, outcome: ItemOutcome, reason?: string): void => {
+    if (outcome === 'failed') metrics.worklistFailures.inc({ list, reason: reason ?? unthrown })
+  }
+}
+
 /** The keepstore's two worklists, persisted in its state database, opened (resumed) and running. */
 export async function createWorklists(options: WorklistSetOptions): Promise<WorklistSet> {
   const { keepstore, db, metrics, logger, writes } = options
-  const pullStore: Pick<Keepstore, 'holdsOn' | 'writeTo'> = {
+  const pullStore: Pick<Keepstore, 'requireWritable' | 'holdsOn' | 'writeTo'> = {
+    requireWritable: (mount) => keepstore.requireWritable(mount),
     holdsOn: (mount, hash) => keepstore.holdsOn(mount, hash),
     writeTo: (mount, hash, body, opts) =>
       writes
@@ -55,6 +63,7 @@ export async function createWorklists(options: WorklistSetOptions): Promise<Work
     db: db.sublevel('pull'),
     codec: pullItemCodec,
     logger: logger.child({ worklist: 'pull' }),
+    onOutcome: countFailures(metrics, 'pull', 'every_source_failed'),
     handle: createPullHandler({
       keepstore: pullStore,
       signer: keepstore.signer,
@@ -75,6 +84,7 @@ export async function createWorklists(options: WorklistSetOptions): Promise<Work
     db: db.sublevel('trash'),
     codec: trashItemCodec,
     logger: logger.child({ worklist: 'trash' }),
+    onOutcome: countFailures(metrics, 'trash', 'failed'),
     handle: createTrashHandler({ keepstore, logger: logger.child({ worklist: 'trash' }) }),
   })
   await pull.open()

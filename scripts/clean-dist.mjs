@@ -28,7 +28,7 @@ function complete(dir) {
   return true
 }
 
-const SOURCES = ['bin', 'shared', 'keepstore', 'datamanager', 'scripts', 'bench', 'test']
+const SOURCES = ['bin', 'shared', 'client', 'keepstore', 'datamanager', 'scripts', 'bench', 'test']
 
 if (existsSync('dist')) {
   // With build info but a missing output tsc would wrongly skip it: start over then.

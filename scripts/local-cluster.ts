@@ -1,6 +1,6 @@
 /**
  * `npm start`: a local cluster for trying things out. Creates var/cluster.yml
- * once (fresh random tokens and key), starts 3 keepstores (one process each,
+ * once (fresh random tokens and key; ports from KEEP_PORT_BASE, default 25107), starts 3 keepstores (one process each,
  * logs in var/log/) and the datamanager on its period, prints a quick start
  * that works as pasted, and stops everything cleanly on Ctrl-C. When the
  * `etcd` binary is installed, a local etcd member runs too (see local-etcd.ts).
@@ -21,7 +21,9 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const varDir = path.join(repo, 'var')
 const configFile = path.join(varDir, 'cluster.yml')
 const collectionsFile = path.join(varDir, 'collections.jsonl')
-const PORTS = [25107, 25108, 25109]
+// KEEP_PORT_BASE picks other ports when 25107-25109 are taken; it counts only when var/cluster.yml is written (the first start).
+const PORT_BASE = Number(process.env.KEEP_PORT_BASE ?? 25107)
+const PORTS = [PORT_BASE, PORT_BASE + 1, PORT_BASE + 2]
 const SAMPLE = 'hello keep\n'
 
 function writeConfigOnce(): void {
@@ -130,12 +132,18 @@ Local keep cluster is up: ${config.keepstores.map((k) => k.url).join(', ')}
   ${datamanagerNote}
   ${etcd.note}
 
-Try it:
+Try it (bin/keep reads var/cluster.yml; another shell, in ${repo}):
+  printf 'hello keep\\n' | bin/keep put --filename hello.txt -     # prints the manifest line: . ${hash}+${Buffer.byteLength(data)} 0:${Buffer.byteLength(data)}:hello.txt
+  bin/keep get ${hash}+${Buffer.byteLength(data)}
+  bin/keep put README.md > /tmp/readme.txt && bin/keep get "$(cat /tmp/readme.txt)" -o /tmp/README.copy && cmp README.md /tmp/README.copy
+  bin/keep status
+  bin/keep pull set ${config.keepstores[1]!.uuid} examples/pull-list.json
+
+The same with curl:
   export TOKEN=${token}
   printf 'hello keep\\n' | curl -s -X PUT --data-binary @- -H "Authorization: Bearer $TOKEN" ${url}/${hash}
   curl -s -H "Authorization: Bearer $TOKEN" ${url}/${signed}
   curl -s -H "Authorization: Bearer $TOKEN" ${url}/index
-  curl -s -X PUT --data-binary @examples/pull-list.json -H "Authorization: Bearer $TOKEN" ${config.keepstores[1]!.url}/pull
 
 Ctrl-C stops the cluster; npm start again reuses the config and data.
 `)

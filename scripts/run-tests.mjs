@@ -64,10 +64,13 @@ const durations = { ...last }
 function runFile(file) {
   return new Promise((resolve) => {
     const started = Date.now()
+    // Its own process group, so a file killed on timeout takes the keepstores it started with it.
     const child = spawn(process.execPath, [file], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, TAP_TIMEOUT: String(timeoutS) },
+      detached: true,
     })
+    running.add(child)
     const out = []
     const err = []
     let pending = ''
@@ -80,9 +83,10 @@ function runFile(file) {
       for (const line of lines) if (/^\s*# figure /.test(line)) console.log(line.trim())
     })
     child.stderr.on('data', (d) => err.push(d))
-    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 2 * 1000)
+    const killer = setTimeout(() => killGroup(child), timeoutS * 2 * 1000)
     child.on('close', (code, signal) => {
       clearTimeout(killer)
+      running.delete(child)
       const ms = Date.now() - started
       durations[file] = ms
       const text = Buffer.concat(out).toString()
@@ -108,6 +112,22 @@ function runFile(file) {
       }
       resolve()
     })
+  })
+}
+
+const running = new Set()
+function killGroup(child) {
+  try {
+    process.kill(-child.pid, 'SIGKILL')
+  } catch {
+    // already gone
+  }
+}
+// Ctrl-C or a CI cancel: the test files (and whatever they started) go too.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    for (const child of running) killGroup(child)
+    process.exit(130)
   })
 }
 

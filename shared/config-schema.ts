@@ -55,6 +55,17 @@ function integer(min: number, fallback: number) {
 
 const text = z.string().min(1, 'must not be empty')
 
+/**
+ * Arvados-style uuids (DESIGN §3): every client computes the same rendezvous
+ * order only when the last 15 characters are the weight suffix (PROTOCOL §6).
+ */
+const ARVADOS_UUID = /^[a-z0-9]{5}-[a-z0-9]{5}-[a-z0-9]{15}$/
+const uuid = z.string().superRefine((value, ctx) => {
+  if (!ARVADOS_UUID.test(value)) {
+    ctx.addIssue(`must be an Arvados-style uuid, 5-5-15 lowercase letters or digits like zzzzz-nyw5e-000000000000000 (got ${JSON.stringify(value)})`)
+  }
+})
+
 const HOST_PORT = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/
 
 /** `host:port`, `[::1]:port` or `:port` (all interfaces). */
@@ -119,10 +130,11 @@ const clusterSchema = z
 
 const volumeSchema = z
   .strictObject({
-    uuid: text,
+    uuid,
     driver: z.enum(['directory', 'memory']).default('directory'),
     root: text.optional(),
     readOnly: z.boolean().default(false),
+    allowTrashWhenReadOnly: z.boolean().default(false),
     replication: integer(1, 1),
     storageClasses: z
       .array(text)
@@ -144,7 +156,7 @@ const volumeSchema = z
 
 const keepstoreSchema = z
   .strictObject({
-    uuid: text,
+    uuid,
     url: httpUrl,
     listen: hostPort.optional(),
     tls: z.strictObject({ certificate: text, key: text }).optional(),
@@ -158,6 +170,7 @@ const keepstoreSchema = z
     bodyIdleTimeout: duration('30s', positive),
     minFreeSpace: size('64MiB'),
     scrubRate: z.number({ error: 'must be a number of MB/s (0 = off)' }).min(0, 'must be ≥ 0 (0 = off)').default(0),
+    indexRescanInterval: duration('24h'),
     volumes: z.array(volumeSchema).min(1, 'must list at least one volume'),
   })
   .superRefine((keepstore, ctx) => {

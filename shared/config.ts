@@ -20,6 +20,8 @@ export interface VolumeConfig {
   /** Absolute; set exactly when the driver is `directory`. */
   root: string | undefined
   readOnly: boolean
+  /** As Keep's AllowTrashWhenReadOnly: a read-only volume may still be trashed from (writes stay refused). */
+  allowTrashWhenReadOnly: boolean
   /** Copies this volume itself provides. */
   replication: number
   storageClasses: string[]
@@ -51,6 +53,8 @@ export interface KeepstoreConfig {
   scrubRate: number
   /** Bytes; a volume with less free space is `full`. */
   minFreeSpace: number
+  /** How long the index cache may reuse a file's stat before it stats it again (0: never reuses one). */
+  indexRescanIntervalMs: number
   volumes: VolumeConfig[]
 }
 
@@ -196,8 +200,8 @@ function resolveKeepstores(raw: RawConfig['keepstores'], resolve: (p: string) =>
       const root = vol.root === undefined ? undefined : resolve(vol.root)
       volumeUuids(vol.uuid, ['keepstores', k, 'volumes', v, 'uuid'])
       if (root !== undefined) roots(`${url.hostname} ${root}`, ['keepstores', k, 'volumes', v, 'root'], root)
-      const { uuid, driver, readOnly, replication, storageClasses, priority } = vol
-      return { uuid, driver, root, readOnly, replication, storageClasses, priority }
+      const { uuid, driver, readOnly, allowTrashWhenReadOnly, replication, storageClasses, priority } = vol
+      return { uuid, driver, root, readOnly, allowTrashWhenReadOnly, replication, storageClasses, priority }
     })
     const firstRoot = volumes.find((vol) => vol.root !== undefined)?.root
     const defaultStateDir = firstRoot === undefined ? undefined : path.join(firstRoot, '.keep-state')
@@ -218,6 +222,7 @@ function resolveKeepstores(raw: RawConfig['keepstores'], resolve: (p: string) =>
       bodyIdleTimeoutMs: ks.bodyIdleTimeout,
       scrubRate: ks.scrubRate,
       minFreeSpace: ks.minFreeSpace,
+      indexRescanIntervalMs: ks.indexRescanInterval,
       volumes,
     }
   })

@@ -22,7 +22,8 @@ export const KEEP_ERROR_STATUS = {
   KEEP_INTERNAL: 500,
   KEEP_CONFIG: 500, // programs exit 2 on it; as a status it only shows if misused
   KEEP_CORRUPT: 502, // stored bytes fail their hash: never served
-  KEEP_UNAVAILABLE: 503, // overloaded, or no volume can take a write right now
+  KEEP_UNAVAILABLE: 503, // overloaded, or no volume can take a write right now; a client: no answer at all
+  KEEP_INSUFFICIENT_REPLICAS: 503, // a client stored fewer replicas than wanted (as Keep's proxy answers)
   KEEP_READ_ONLY: 503, // a volume refused a write or trash because it is read-only
   KEEP_FULL: 507, // every candidate volume is full
 } as const

@@ -22,6 +22,35 @@ export interface RequestOptions {
   headers?: Record<string, string>
 }
 
+export interface RawRequestOptions extends RequestOptions {
+  body?: string | Buffer | Readable
+}
+
+/** An answer of any status; the body is the caller's to consume or `dump()`. */
+export interface RawResponse {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: Dispatcher.ResponseData['body']
+}
+
+/**
+ * undici's Agent and its request API, from their own modules rather than the
+ * package index: the index also sets up fetch, WebSocket and cookies, whose
+ * look at `globalThis.Headers` makes Node compile its own bundled copy of
+ * undici — ~0.15 s of CPU in every process that makes a request (each `keep`
+ * run, each datamanager run). The API methods are mixed into Dispatcher as
+ * the index itself does (undici is pinned in package-lock.json).
+ */
+async function loadAgent(): Promise<typeof import('undici').Agent> {
+  const [agent, dispatcher, api] = await Promise.all([
+    import('undici/lib/dispatcher/agent.js'),
+    import('undici/lib/dispatcher/dispatcher.js'),
+    import('undici/lib/api/index.js'),
+  ])
+  Object.assign(dispatcher.default.prototype, api.default)
+  return agent.default
+}
+
 /**
  * HTTP client for keepstores (undici). Every method consumes or hands over the
  * response body, so no socket is left busy. Non-2xx → KeepError whose message
@@ -48,8 +77,8 @@ export class KeepstoreClient {
    * pay ~0.15 s of CPU to compile it.
    */
   private agent(): Promise<Dispatcher> {
-    this.dispatcher ??= import('undici').then(
-      ({ Agent }) =>
+    this.dispatcher ??= loadAgent().then(
+      (Agent) =>
         new Agent({
           keepAliveTimeout: 30_000,
           connectTimeout: this.options.connectTimeoutMs ?? 10_000,
@@ -90,6 +119,17 @@ export class KeepstoreClient {
     return res.body as unknown as Readable
   }
 
+  /**
+   * One request whatever the answer: only a failure to get an answer at all
+   * (refused, reset, timed out) throws, as `KEEP_UNAVAILABLE`. For callers
+   * that act on the status themselves (the `keep` client: failover, 503
+   * backoff, permission errors).
+   */
+  async request(method: 'GET' | 'HEAD' | 'PUT', server: string, path: string, options: RawRequestOptions = {}): Promise<RawResponse> {
+    const res = await this.dispatch(method, server, path, options.body, options)
+    return { status: res.statusCode, headers: res.headers, body: res.body }
+  }
+
   async close(): Promise<void> {
     if (this.ownsDispatcher && this.dispatcher !== undefined) await (await this.dispatcher).close()
   }
@@ -99,6 +139,23 @@ export class KeepstoreClient {
     server: string,
     path: string,
     body: string | Readable | undefined,
+    options: RequestOptions,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Dispatcher.ResponseData> {
+    const res = await this.dispatch(method, server, path, body, options, extraHeaders)
+    if (res.statusCode !== 200) {
+      const text = (await res.body.text().catch(() => '')).split('\n')[0]?.slice(0, 200) ?? ''
+      const code = res.statusCode === 404 ? 'KEEP_BLOCK_NOT_FOUND' : res.statusCode === 409 ? 'KEEP_FENCED' : 'KEEP_UNAVAILABLE'
+      throw new KeepError(code, `${res.statusCode} ${text}`.trim())
+    }
+    return res
+  }
+
+  private async dispatch(
+    method: 'GET' | 'HEAD' | 'PUT',
+    server: string,
+    path: string,
+    body: string | Buffer | Readable | undefined,
     options: RequestOptions,
     extraHeaders: Record<string, string> = {},
   ): Promise<Dispatcher.ResponseData> {
@@ -119,11 +176,6 @@ export class KeepstoreClient {
     } catch (err) {
       const reason = (err as { code?: string }).code ?? (err as Error).message
       throw new KeepError('KEEP_UNAVAILABLE', `${server}: ${reason}`, { cause: err })
-    }
-    if (res.statusCode !== 200) {
-      const text = (await res.body.text().catch(() => '')).split('\n')[0]?.slice(0, 200) ?? ''
-      const code = res.statusCode === 404 ? 'KEEP_BLOCK_NOT_FOUND' : res.statusCode === 409 ? 'KEEP_FENCED' : 'KEEP_UNAVAILABLE'
-      throw new KeepError(code, `${res.statusCode} ${text}`.trim())
     }
     return res
   }

@@ -29,11 +29,22 @@ function invalid(message: string): KeepError {
   return new KeepError('KEEP_INVALID_LOCATOR', `invalid locator: ${message}`)
 }
 
-/** The one place a hint's characters are checked: visible ASCII, not `+`. */
+/** Whitespace (any script's) and ASCII control characters. */
+const NOT_IN_HINT_RE = /[\s\x00-\x1f\x7f]/
+
+/**
+ * The one place a hint's characters are checked (PROTOCOL §1): anything but
+ * `+`, whitespace and ASCII control characters, so UTF-8 hints such as
+ * `+👶🦈` pass, as in Keep. Plain ASCII letters and digits, the usual case,
+ * are checked without the regex.
+ */
 function checkHint(hint: string): void {
   for (let i = 0; i < hint.length; i++) {
     const c = hint.charCodeAt(i)
-    if (c <= 0x20 || c >= 0x7f) throw invalid('hint with a space, control or non-ASCII character')
+    if (c <= 0x20 || c >= 0x7f) {
+      if (NOT_IN_HINT_RE.test(hint)) throw invalid('hint with whitespace or a control character')
+      return
+    }
   }
 }
 
@@ -42,7 +53,8 @@ function checkHint(hint: string): void {
  * out: a hash that is not 32 lowercase hex digits, an empty part (`++`,
  * leading or trailing `+`), a size that is not plain decimal digits or not a
  * safe integer, a later hint starting with a digit. Hints are also limited
- * to visible ASCII (ours: they end up in logs and space-separated manifests).
+ * to characters other than whitespace and ASCII controls (they end up in logs
+ * and space-separated manifests).
  */
 export function parseLocator(text: string): Locator {
   let end = text.indexOf('+')

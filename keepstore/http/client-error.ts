@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import { KeepError, isKeepError } from '../../shared/errors.js'
 import { tokenFromAuthorization } from '../../shared/auth.js'
 import type { AppDeps } from './context.js'
-import { CORS_HEADERS, requestIdOf } from './middleware.js'
+import { CORS_HEADERS, logAccess, requestIdOf } from './middleware.js'
 import { touchBlock } from './block-handlers.js'
 
 const MAX_HEAD_BYTES = 16 * 1024
@@ -72,7 +72,19 @@ async function answer(deps: AppDeps, head: string, socket: Socket): Promise<void
     message = isKeepError(err) || status === 400 ? (err as Error).message : 'Internal Server Error'
     if (status >= 500) deps.logger.error({ err, reqId: requestId }, 'TOUCH failed')
   }
-  deps.metrics.observeRequest('touch_block', 'TOUCH', status, Number(process.hrtime.bigint() - started) / 1e9, 0, 0)
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  deps.metrics.observeRequest('touch_block', 'TOUCH', status, seconds, 0, 0)
+  logAccess(deps.logger, {
+    reqId: requestId,
+    remoteAddr: socket.remoteAddress,
+    forwardedFor: headers.get('x-forwarded-for') ?? '',
+    method: 'TOUCH',
+    path: path.split('?')[0] ?? '',
+    status,
+    bytesIn: 0,
+    bytesOut: 0,
+    seconds,
+  })
   respond(socket, status, message, requestId)
 }
 

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto'
 import type Koa from 'koa'
 import { KeepError, isKeepError } from '../../shared/errors.js'
 import type { AppDeps, KeepContext } from './context.js'
-import type { Release, Slots } from '../slots.js'
+import type { Slots } from '../slots.js'
 import { tokenOf } from './context.js'
-import { redactSignatures } from '../../shared/logger.js'
+import { redactSignatures, type Logger } from '../../shared/logger.js'
 
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'Access-Control-Allow-Origin': '*',
@@ -42,6 +42,8 @@ export function observe(deps: AppDeps): Koa.Middleware {
   return async (ctx, next) => {
     const c = ctx as KeepContext
     const started = process.hrtime.bigint()
+    // Read now: once the response is done, Node may have detached the socket (req.socket = null).
+    const remoteAddr = ctx.req.socket?.remoteAddress
     c.state.requestId = requestIdOf(ctx.get('x-request-id') || undefined)
     c.state.route = 'unknown'
     c.state.token = tokenOf(ctx)
@@ -57,18 +59,55 @@ export function observe(deps: AppDeps): Koa.Middleware {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
     const status = ctx.respond === false ? ctx.res.statusCode : ctx.status
     deps.metrics.observeRequest(c.state.route, ctx.method, status, seconds, c.state.bytesIn, c.state.bytesOut)
-    const entry = {
+    logAccess(deps.logger, {
       reqId: c.state.requestId,
+      remoteAddr,
+      forwardedFor: ctx.get('x-forwarded-for'),
       method: ctx.method,
-      path: redactPath(ctx.path),
+      path: ctx.path,
       status,
       bytesIn: c.state.bytesIn,
       bytesOut: c.state.bytesOut,
-      ms: Math.round(seconds * 1e4) / 10,
-    }
-    if (status >= 500) deps.logger.warn(entry, 'request')
-    else deps.logger.debug(entry, 'request')
+      seconds,
+    })
   }
+}
+
+export interface AccessEntry {
+  reqId: string
+  remoteAddr: string | undefined
+  /** The X-Forwarded-For header as sent ('' when absent). */
+  forwardedFor: string
+  method: string
+  /** Without the query string (a Keep client may put a token there). */
+  path: string
+  status: number
+  bytesIn: number
+  bytesOut: number
+  seconds: number
+}
+
+const MAX_FORWARDED_FOR = 256
+
+/**
+ * The access log: one `request` line per request at info (warn for a 5xx),
+ * as Keep logs each response. Signatures in the path are scrubbed (here and
+ * again by the logger's stream hook); tokens never reach it.
+ */
+export function logAccess(logger: Logger, e: AccessEntry): void {
+  const line = {
+    reqId: e.reqId,
+    remoteAddr: e.remoteAddr,
+    forwardedFor: e.forwardedFor ? e.forwardedFor.slice(0, MAX_FORWARDED_FOR) : undefined,
+    method: e.method,
+    path: redactPath(e.path),
+    status: e.status,
+    bytesIn: e.bytesIn,
+    bytesOut: e.bytesOut,
+    ms: Math.round(e.seconds * 1e4) / 10,
+  }
+  if (e.status >= 500) logger.warn(line, 'request')
+  else logger.info(line, 'request')
 }
 
 /**
@@ -108,26 +147,34 @@ export function redactPath(path: string): string {
 }
 
 /**
- * Runs the requests `applies` picks while holding a slot of `slots` (which
- * queue, then answer 503 at once beyond the queue). A request whose client
- * goes away while it waits leaves the queue.
+ * Runs each request holding a slot of the pool `poolOf` picks for it (none:
+ * no limit). Pools queue, then answer 503 at once beyond the queue; a request
+ * whose client goes away while it waits leaves the queue. One middleware for
+ * every pool: each layer of Koa middleware costs a promise per request.
  */
-export function limitConcurrency(slots: Slots, applies: (ctx: Koa.Context) => boolean): Koa.Middleware {
-  return async (ctx, next) => {
-    if (!applies(ctx)) return next()
+export function limitConcurrency(poolOf: (ctx: Koa.Context) => Slots | undefined): Koa.Middleware {
+  return (ctx, next) => {
+    const slots = poolOf(ctx)
+    return slots ? holdSlot(slots, ctx, next) : next()
+  }
+}
+
+async function holdSlot(slots: Slots, ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  // A free slot needs no queueing machinery (most requests, and the cheap path).
+  let release = slots.tryAcquire()
+  if (!release) {
     const ac = new AbortController()
     const onClose = (): void => ac.abort(new KeepError('KEEP_UNAVAILABLE', 'client went away while queued'))
     ctx.res.once('close', onClose)
-    let release: Release
     try {
       release = await slots.acquire({ signal: ac.signal })
     } finally {
       ctx.res.off('close', onClose)
     }
-    try {
-      await next()
-    } finally {
-      release()
-    }
+  }
+  try {
+    await next()
+  } finally {
+    release()
   }
 }

@@ -9,16 +9,19 @@ export interface VolumeConfig {
   driver: 'directory' | 'memory'
   root?: string | undefined
   readOnly: boolean
+  allowTrashWhenReadOnly?: boolean
 }
 
 /**
  * Builds the driver a config entry names (not opened yet: call `open()`).
  * A directory volume without a root is a KEEP_CONFIG error.
  */
-export function createVolume(config: VolumeConfig, options: { now?: () => bigint; faults?: FaultHook } = {}): Volume {
+export function createVolume(config: VolumeConfig, options: { now?: () => bigint; faults?: FaultHook; indexRescanIntervalMs?: number } = {}): Volume {
   const clock = options.now ? { now: options.now } : {}
-  if (config.driver === 'memory') return createMemoryVolume({ uuid: config.uuid, readOnly: config.readOnly, ...clock })
+  const access = { readOnly: config.readOnly, allowTrashWhenReadOnly: config.allowTrashWhenReadOnly ?? false }
+  if (config.driver === 'memory') return createMemoryVolume({ uuid: config.uuid, ...access, ...clock })
   if (!config.root) throw new KeepError('KEEP_CONFIG', `volume ${config.uuid}: driver directory needs a root`)
   const faults = options.faults ? { faults: options.faults } : {}
-  return createDirectoryVolume({ uuid: config.uuid, root: config.root, readOnly: config.readOnly, ...clock, ...faults })
+  const rescan = options.indexRescanIntervalMs !== undefined ? { indexRescanIntervalMs: options.indexRescanIntervalMs } : {}
+  return createDirectoryVolume({ uuid: config.uuid, root: config.root, ...access, ...clock, ...faults, ...rescan })
 }

@@ -3,12 +3,15 @@ import { KeepError } from '../../shared/errors.js'
 import { md5hex } from '../../shared/hash.js'
 import { KeyedMutex } from '../../shared/keyed-mutex.js'
 import { READ_CHUNK_SIZE, consumeVerified, createVerifiedStream } from './hashing-stream.js'
-import type { BlockStat, ReadResult, TrashOptions, Volume, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
-import type { QuarantineOutcome } from './volume.js'
+import { type BlockStat, type ReadResult, type TrashOptions, type Volume, type VolumeStatus, type WriteOptions, type WriteResult, createVolumeStats, tick } from './volume.js'
+import type { PrefixDigest, QuarantineOutcome } from './volume.js'
+import { digestSorted } from './prefix-digests.js'
 
 export interface MemoryVolumeOptions {
   uuid: string
   readOnly?: boolean
+  /** A read-only volume still trashes, untrashes and empties its trash. */
+  allowTrashWhenReadOnly?: boolean
   /** Clock for mtimes, ns since the epoch. Default: wall clock, strictly increasing. */
   now?: () => bigint
   /** Bytes the volume may hold (live and trashed); a write beyond it fails KEEP_FULL. Default: the host's RAM. */
@@ -52,7 +55,10 @@ class MemoryVolumeImpl implements MemoryVolume {
   readonly driver = 'memory'
   readonly uuid: string
   readonly readOnly: boolean
+  readonly allowTrashWhenReadOnly: boolean
   readonly deviceId: string
+  /** Operations are named for the method called (read, write, stat, touch, trash, untrash, index). */
+  readonly stats = createVolumeStats()
   private readonly now: () => bigint
   private readonly capacity: number
   private readonly live = new Map<string, Stored>()
@@ -65,6 +71,7 @@ class MemoryVolumeImpl implements MemoryVolume {
   constructor(options: MemoryVolumeOptions) {
     this.uuid = options.uuid
     this.readOnly = options.readOnly ?? false
+    this.allowTrashWhenReadOnly = options.allowTrashWhenReadOnly ?? false
     this.deviceId = `memory:${options.uuid}`
     this.now = options.now ?? createMonotonicClock()
     this.capacity = options.capacity ?? totalmem()
@@ -84,6 +91,7 @@ class MemoryVolumeImpl implements MemoryVolume {
   }
 
   async read(hash: string, options: { signal?: AbortSignal } = {}): Promise<ReadResult> {
+    tick(this.stats.operations, 'read')
     const { data, mtime } = this.require(hash)
     let offset = 0
     const stream = createVerifiedStream(
@@ -92,6 +100,7 @@ class MemoryVolumeImpl implements MemoryVolume {
           if (offset >= data.length) return null
           const chunk = data.subarray(offset, offset + READ_CHUNK_SIZE)
           offset += chunk.length
+          this.stats.inBytes += chunk.length
           return chunk
         },
         close: async () => {},
@@ -102,11 +111,13 @@ class MemoryVolumeImpl implements MemoryVolume {
   }
 
   async stat(hash: string): Promise<BlockStat> {
+    tick(this.stats.operations, 'stat')
     return this.statOf(hash, this.require(hash))
   }
 
   async write(hash: string, source: AsyncIterable<Buffer | Uint8Array>, options: WriteOptions = {}): Promise<WriteResult> {
     this.assertWritable()
+    tick(this.stats.operations, 'write')
     const chunks: Buffer[] = []
     await consumeVerified(source, {
       hash,
@@ -131,12 +142,14 @@ class MemoryVolumeImpl implements MemoryVolume {
       const stored = { data, mtime: this.now() }
       this.live.set(hash, stored)
       this.usedBytes += growth
+      this.stats.outBytes += data.length
       return { ...this.statOf(hash, stored), outcome: 'written' }
     })
   }
 
   async touch(hash: string): Promise<BlockStat> {
     this.assertWritable()
+    tick(this.stats.operations, 'touch')
     return this.locks.run(hash, async () => {
       const stored = this.require(hash)
       stored.mtime = this.now()
@@ -145,7 +158,8 @@ class MemoryVolumeImpl implements MemoryVolume {
   }
 
   async trash(hash: string, options: TrashOptions): Promise<boolean> {
-    this.assertWritable()
+    this.assertTrashable()
+    tick(this.stats.operations, 'trash')
     return this.locks.run(hash, async () => {
       const stored = this.require(hash)
       if (options.ifMtime !== undefined && stored.mtime !== options.ifMtime) return false
@@ -159,7 +173,8 @@ class MemoryVolumeImpl implements MemoryVolume {
   }
 
   async untrash(hash: string): Promise<BlockStat> {
-    this.assertWritable()
+    this.assertTrashable()
+    tick(this.stats.operations, 'untrash')
     return this.locks.run(hash, async () => {
       const copies = this.trashed.get(hash)
       if (!copies?.length) throw this.notFound(hash, 'trashed')
@@ -179,7 +194,7 @@ class MemoryVolumeImpl implements MemoryVolume {
   }
 
   async emptyTrash(nowSeconds: number): Promise<number> {
-    if (this.readOnly) return 0
+    if (this.readOnly && !this.allowTrashWhenReadOnly) return 0
     let deleted = 0
     for (const hash of [...this.trashed.keys()]) {
       await this.locks.run(hash, async () => {
@@ -195,12 +210,28 @@ class MemoryVolumeImpl implements MemoryVolume {
   }
 
   async *index(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<BlockStat> {
+    tick(this.stats.operations, 'index')
     const hashes = [...this.live.keys()].filter((h) => h.startsWith(prefix)).sort()
     for (const hash of hashes) {
       options.signal?.throwIfAborted()
       const stored = this.live.get(hash)
       if (stored) yield this.statOf(hash, stored)
     }
+  }
+
+  async *indexBatches(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<BlockStat[]> {
+    const batch: BlockStat[] = []
+    for await (const stat of this.index(prefix, options)) {
+      batch.push(stat)
+      if (batch.length === 4096) yield batch.splice(0)
+    }
+    if (batch.length > 0) yield batch
+  }
+
+  async digests(options: { signal?: AbortSignal } = {}): Promise<PrefixDigest[]> {
+    options.signal?.throwIfAborted()
+    const hashes = [...this.live.keys()].sort()
+    return digestSorted(hashes.map((hash) => this.statOf(hash, this.live.get(hash) as Stored)))
   }
 
   async quarantine(hash: string): Promise<QuarantineOutcome> {
@@ -242,6 +273,10 @@ class MemoryVolumeImpl implements MemoryVolume {
 
   private assertWritable(): void {
     if (this.readOnly) throw new KeepError('KEEP_READ_ONLY', `volume ${this.uuid} is read-only`)
+  }
+
+  private assertTrashable(): void {
+    if (!this.allowTrashWhenReadOnly) this.assertWritable()
   }
 
   private statOf(hash: string, stored: Stored): BlockStat {

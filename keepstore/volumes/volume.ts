@@ -46,6 +46,35 @@ export interface VolumeStatus {
   totalBytes: number
 }
 
+/**
+ * Keep's per-volume counters (`arvados_keepstore_volume_*`), kept by the
+ * driver as plain numbers and read at scrape time: the I/O path adds to a
+ * number and allocates nothing for them.
+ */
+export interface VolumeStats {
+  /** Operations by name: the directory driver's file-system steps (open, stat, read, write, fsync, rename, …). */
+  operations: Record<string, number>
+  /**
+   * Failed operations by errno (EIO, ENOSPC, …), and `corrupt` for a stored
+   * copy that is no block (fails its hash, or is not a regular file). A
+   * missing file (ENOENT) is how absence is found, and a symlink (ELOOP) is
+   * counted as corrupt: neither counts as an errno here.
+   */
+  errors: Record<string, number>
+  /** Bytes read from the volume (Keep's direction "in") and written to it ("out"). */
+  inBytes: number
+  outBytes: number
+}
+
+export function createVolumeStats(): VolumeStats {
+  return { operations: {}, errors: {}, inBytes: 0, outBytes: 0 }
+}
+
+/** Adds `n` to one named counter of a stats record. */
+export function tick(counters: Record<string, number>, name: string, n = 1): void {
+  counters[name] = (counters[name] ?? 0) + n
+}
+
 /** Reading slice: what GET/HEAD and the pull source side need. */
 export interface BlockReader {
   /**
@@ -87,28 +116,55 @@ export interface BlockTrasher {
    * Moves a live block to the trash, checking the guards *under the per-hash
    * lock* at the moment of trashing. Returns false (and changes nothing) when a
    * guard refuses: the mtime differs from `ifMtime`, or it is newer than
-   * `notNewerThan`. Absent → KEEP_BLOCK_NOT_FOUND; read-only → KEEP_READ_ONLY.
+   * `notNewerThan`. Absent → KEEP_BLOCK_NOT_FOUND; read-only without
+   * allowTrashWhenReadOnly → KEEP_READ_ONLY.
    */
   trash(hash: string, options: TrashOptions): Promise<boolean>
   /**
    * Restores the newest trashed copy (latest deadline, then newest mtime) as the
    * live block, keeping its mtime. None trashed → KEEP_BLOCK_NOT_FOUND. When a
    * live copy exists already it stays as it is (the trashed copies wait for
-   * emptyTrash) and its stat is returned. Read-only → KEEP_READ_ONLY.
+   * emptyTrash) and its stat is returned. Read-only without allowTrashWhenReadOnly → KEEP_READ_ONLY.
    */
   untrash(hash: string): Promise<BlockStat>
   /**
    * Deletes for good every trashed copy whose deadline is at or before `nowSeconds`.
    * Never touches live blocks (a PUT after a trash makes a live copy emptying leaves alone).
-   * Returns how many copies were deleted (always 0 on a read-only volume).
+   * Returns how many copies were deleted (always 0 on a read-only volume that does not allow trash).
    */
   emptyTrash(nowSeconds: number): Promise<number>
 }
 
-/** Index slice: what GET /index and the mounts endpoint need. */
+/** What `index(prefix)` lists for one 3-hex prefix, in brief. */
+export interface PrefixDigest {
+  prefix: string
+  /** How many lines. */
+  blocks: number
+  /** sha256 hex of exactly the index lines (`formatIndexLine`), in order. */
+  sha256: string
+}
+
+/** Index slice: what GET /index and the mounts endpoints need. */
 export interface BlockIndexer {
-  /** Live blocks whose hash starts with `prefix` (0–32 lowercase hex), in ascending hash order. */
+  /**
+   * Live blocks whose hash starts with `prefix` (0–32 lowercase hex), in
+   * ascending hash order. A block that is gone (deleted, trashed) by the time
+   * the listing starts is never listed, whatever a driver caches.
+   */
   index(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<BlockStat>
+  /**
+   * The same entries as `index(prefix)`, in the same order, a non-empty batch
+   * at a time (the directory driver: one block directory): what the index
+   * endpoints stream, without an await per block.
+   */
+  indexBatches(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<BlockStat[]>
+  /**
+   * One entry per 3-hex prefix, `000` to `fff` in order, each describing what
+   * `index(prefix)` would list now (PROTOCOL.md §3, GET /mounts/<uuid>/digests):
+   * a fresh listing under the same rules as `index`. A failure is thrown, never
+   * answered from a cache.
+   */
+  digests(options?: { signal?: AbortSignal }): Promise<PrefixDigest[]>
 }
 
 /** `quarantined`: moved out of sight; `good`: the copy verified under the lock and stays; `absent`: nothing there. */
@@ -143,12 +199,20 @@ export interface BlockQuarantiner {
 export interface Volume extends BlockReader, BlockWriter, BlockTrasher, BlockIndexer, BlockQuarantiner {
   readonly uuid: string
   readonly driver: 'directory' | 'memory'
+  /** Refuses writes, touches, trash, untrash and quarantine with KEEP_READ_ONLY (but see allowTrashWhenReadOnly). */
   readonly readOnly: boolean
+  /**
+   * As Keep's AllowTrashWhenReadOnly: a read-only volume still trashes,
+   * untrashes and empties its trash; every other write stays refused.
+   */
+  readonly allowTrashWhenReadOnly: boolean
   /**
    * Identifies the storage behind the volume so one disk reached twice is seen
    * once: `<hostname>:<st_dev>:<st_ino>` of a directory root, `memory:<uuid>`.
    */
   readonly deviceId: string
+  /** Keep's counters for this volume (see {@link VolumeStats}). */
+  readonly stats: VolumeStats
   /** Start-up checks and recovery (directory: root exists, id file, stale temp files). */
   open(): Promise<void>
   status(): Promise<VolumeStatus>

@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { KeepError } from '../../shared/errors.js'
@@ -79,6 +79,16 @@ t.test('incremental: unchanged → nothing read, every decision reused; a change
   t.same(listsOf(dm, since), firstLists, 'the same lists as the full read')
   t.same(unchanged.report?.categories, first.report?.categories, 'the same categories')
   t.equal(unchanged.report?.indexLines, first.report?.indexLines)
+  t.same(unchanged.report?.keep, first.report?.keep, "keep-balance's statistics, summed from reused decisions")
+  t.ok((first.report?.keep?.underreplicated.blocks ?? 0) > 0, 'the scenario has blocks held fewer times than wanted')
+  const confirmedFirst = await readFile(path.join(dm.stateDir, 'collections-confirmed.jsonl'), 'utf8')
+  t.match(confirmedFirst, /"replication_confirmed":1,/, 'a collection with a block held once confirms 1')
+  t.equal(await readFile(path.join(dm.stateDir, 'collections-confirmed.jsonl'), 'utf8'), confirmedFirst, 'written again by the unchanged run, the same')
+  // The records the confirmed file is built from are gone (a state from before they were kept): read the collections for them alone.
+  await rm(path.join(dm.stateDir, 'confirmed'), { recursive: true })
+  const again = await dm.run()
+  t.equal(again.report?.incremental.collections, 'reused', 'the references are still reused')
+  t.equal(await readFile(path.join(dm.stateDir, 'collections-confirmed.jsonl'), 'utf8'), confirmedFirst, 'and the confirmed file is the same')
 
   add(dm, 1, hashIn('b11', 99))
   dm.keepstores[0]!.mounts[0]!.blocks.delete(hashes[0]!)
@@ -98,6 +108,7 @@ t.test('incremental: unchanged → nothing read, every decision reused; a change
     },
   }
   const changed = await dm.run({ client: flaky })
+  const confirmedIncremental = await readFile(path.join(dm.stateDir, 'collections-confirmed.jsonl'), 'utf8')
   t.equal(lost, 3, 'one read lost, then two prefixes read')
   t.equal(changed.exitCode, 0)
   t.same(changed.report?.servers.map((s) => s.mounts[0]?.prefixesReread), [1, 1, 0], 'a00 read again on the first mount, b11 on the second')
@@ -106,6 +117,10 @@ t.test('incremental: unchanged → nothing read, every decision reused; a change
   t.equal(changed.report?.incremental.indexBytes, reread)
   t.ok(reread > 0 && reread < 1000, `only two prefixes' lines read (${reread} bytes)`)
   t.same(listsOf(dm, since), expected, 'the lists of a full read')
+  const full = await dm.run({ full: true })
+  t.equal(full.exitCode, 0)
+  t.equal(await readFile(path.join(dm.stateDir, 'collections-confirmed.jsonl'), 'utf8'), confirmedIncremental, "collections-confirmed.jsonl: the incremental run's is a full run's")
+  t.same(changed.report?.keep, full.report?.keep, "and so are keep-balance's statistics")
 
   dm.clock.now = T0 + HOUR + 1
   expected = await fullDryRun(dm)

@@ -12,10 +12,19 @@ export const ADMIN_TOKEN = 'admin-token-0123456789abcdefghijklmnopqrstuvwxyz'
 export const MANAGEMENT_TOKEN = 'management-token-0123456789abcdefghijklmnop'
 export const SIGNING_KEY = 'signing-key-0123456789abcdefghijklmnopqrstuvwxyz'
 
+export interface VolumeSpec {
+  driver: 'memory' | 'directory'
+  readOnly?: boolean
+  allowTrashWhenReadOnly?: boolean
+  storageClasses?: string[]
+  replication?: number
+  priority?: number
+}
+
 export interface ClusterOptions {
   keepstores?: number
-  /** Volumes per keepstore: 'memory' or 'directory'; default one memory volume. */
-  volumes?: Array<{ driver: 'memory' | 'directory'; readOnly?: boolean; storageClasses?: string[]; replication?: number; priority?: number }>
+  /** Volumes per keepstore: 'memory' or 'directory'; default one memory volume. A function gives keepstore i its own. */
+  volumes?: VolumeSpec[] | ((keepstore: number) => VolumeSpec[])
   /** Extra cluster keys (YAML values), e.g. { blobSigningTTL: '1h', blobTrash: false }. */
   cluster?: Record<string, unknown>
   /** Extra keys per keepstore. */
@@ -28,9 +37,11 @@ export interface ClusterOptions {
   pullHeadersTimeoutMs?: number
 }
 
-export function clusterConfig(dir: string, ports: number[], options: ClusterOptions = {}): Config {
-  const volumes = options.volumes ?? [{ driver: 'memory' as const }]
-  const doc = {
+/** The config document (what a config file holds) of a test cluster: programs run as children read it from a file. */
+export function clusterDoc(dir: string, ports: number[], options: ClusterOptions = {}): Record<string, unknown> {
+  const spec = options.volumes ?? [{ driver: 'memory' as const }]
+  const volumesOf = (i: number): VolumeSpec[] => (typeof spec === 'function' ? spec(i) : spec)
+  return {
     cluster: {
       id: 'zzzzz',
       systemRootToken: ADMIN_TOKEN,
@@ -43,11 +54,12 @@ export function clusterConfig(dir: string, ports: number[], options: ClusterOpti
       url: `http://127.0.0.1:${port}`,
       stateDir: path.join(dir, `state${i}`),
       ...options.keepstore,
-      volumes: volumes.map((v, j) => ({
+      volumes: volumesOf(i).map((v, j) => ({
         uuid: `zzzzz-nyw5e-${String(i).padStart(7, '0')}${String(j).padStart(8, '0')}`,
         driver: v.driver,
         ...(v.driver === 'directory' ? { root: path.join(dir, `ks${i}-vol${j}`) } : {}),
         ...(v.readOnly ? { readOnly: true } : {}),
+        ...(v.allowTrashWhenReadOnly ? { allowTrashWhenReadOnly: true } : {}),
         ...(v.storageClasses ? { storageClasses: v.storageClasses } : {}),
         ...(v.replication ? { replication: v.replication } : {}),
         ...(v.priority ? { priority: v.priority } : {}),
@@ -55,5 +67,8 @@ export function clusterConfig(dir: string, ports: number[], options: ClusterOpti
     })),
     ...(options.datamanager ? { datamanager: options.datamanager } : {}),
   }
-  return parseConfig(JSON.stringify(doc), { baseDir: dir })
+}
+
+export function clusterConfig(dir: string, ports: number[], options: ClusterOptions = {}): Config {
+  return parseConfig(JSON.stringify(clusterDoc(dir, ports, options)), { baseDir: dir })
 }

@@ -1,13 +1,13 @@
 import { Writable } from 'node:stream'
 import { request } from 'undici'
 import type { Test } from 'tap'
-import type { Config } from '../../shared/config.js'
-import { ADMIN_TOKEN, clusterConfig, MANAGEMENT_TOKEN, SIGNING_KEY, type ClusterOptions } from './cluster-config.js'
+import { parseConfig, type Config } from '../../shared/config.js'
+import { ADMIN_TOKEN, clusterConfig, clusterDoc, MANAGEMENT_TOKEN, SIGNING_KEY, type ClusterOptions, type VolumeSpec } from './cluster-config.js'
 import { createLogger, type Logger } from '../../shared/logger.js'
 import { startKeepstore, type RunningKeepstore } from '../../keepstore/server.js'
 
 import { freePorts } from '../../shared/free-ports.js'
-export { freePorts, ADMIN_TOKEN, MANAGEMENT_TOKEN, SIGNING_KEY, clusterConfig, type ClusterOptions }
+export { freePorts, ADMIN_TOKEN, MANAGEMENT_TOKEN, SIGNING_KEY, clusterConfig, clusterDoc, type ClusterOptions, type VolumeSpec }
 
 export function captureLogger(sink: object[]): Logger {
   const destination = new Writable({
@@ -21,6 +21,8 @@ export function captureLogger(sink: object[]): Logger {
 
 export interface TestCluster {
   config: Config
+  /** The config as a document: write it to a file for a child process (paths in it are absolute). */
+  doc: Record<string, unknown>
   keepstores: RunningKeepstore[]
   urls: string[]
   dir: string
@@ -33,7 +35,8 @@ export async function startCluster(t: Test, options: ClusterOptions = {}): Promi
   const { mkdir } = await import('node:fs/promises')
   const n = options.keepstores ?? 1
   const ports = await freePorts(n)
-  const config = clusterConfig(dir, ports, options)
+  const doc = clusterDoc(dir, ports, options)
+  const config = parseConfig(JSON.stringify(doc), { baseDir: dir })
   for (const ks of config.keepstores) for (const v of ks.volumes) if (v.root) await mkdir(v.root, { recursive: true })
   const logger = options.logs ? captureLogger(options.logs) : createLogger({ level: 'silent' })
   const start = (i: number): Promise<RunningKeepstore> =>
@@ -43,6 +46,7 @@ export async function startCluster(t: Test, options: ClusterOptions = {}): Promi
   t.teardown(() => Promise.all(keepstores.map((k) => k.close())))
   return {
     config,
+    doc,
     keepstores,
     urls: keepstores.map((k) => k.url),
     dir,

@@ -2,10 +2,13 @@ import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Test } from 'tap'
 import { KeepError } from '../../shared/errors.js'
-import { MAX_BLOCK_SIZE, type BlockStat, type Volume } from '../../keepstore/volumes/volume.js'
+import { MAX_BLOCK_SIZE, type BlockStat, type PrefixDigest, type Volume } from '../../keepstore/volumes/volume.js'
+import { PREFIXES } from '../../keepstore/volumes/prefix-digests.js'
+import { formatIndexLine } from '../../shared/index-format.js'
 
 export interface VolumeSuiteOptions {
   readOnly?: boolean
+  allowTrashWhenReadOnly?: boolean
   now?: () => bigint
 }
 
@@ -298,6 +301,37 @@ export function volumeSuite(t: Test, name: string, factory: VolumeFactory): void
     t.same(await collect(volume.index('f'.repeat(32))), [], 'an absent full hash lists nothing')
   })
 
+  t.test(`${name}: digests: 000…fff, each the count and sha256 of exactly the lines index(prefix) lists`, async (t) => {
+    const clock = manualClock()
+    const { volume } = await factory(t, { now: clock.now })
+    const blocks = Array.from({ length: 40 }, (_, i) => bytes(i, 300 + i))
+    for (const b of blocks) await put(volume, b)
+    const expected = async (): Promise<PrefixDigest[]> => {
+      const all = await collect(volume.index(''))
+      const used = new Set(all.map((e) => e.hash.slice(0, 3)))
+      const out: PrefixDigest[] = []
+      for (const prefix of PREFIXES) {
+        // Each prefix as index(prefix) itself lists it (the empty ones from the full listing).
+        const lines = used.has(prefix) ? await collect(volume.index(prefix)) : []
+        const text = lines.map(formatIndexLine).join('')
+        out.push({ prefix, blocks: lines.length, sha256: createHash('sha256').update(text).digest('hex') })
+      }
+      return out
+    }
+    const first = await volume.digests()
+    t.same(first.map((d) => d.prefix), PREFIXES, 'one entry per prefix, in order')
+    t.same(first, await expected(), 'each prefix: its block count and the sha256 of its index lines')
+    t.equal(first.reduce((n, d) => n + d.blocks, 0), blocks.length, 'every block counted once')
+    const [trashed, touched] = blocks.map(md5).sort()
+    await volume.trash(trashed as string, { deadline: 0 })
+    clock.set(T2)
+    await volume.touch(touched as string)
+    const second = await volume.digests()
+    t.same(second, await expected(), 'after a trash and a touch: still exactly the index')
+    const changed = second.filter((d, i) => d.sha256 !== first[i]?.sha256).map((d) => d.prefix)
+    t.same(changed, [...new Set([trashed, touched].map((h) => (h as string).slice(0, 3)))].sort(), 'only their prefixes changed')
+  })
+
   t.test(`${name}: absent blocks fail KEEP_BLOCK_NOT_FOUND`, async (t) => {
     const { volume } = await factory(t)
     const hash = md5(Buffer.from('nobody wrote this'))
@@ -328,6 +362,20 @@ export function volumeSuite(t: Test, name: string, factory: VolumeFactory): void
     for (const [label, call] of calls) await t.rejects(call(), { code: 'KEEP_READ_ONLY' }, label)
     t.equal(await volume.emptyTrash(Number.MAX_SAFE_INTEGER), 0, 'emptying trash deletes nothing')
     await t.rejects(volume.read(hash), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'reads still work')
+  })
+
+  t.test(`${name}: a read-only volume with allowTrashWhenReadOnly (as Keep) lets trash through, nothing else`, async (t) => {
+    const { volume } = await factory(t, { readOnly: true, allowTrashWhenReadOnly: true })
+    t.match(volume, { readOnly: true, allowTrashWhenReadOnly: true })
+    const data = Buffer.from('read-only, trashable')
+    const hash = md5(data)
+    const refused: Array<[string, () => Promise<unknown>]> = [['write', () => volume.write(hash, chunked(data))], ['touch', () => volume.touch(hash)], ['quarantine', () => volume.quarantine(hash)]]
+    for (const [label, call] of refused) {
+      await t.rejects(call(), { code: 'KEEP_READ_ONLY' }, `${label} still refused`)
+    }
+    await t.rejects(volume.trash(hash, { deadline: 0 }), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'trash passes the read-only gate (and finds nothing)')
+    await t.rejects(volume.untrash(hash), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'untrash too')
+    t.equal(await volume.emptyTrash(Number.MAX_SAFE_INTEGER), 0)
   })
 
   t.test(`${name}: concurrent writes of one block all succeed and store it once`, async (t) => {

@@ -52,7 +52,8 @@ t.test('mount: successful reads do not bring back a mount whose writes fail', as
   }
   t.equal(mount.state, 'failed', 'still failed after reads')
   clock.now += 60_000
-  await t.rejects(keepstore.put(md5('new'), body('new')), { code: 'KEEP_UNAVAILABLE' }, 'still out of the write rotation: the probe write fails too')
+  // Every writable volume failing → KEEP_IO, 500 (PROTOCOL §3).
+  await t.rejects(keepstore.put(md5('new'), body('new')), { code: 'KEEP_IO' }, 'still out of the write rotation: the probe write fails too')
   t.equal(mount.state, 'failed')
 })
 
@@ -61,7 +62,7 @@ t.test('mount: a successful probe write brings a failed mount back', async (t) =
   writes.fail = true
   await failWrites(t, keepstore, mount)
   writes.fail = false
-  await t.rejects(keepstore.put(md5('early'), body('early')), { code: 'KEEP_UNAVAILABLE' }, 'no probe before the next refresh')
+  await t.rejects(keepstore.put(md5('early'), body('early')), { code: 'KEEP_IO' }, 'no probe before the next refresh')
   clock.now += 60_000
   const result = await keepstore.put(md5('after probe'), body('after probe'))
   t.equal(result.replicas, 1, 'the probe passed and the PUT landed')

@@ -26,7 +26,7 @@ async function pullStatus(url: string): Promise<{ failed: number; done: number; 
 /** A small block: its whole body has arrived (unread) by the time the write fails. */
 const big = block('pulled bytes')
 
-t.test('pull: an item aimed at a read-only mount fails, counted and logged, and the keepstore keeps serving', async (t) => {
+t.test('pull, as Keep ignores an item for a read-only mount: the list is accepted, the item fails with its reason (log, /status, metrics), the keepstore keeps serving', async (t) => {
   const logs: object[] = []
   const cluster = await startCluster(t, { keepstores: 2, volumes: [{ driver: 'directory' }, { driver: 'directory', readOnly: true }], logs })
   const [a, b] = cluster.urls as [string, string]
@@ -36,7 +36,13 @@ t.test('pull: an item aimed at a read-only mount fails, counted and logged, and 
   t.equal((await call(b, 'PUT', '/pull', { token: ADMIN_TOKEN, body: list })).status, 200, 'accepted with the list')
   await cluster.keepstores[1]!.worklists.pull.idle()
   t.match(await pullStatus(b), { failed: 1, done: 0, queued: 0, in_progress: 0 })
-  t.ok(logs.some((l) => (l as { msg?: string }).msg === 'pull failed on every server'), 'the reason is logged')
+  const failed = logs.find((l) => (l as { msg?: string }).msg === 'item failed') as { err?: { code?: string } } | undefined
+  t.equal(failed?.err?.code, 'KEEP_READ_ONLY', 'the reason is logged')
+  const status = JSON.parse((await call(b, 'GET', '/status', { token: ADMIN_TOKEN })).text) as { pull: { failed: number } }
+  t.equal(status.pull.failed, 1, '/status counts it')
+  const metrics = (await call(b, 'GET', '/metrics', { token: MANAGEMENT_TOKEN })).text
+  t.match(metrics, /keepstore_worklist_failures_total\{list="pull",reason="KEEP_READ_ONLY"\} 1\n/, 'metrics count it by reason')
+  t.notMatch(metrics, /keepstore_pull_failures_total\{/, 'no source server was asked')
   await put(b, 'still serving')
   const get = await call(b, 'GET', `/${signer.sign(block('still serving').locator, 'x')}`, { token: 'x' })
   t.equal(get.status, 200, 'the keepstore still serves')

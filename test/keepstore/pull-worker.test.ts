@@ -112,10 +112,20 @@ t.test('pull worker: a closing worklist (aborted signal) tries no further server
   t.same(s.calls.map((c) => c.server), ['http://s1'], 'the second server was never asked')
 })
 
-t.test('pull worker: a target that cannot take the write fails the item and releases the unread body', async (t) => {
+t.test('pull worker: a target whose write fails before reading fails the item and releases the unread body', async (t) => {
   const s = setup(async () => Readable.from([Buffer.from(DATA.slice(0, 4)), Buffer.from(DATA.slice(4))]))
-  t.equal(await s.handle({ ...ITEM, mount_uuid: READ_ONLY }, { signal: new AbortController().signal }), 'failed')
+  s.volume.write = async () => {
+    throw new KeepError('KEEP_IO', 'volume zzzzz-nyw5e-000000000000000: open failed: EIO')
+  }
+  t.equal(await s.handle({ ...ITEM, mount_uuid: 'zzzzz-nyw5e-000000000000000' }, { signal: new AbortController().signal }), 'failed')
   t.equal(s.bodies.length, 2, 'both servers were tried')
   t.ok(s.bodies.every((b) => b.destroyed), 'no response body was left open')
-  t.same(s.failures, ['KEEP_READ_ONLY', 'KEEP_READ_ONLY'])
+  t.same(s.failures, ['KEEP_IO', 'KEEP_IO'])
+})
+
+t.test('pull worker, as Keep ignores a pull item for a read-only mount: it fails at once (KEEP_READ_ONLY), no server asked', async (t) => {
+  const s = setup(ok)
+  await t.rejects(s.handle({ ...ITEM, mount_uuid: READ_ONLY }, { signal: new AbortController().signal }), { code: 'KEEP_READ_ONLY' })
+  t.same(s.calls, [], 'nothing was fetched for a write that cannot happen')
+  await t.rejects(s.handle({ ...ITEM, mount_uuid: 'zzzzz-nyw5e-00000000000000x' }, { signal: new AbortController().signal }), { code: 'KEEP_NOT_FOUND' }, 'an unknown mount (a list from before a config change) fails too')
 })

@@ -1,13 +1,14 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises'
 import { startCluster, call, ADMIN_TOKEN, captureLogger } from '../helpers/cluster.js'
 import { createTrashHandler } from '../../keepstore/trash-worker.js'
 import { Keepstore } from '../../keepstore/keepstore.js'
 import { Mount } from '../../keepstore/mount.js'
 import { createMemoryVolume } from '../../keepstore/volumes/memory-volume.js'
 import { silentLogger } from '../../shared/logger.js'
-import type { ClusterConfig } from '../../shared/config.js'
+import type { ClusterConfig, VolumeConfig } from '../../shared/config.js'
 
 const md5 = (b: string): string => createHash('md5').update(b).digest('hex')
 const HOUR = 3600 * 1000
@@ -138,14 +139,80 @@ t.test('trash list, no mount named → every trashable mount: both writable copi
   t.same(await Promise.all(mounts.map((m) => live(m, hash))), [false, false, true], 'trashed on both writable mounts, kept on the read-only one')
 })
 
-t.test('trash list, a read-only mount named → skipped, the copy stays', async (t) => {
+t.test('trash list, as Keep ignores an item for a read-only mount without allowTrashWhenReadOnly: the item fails (KEEP_READ_ONLY), the copy stays', async (t) => {
   const clock = { nowMs: T0, mtimeNs: BigInt(T0) * 1_000_000n }
-  const { mounts, handle } = unitKeepstore([{ uuid: 'zzzzz-nyw5e-00000000000000a', readOnly: true }], clock)
+  const { mounts, handle, trashCalls } = unitKeepstore([{ uuid: 'zzzzz-nyw5e-00000000000000a', readOnly: true }], clock)
   const hash = md5('read only')
   await mounts[0]!.volume.write(hash, Readable.from([Buffer.from('read only')]))
   clock.nowMs = T0 + 2 * HOUR
-  t.equal(await handle({ locator: `${hash}+9`, block_mtime: clock.mtimeNs, mount_uuid: 'zzzzz-nyw5e-00000000000000a' }), 'skipped')
+  await t.rejects(handle({ locator: `${hash}+9`, block_mtime: clock.mtimeNs, mount_uuid: 'zzzzz-nyw5e-00000000000000a' }), { code: 'KEEP_READ_ONLY' })
+  t.same(trashCalls, [], 'the volume was never asked')
   t.ok(await live(mounts[0]!, hash))
+})
+
+t.test('allowTrashWhenReadOnly, as Keep (TestBlockTrash, AllowTrash in /mounts): DELETE, trash lists, untrash and the emptier reach a read-only volume that allows it, never one that does not; writes stay refused', async (t) => {
+  const clock = { now: Date.now() }
+  const cluster = await startCluster(t, {
+    now: () => clock.now,
+    cluster: { blobSigningTTL: '1h', blobTrashLifetime: '1h' },
+    volumes: [{ driver: 'directory' }, { driver: 'directory', readOnly: true }, { driver: 'directory', readOnly: true, allowTrashWhenReadOnly: true }],
+  })
+  const url = cluster.urls[0]!
+  const [rw, ro, roTrash] = cluster.config.keepstores[0]!.volumes as [VolumeConfig, VolumeConfig, VolumeConfig]
+  const mounts = JSON.parse((await call(url, 'GET', '/mounts', { token: ADMIN_TOKEN })).text) as Array<{ uuid: string; allow_write: boolean; allow_trash: boolean }>
+  const flags = (uuid: string) => mounts.find((m) => m.uuid === uuid)
+  t.match(flags(rw.uuid), { allow_write: true, allow_trash: true })
+  t.match(flags(ro.uuid), { allow_write: false, allow_trash: false })
+  t.match(flags(roTrash.uuid), { allow_write: false, allow_trash: true }, 'allow_trash as Keep reports AllowTrash')
+
+  // Copies planted on every volume (a read-only one cannot be written through the keepstore), all with one mtime older than the TTL.
+  const old = Math.floor(clock.now / 1000) - 2 * 3600
+  const plant = async (data: string): Promise<string> => {
+    const hash = md5(data)
+    for (const v of [rw, ro, roTrash]) {
+      const file = `${v.root}/${hash.slice(0, 3)}/${hash}`
+      await mkdir(`${v.root}/${hash.slice(0, 3)}`, { recursive: true })
+      await writeFile(file, data)
+      await utimes(file, old, old)
+    }
+    return hash
+  }
+  const holders = async (hash: string): Promise<string[]> => {
+    const out: string[] = []
+    for (const v of [rw, ro, roTrash]) if ((await call(url, 'GET', `/mounts/${v.uuid}/blocks/${hash}`, { token: ADMIN_TOKEN })).text.includes(hash)) out.push(v.uuid)
+    return out
+  }
+  const deleted = await plant('deleted by DELETE')
+  const listed = await plant('trashed by a list')
+  t.equal((await call(url, 'DELETE', `/${deleted}`, { token: ADMIN_TOKEN })).status, 200)
+  t.same(await holders(deleted), [ro.uuid], 'DELETE trashed the writable copy and the allowTrashWhenReadOnly one, not the plain read-only one')
+  t.equal((await call(url, 'DELETE', `/${deleted}`, { token: ADMIN_TOKEN })).status, 404, 'a copy left only where trash is not allowed counts as absent, as in Keep')
+
+  const mtimes = (await call(url, 'GET', `/mounts/${roTrash.uuid}/blocks/${listed}`, { token: ADMIN_TOKEN })).text.split(' ')[1]!.trim()
+  const list = (mount?: string): string => `[{"locator":"${listed}+${'trashed by a list'.length}","block_mtime":${mtimes}${mount ? `,"mount_uuid":"${mount}"` : ''}}]`
+  const ks = cluster.keepstores[0]!
+  t.equal((await call(url, 'PUT', '/trash', { token: ADMIN_TOKEN, body: list(ro.uuid) })).status, 200, 'an item for a plain read-only mount is accepted with its list')
+  await ks.worklists.trash.idle()
+  t.match(ks.worklists.trash.counts(), { failed: 1, done: 0 }, 'and fails')
+  t.equal((await call(url, 'PUT', '/trash', { token: ADMIN_TOKEN, body: list(roTrash.uuid) })).status, 200)
+  await ks.worklists.trash.idle()
+  t.match(ks.worklists.trash.counts(), { done: 1, failed: 0 }, 'the allowTrashWhenReadOnly mount trashes it')
+  t.same(await holders(listed), [rw.uuid, ro.uuid].sort())
+
+  t.equal((await call(url, 'PUT', `/untrash/${listed}`, { token: ADMIN_TOKEN })).status, 200, 'untrash (ours) undoes it there')
+  t.same(await holders(listed), [rw.uuid, ro.uuid, roTrash.uuid].sort())
+  t.equal((await call(url, 'PUT', '/trash', { token: ADMIN_TOKEN, body: list() })).status, 200)
+  await ks.worklists.trash.idle()
+  t.same(await holders(listed), [ro.uuid], 'no mount named: every mount that allows trash')
+
+  clock.now += 2 * HOUR
+  t.equal(await ks.emptier.runOnce(), 4, 'the emptier deletes the trashed copies, the read-only one with allowTrashWhenReadOnly included')
+  const trashLeft = async (root: string) => (await readdir(root, { recursive: true })).filter((n) => n.includes('.trash.'))
+  t.same(await trashLeft(roTrash.root!), [], 'nothing trashed is left there')
+
+  const fresh = 'a new block'
+  t.equal((await call(url, 'PUT', `/${md5(fresh)}`, { body: fresh })).status, 200)
+  t.same(await holders(md5(fresh)), [rw.uuid], 'writes still go only to the writable volume')
 })
 
 t.test('trash list at the TTL boundary, to the nanosecond: exactly TTL old stays, one nanosecond older goes', async (t) => {

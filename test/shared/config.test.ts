@@ -83,12 +83,14 @@ t.test('a minimal file gets every documented default', async (t) => {
         bodyIdleTimeoutMs: 30_000,
         scrubRate: 0,
         minFreeSpace: 64 * 1024 * 1024,
+        indexRescanIntervalMs: 24 * 3_600_000,
         volumes: [
           {
             uuid: 'zzzzz-nyw5e-000000000000000',
             driver: 'directory',
             root: '/etc/keep/disk0',
             readOnly: false,
+            allowTrashWhenReadOnly: false,
             replication: 1,
             storageClasses: ['default'],
             priority: 0,
@@ -120,13 +122,13 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
       Object.assign(d.keepstores[0], {
         maxConcurrentRequests: 8, pullConcurrency: 2, trashConcurrency: 3,
         headerTimeout: '5s', requestTimeout: 0, minFreeSpace: '1GiB',
-        maxConcurrentWrites: 4, bodyIdleTimeout: '2s', scrubRate: 12.5,
+        maxConcurrentWrites: 4, bodyIdleTimeout: '2s', scrubRate: 12.5, indexRescanInterval: '1h30m',
       }),
     pick: (c) => {
       const ks = selectKeepstore(c)
-      return [ks.maxConcurrentRequests, ks.pullConcurrency, ks.trashConcurrency, ks.headerTimeoutMs, ks.requestTimeoutMs, ks.minFreeSpace, ks.maxConcurrentWrites, ks.bodyIdleTimeoutMs, ks.scrubRate]
+      return [ks.maxConcurrentRequests, ks.pullConcurrency, ks.trashConcurrency, ks.headerTimeoutMs, ks.requestTimeoutMs, ks.minFreeSpace, ks.maxConcurrentWrites, ks.bodyIdleTimeoutMs, ks.scrubRate, ks.indexRescanIntervalMs]
     },
-    want: [8, 2, 3, 5000, 0, 1024 ** 3, 4, 2000, 12.5],
+    want: [8, 2, 3, 5000, 0, 1024 ** 3, 4, 2000, 12.5, 5_400_000],
   },
   {
     name: 'listen given explicitly',
@@ -166,24 +168,24 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
   },
   {
     name: 'stateDir under the first directory volume',
-    edit: (d) => d.keepstores[0].volumes.unshift({ uuid: 'mem', driver: 'memory' }, { uuid: 'd1', root: '/disk1' }),
+    edit: (d) => d.keepstores[0].volumes.unshift({ uuid: 'zzzzz-nyw5e-00000000000000a', driver: 'memory' }, { uuid: 'zzzzz-nyw5e-00000000000000b', root: '/disk1' }),
     pick: (c) => selectKeepstore(c).stateDir,
     want: '/disk1/.keep-state',
   },
   {
     name: 'no stateDir when every volume is memory',
-    edit: (d) => (d.keepstores[0].volumes = [{ uuid: 'm0', driver: 'memory' }]),
+    edit: (d) => (d.keepstores[0].volumes = [{ uuid: 'zzzzz-nyw5e-00000000000000a', driver: 'memory' }]),
     pick: (c) => [selectKeepstore(c).stateDir, selectKeepstore(c).volumes[0]?.root],
     want: [undefined, undefined],
   },
   {
     name: 'volume settings',
-    edit: (d) => Object.assign(d.keepstores[0].volumes[0], { readOnly: true, replication: 2, storageClasses: ['hot', 'cold'], priority: -1 }),
+    edit: (d) => Object.assign(d.keepstores[0].volumes[0], { readOnly: true, allowTrashWhenReadOnly: true, replication: 2, storageClasses: ['hot', 'cold'], priority: -1 }),
     pick: (c) => {
-      const { readOnly, replication, storageClasses, priority } = selectKeepstore(c).volumes[0]!
-      return { readOnly, replication, storageClasses, priority }
+      const { readOnly, allowTrashWhenReadOnly, replication, storageClasses, priority } = selectKeepstore(c).volumes[0]!
+      return { readOnly, allowTrashWhenReadOnly, replication, storageClasses, priority }
     },
-    want: { readOnly: true, replication: 2, storageClasses: ['hot', 'cold'], priority: -1 },
+    want: { readOnly: true, allowTrashWhenReadOnly: true, replication: 2, storageClasses: ['hot', 'cold'], priority: -1 },
   },
   {
     name: 'signing off without a key, tokens and trash settings',
@@ -196,7 +198,7 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
   },
   {
     name: 'the same root on two hosts',
-    edit: (d) => secondKeepstore(d, { url: 'http://10.0.0.2:25107', volumes: [{ uuid: 'v2', root: 'disk0' }] }),
+    edit: (d) => secondKeepstore(d, { url: 'http://10.0.0.2:25107', volumes: [{ uuid: 'zzzzz-nyw5e-000000000000002', root: 'disk0' }] }),
     pick: (c) => c.keepstores.map((ks) => ks.volumes[0]?.root),
     want: ['/etc/keep/disk0', '/etc/keep/disk0'],
   },
@@ -272,12 +274,12 @@ cluster:
   maxClockSkew: 10m
   blobTrashLifetime: 0
 keepstores:
-  - uuid: ks0
+  - uuid: abc12-bi6l4-000000000000000
     url: http://keep0:25107
     listen: 0.0.0.0:25107
     minFreeSpace: 10MB
     volumes:
-      - { uuid: v0, driver: memory, storageClasses: [default, archive] }
+      - { uuid: abc12-nyw5e-000000000000000, driver: memory, storageClasses: [default, archive] }
 `
   const config = parseConfig(text, { baseDir: BASE })
   t.equal(config.cluster.id, 'abc12')
@@ -288,6 +290,8 @@ keepstores:
   t.equal(config.keepstores[0]?.minFreeSpace, 10_000_000)
   t.same(config.keepstores[0]?.volumes[0]?.storageClasses, ['default', 'archive'])
 })
+
+const NOT_UUID = (got: string): string => `must be an Arvados-style uuid, 5-5-15 lowercase letters or digits like zzzzz-nyw5e-000000000000000 (got ${got})`
 
 const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
   { edit: (d) => (d.bogus = 1), message: 'config: bogus: unknown key' },
@@ -318,7 +322,15 @@ const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
   { edit: (d) => (d.keepstores = []), message: 'config: keepstores: must list at least one keepstore' },
   { edit: (d) => (d.keepstores = {}), message: 'config: keepstores: must be a list' },
   { edit: (d) => (d.keepstores[0] = 'keep0'), message: 'config: keepstores[0]: must be a mapping' },
-  { edit: (d) => (d.keepstores[0].uuid = ''), message: 'config: keepstores[0].uuid: must not be empty' },
+  { edit: (d) => (d.keepstores[0].uuid = ''), message: `config: keepstores[0].uuid: ${NOT_UUID('""')}` },
+  { edit: (d) => (d.keepstores[0].uuid = 'keep0'), message: `config: keepstores[0].uuid: ${NOT_UUID('"keep0"')}` },
+  { edit: (d) => (d.keepstores[0].uuid = 'zzzzz-bi6l4-00000000000000'), message: `config: keepstores[0].uuid: ${NOT_UUID('"zzzzz-bi6l4-00000000000000"')}` },
+  { edit: (d) => (d.keepstores[0].uuid = 'zzzzz-bi6l4-0000000000000000'), message: `config: keepstores[0].uuid: ${NOT_UUID('"zzzzz-bi6l4-0000000000000000"')}` },
+  { edit: (d) => (d.keepstores[0].uuid = 'zzzzz-BI6L4-000000000000000'), message: `config: keepstores[0].uuid: ${NOT_UUID('"zzzzz-BI6L4-000000000000000"')}` },
+  { edit: (d) => (d.keepstores[0].uuid = 'zzzzz_bi6l4_000000000000000'), message: `config: keepstores[0].uuid: ${NOT_UUID('"zzzzz_bi6l4_000000000000000"')}` },
+  { edit: (d) => (d.keepstores[0].volumes[0].uuid = 'v0'), message: `config: keepstores[0].volumes[0].uuid: ${NOT_UUID('"v0"')}` },
+  { edit: (d) => (d.keepstores[0].volumes[0].uuid = ' zzzzz-nyw5e-000000000000000'), message: `config: keepstores[0].volumes[0].uuid: ${NOT_UUID('" zzzzz-nyw5e-000000000000000"')}` },
+  { edit: (d) => (d.keepstores[0].volumes[0].allowTrashWhenReadOnly = 1), message: 'config: keepstores[0].volumes[0].allowTrashWhenReadOnly: must be true or false' },
   { edit: (d) => delete d.keepstores[0].url, message: 'config: keepstores[0].url: required' },
   { edit: (d) => (d.keepstores[0].url = 'keep0:25107'), message: 'config: keepstores[0].url: must be an http:// or https:// URL (got "keep0:25107")' },
   { edit: (d) => (d.keepstores[0].url = 'ftp://keep0'), message: 'config: keepstores[0].url: must be an http:// or https:// URL (got "ftp://keep0")' },
@@ -339,7 +351,7 @@ const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
   { edit: (d) => (d.keepstores[0].stateDir = ''), message: 'config: keepstores[0].stateDir: must not be empty' },
   { edit: (d) => delete d.keepstores[0].volumes, message: 'config: keepstores[0].volumes: required' },
   { edit: (d) => (d.keepstores[0].volumes = []), message: 'config: keepstores[0].volumes: must list at least one volume' },
-  { edit: (d) => d.keepstores[0].volumes.push({ uuid: 'v1' }), message: 'config: keepstores[0].volumes[1].root: required' },
+  { edit: (d) => d.keepstores[0].volumes.push({ uuid: 'zzzzz-nyw5e-000000000000001' }), message: 'config: keepstores[0].volumes[1].root: required' },
   { edit: (d) => delete d.keepstores[0].volumes[0].uuid, message: 'config: keepstores[0].volumes[0].uuid: required' },
   { edit: (d) => (d.keepstores[0].volumes[0].driver = 's3'), message: 'config: keepstores[0].volumes[0].driver: must be one of directory, memory' },
   { edit: (d) => (d.keepstores[0].volumes[0].driver = 'memory'), message: 'config: keepstores[0].volumes[0].root: only for the directory driver' },
@@ -367,11 +379,11 @@ const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
     message: 'config: keepstores[1].volumes[0].uuid: duplicate "zzzzz-nyw5e-000000000000000" (also keepstores[0].volumes[0].uuid)',
   },
   {
-    edit: (d) => d.keepstores[0].volumes.push({ uuid: 'v1', root: '/etc/keep/disk0/' }),
+    edit: (d) => d.keepstores[0].volumes.push({ uuid: 'zzzzz-nyw5e-000000000000001', root: '/etc/keep/disk0/' }),
     message: 'config: keepstores[0].volumes[1].root: duplicate "/etc/keep/disk0" (also keepstores[0].volumes[0].root)',
   },
   {
-    edit: (d) => secondKeepstore(d, { volumes: [{ uuid: 'v1', root: './sub/../disk0' }] }),
+    edit: (d) => secondKeepstore(d, { volumes: [{ uuid: 'zzzzz-nyw5e-000000000000001', root: './sub/../disk0' }] }),
     message: 'config: keepstores[1].volumes[0].root: duplicate "/etc/keep/disk0" (also keepstores[0].volumes[0].root)',
   },
   { edit: (d) => (d.datamanager = { stateDir: '/dm' }), message: 'config: datamanager.collections: required' },
@@ -394,6 +406,7 @@ const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
   { edit: (d) => (d.keepstores[0].bodyIdleTimeout = 0), message: 'config: keepstores[0].bodyIdleTimeout: must be > 0' },
   { edit: (d) => (d.keepstores[0].scrubRate = -1), message: 'config: keepstores[0].scrubRate: must be ≥ 0 (0 = off)' },
   { edit: (d) => (d.keepstores[0].scrubRate = '5MB'), message: 'config: keepstores[0].scrubRate: must be a number of MB/s (0 = off)' },
+  { edit: (d) => (d.keepstores[0].indexRescanInterval = '1d'), message: 'config: keepstores[0].indexRescanInterval: unknown unit "d" in duration "1d"' },
 ]
 
 t.test('invalid files fail with KEEP_CONFIG and one line naming the key', async (t) => {

@@ -26,6 +26,16 @@ t.test('parseLocator: valid locators', async (t) => {
   for (const [text, want] of rows) t.same(parseLocator(text), want, text)
 })
 
+t.test('parseLocator: UTF-8 hints as Keep accepts them (TestGetLocatorInfo: +123456+👶🦈+Rzzzzz-abcdef)', async (t) => {
+  const rows: Array<[string, Locator]> = [
+    [`${H}+123456+👶🦈+Rzzzzz-abcdef`, { hash: H, size: 123456, hints: ['👶🦈', 'Rzzzzz-abcdef'], signatures: [] }],
+    [`${H}+3+Kzé`, { hash: H, size: 3, hints: ['Kzé'], signatures: [] }],
+    [`${H}+👶`, { hash: H, size: undefined, hints: ['👶'], signatures: [] }],
+    [`${H}+3+🦈+${SIG}`, { hash: H, size: 3, hints: ['🦈'], signatures: [SIG] }],
+  ]
+  for (const [text, want] of rows) t.same(parseLocator(text), want, text)
+})
+
 t.test('parseLocator: every invalid form of §1 throws KEEP_INVALID_LOCATOR', async (t) => {
   const rows: Array<[string, string]> = [
     ['empty string', ''],
@@ -55,7 +65,12 @@ t.test('parseLocator: every invalid form of §1 throws KEEP_INVALID_LOCATOR', as
     ['size of many digits', `${H}+${'9'.repeat(400)}`],
     ['hint with a space', `${H}+3+K zzzzz`],
     ['hint with a newline', `${H}+3+Kzz\n`],
-    ['hint with a non-ASCII character', `${H}+3+Kzé`],
+    ['hint with a tab', `${H}+3+K\tz`],
+    ['hint with DEL', `${H}+3+K\x7f`],
+    ['hint with a non-breaking space', `${H}+3+👶\u00a0🦈`],
+    ['hint with an ideographic space', `${H}+3+K\u3000`],
+    ['hint with a line separator', `${H}+3+K\u2028`],
+    ['a non-ASCII hash digit (Keep: aaa⛵aaa…)', `aaaaaaaaaaaaaa⛵aaaaaaaaaaaaaaaaa+1234`],
   ]
   for (const [name, text] of rows) {
     t.throws(() => parseLocator(text), { code: 'KEEP_INVALID_LOCATOR' }, name)

@@ -122,15 +122,17 @@ t.test('GET and HEAD of a non-regular block file → 502 before any byte, and th
   t.equal((await call(url, 'GET', '/_health/ping', { token: MANAGEMENT_TOKEN })).status, 200, 'still answering')
 })
 
-t.test('GET and HEAD of a stored block whose length differs from the size hint → 502', async (t) => {
+t.test('as Keep\'s BlockRead (a stored length other than the size hint is errChecksum, 502): a stored file longer or shorter than the hint → GET and HEAD 502 before any byte', async (t) => {
   const cluster = await startCluster(t, { volumes: [{ driver: 'directory' }] })
   const url = cluster.urls[0]!
   t.equal((await call(url, 'PUT', `/${FOO_HASH}`, { body: FOO })).status, 200)
-  for (const hint of [FOO.length - 1, FOO.length + 1]) {
+  for (const [hint, stored] of [[FOO.length - 1, 'longer'], [FOO.length + 1, 'shorter']] as const) {
     const locator = signer.sign(`${FOO_HASH}+${hint}`, TOKEN)
     for (const method of ['GET', 'HEAD'] as const) {
       const res = await ask(url, method, `/${locator}`)
-      t.equal(res.status, 502, `hint ${hint}: ${method} → 502`)
+      t.equal(res.status, 502, `stored file ${stored} than the hint ${hint}: ${method} → 502`)
+      t.not(res.length, String(hint), `${stored}, ${method}: no Content-Length of a block was promised`)
+      if (method === 'GET') t.match(res.body.toString(), /^[^\n]+\n$/, `${stored}: the body is a one-line reason, not block bytes`)
     }
   }
   const right = await ask(url, 'GET', `/${signer.sign(`${FOO_HASH}+3`, TOKEN)}`)
