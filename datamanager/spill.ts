@@ -10,6 +10,8 @@ export type SpillDb = Level<string, string>
  * crashed run left there is removed first (the caller holds the lock).
  */
 export interface Spill {
+  /** The directory (for spilled files other than databases: name them so they do not clash). */
+  readonly dir: string
   /** Opens a new, empty database named `name` inside the spill. */
   open(name: string): Promise<SpillDb>
   /** Closes every database and deletes the directory. */
@@ -21,6 +23,7 @@ export async function createSpill(dir: string): Promise<Spill> {
   await mkdir(dir, { recursive: true })
   const dbs: SpillDb[] = []
   return {
+    dir,
     async open(name) {
       // LevelDB maps every open table file into memory, and mapped pages count
       // as RSS: few open files of small size keep that bounded (~64 × 256 KiB, plus up to a few 4 MiB level-0 files)
