@@ -1,16 +1,26 @@
 /**
  * A cheap stand-in keepstore for the datamanager benchmark: one mount whose
- * index of N blocks is generated on the fly, sorted, deterministically, so
- * millions of blocks cost no disk and no memory. Serves GET /mounts,
- * GET /mounts/<uuid>/blocks (then the final empty line), and accepts
- * PUT /pull and PUT /trash (body read and counted, then dropped).
+ * index of N blocks is generated deterministically, sorted, into a temporary
+ * file (so serving it costs the fake almost no CPU), with the per-prefix
+ * digests computed as it is written, so they always match what the index
+ * serves. Serves GET /mounts, GET /mounts/<uuid>/blocks[/<3-hex prefix>]
+ * (then the final empty line), GET /mounts/<uuid>/digests, accepts PUT /pull
+ * and PUT /trash (read and dropped), and `POST /bench/change?fraction=F&seed=S`,
+ * which rewrites the index with a fraction F of its blocks changed (a third
+ * deleted, a third touched, a third joined by a new block) and answers once
+ * the new index and digests are in place.
  *
- * Run as a child process: `node dist/bench/fake-keepstore.js <blocks> <mount uuid> <mtime offset>`;
+ * Run as a child process: `node dist/bench/fake-keepstore.js <blocks> <mount uuid> <mtime offset> <dir>`;
  * it prints `{"port": N}` on stdout once listening, and exits on SIGTERM.
  */
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { open, rm } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { EMPTY_SHA256, formatDigestLine, INDEX_PREFIXES } from '../shared/index-digests.js'
 
 const TWO_48 = 2 ** 48
 /** A fixed, old mtime (ns): every block is past any TTL. */
@@ -22,9 +32,16 @@ export const BASE_MTIME = 1_600_000_000_000_000_000n
  * then 20 pseudo-random ones.
  */
 export function blockHash(i: number, n: number): string {
-  const head = Math.floor((i * TWO_48) / n)
+  return blockHead(i, n) + blockTail(i)
+}
+
+function blockHead(i: number, n: number): string {
+  return Math.floor((i * TWO_48) / n)
     .toString(16)
     .padStart(12, '0')
+}
+
+function blockTail(i: number): string {
   let x = (i + 0x9e3779b9) | 0
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b)
   x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35)
@@ -32,8 +49,8 @@ export function blockHash(i: number, n: number): string {
   let y = Math.imul(x ^ 0x27d4eb2f, 0x165667b1)
   y ^= y >>> 15
   const b = (y >>> 0).toString(16).padStart(8, '0')
-  const c = ((i * 2654435761) >>> 16 & 0xffff).toString(16).padStart(4, '0')
-  return head + a + b + c
+  const c = (((i * 2654435761) >>> 16) & 0xffff).toString(16).padStart(4, '0')
+  return a + b + c
 }
 
 /** Size of block `i`: 1 MiB plus a little, so byte totals are plausible. */
@@ -41,48 +58,159 @@ export function blockSize(i: number): number {
   return 1_048_576 + (i % 4096)
 }
 
-function serve(blocks: number, mount: string, mtimeOffset: bigint): http.Server {
+/** Which blocks a change touches: `fraction` of them, picked by a hash of (i, seed); kind 0 deleted, 1 touched, 2 joined by a new block. */
+export function changeOf(i: number, change: { fraction: number; seed: number } | undefined): -1 | 0 | 1 | 2 {
+  if (change === undefined || change.fraction <= 0) return -1
+  let x = Math.imul(i ^ change.seed, 0x9e3779b1)
+  x = Math.imul(x ^ (x >>> 15), 0x85ebca6b)
+  x ^= x >>> 13
+  const u = (x >>> 0) / 2 ** 32
+  if (u >= change.fraction) return -1
+  return Math.floor((u / change.fraction) * 3) as 0 | 1 | 2
+}
+
+/** The new block a change adds beside block `i`: same leading digits (so it sorts next to it), another tail. */
+export function addedHash(i: number, n: number): string {
+  return blockHead(i, n) + blockTail(i + 0x5bd1e995)
+}
+
+interface PrefixRange {
+  offset: number
+  length: number
+  blocks: number
+  sha256: string
+}
+
+interface Generated {
+  file: string
+  prefixes: PrefixRange[]
+  digests: string
+  bytes: number
+}
+
+/** Writes the mount's index (without the final empty line) to `file`, prefix by prefix, hashing each prefix's lines. */
+async function generate(file: string, n: number, base: bigint, change: { fraction: number; seed: number } | undefined): Promise<Generated> {
+  const handle = await open(file, 'w')
+  const prefixes: PrefixRange[] = INDEX_PREFIXES.map(() => ({ offset: 0, length: 0, blocks: 0, sha256: EMPTY_SHA256 }))
+  const buf = Buffer.allocUnsafe(4 << 20)
+  const high = (base / 1_000_000_000n).toString()
+  const low = Number(base % 1_000_000_000n)
+  let used = 0
+  let written = 0
+  let current = -1
+  let hash = createHash('sha256')
+  let start = 0 // where the current prefix's unhashed lines start in buf
+  const closePrefix = (): void => {
+    if (current < 0) return
+    hash.update(buf.subarray(start, used))
+    const p = prefixes[current]!
+    p.length = written + used - p.offset
+    p.sha256 = hash.digest('hex')
+  }
+  const line = (h: string, size: number, mtimeLow: number): void => {
+    const prefix = parseInt(h.slice(0, 3), 16)
+    if (prefix !== current) {
+      closePrefix()
+      current = prefix
+      hash = createHash('sha256')
+      start = used
+      prefixes[prefix]!.offset = written + used
+    }
+    prefixes[prefix]!.blocks++
+    used += buf.write(`${h}+${size} ${high}${String(mtimeLow).padStart(9, '0')}\n`, used, 'latin1')
+  }
+  for (let i = 0; i < n; i++) {
+    const kind = changeOf(i, change)
+    const h = blockHash(i, n)
+    const mtime = low + (i % 1000) + (kind === 1 ? 1_000_000 : 0)
+    if (kind === 2) {
+      // The new block shares block i's leading digits: it sorts right before or right after it.
+      const extra = addedHash(i, n)
+      if (extra < h) line(extra, blockSize(i), low + 7)
+      line(h, blockSize(i), mtime)
+      if (extra > h) line(extra, blockSize(i), low + 7)
+    } else if (kind !== 0) {
+      line(h, blockSize(i), mtime)
+    }
+    if (used > buf.length - 256) {
+      if (current >= 0) hash.update(buf.subarray(start, used))
+      await handle.write(buf, 0, used)
+      written += used
+      used = 0
+      start = 0
+    }
+  }
+  closePrefix()
+  await handle.write(buf, 0, used)
+  written += used
+  await handle.close()
+  const digests = `${prefixes.map((p, i) => formatDigestLine(INDEX_PREFIXES[i]!, { blocks: p.blocks, sha256: p.sha256 })).join('')}\n`
+  return { file, prefixes, digests, bytes: written }
+}
+
+function serve(n: number, mount: string, base: bigint, dir: string): Promise<http.Server> {
   const mountsJson = JSON.stringify([
     { uuid: mount, device_id: `fake:${mount}`, allow_write: true, allow_trash: true, replication: 1, storage_classes: { default: true }, priority: 0 },
   ])
-  const base = BASE_MTIME + mtimeOffset
-  let received = 0
-  return http.createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/mounts') {
+  let generation = 0
+  let index: Generated | undefined
+  const regenerate = async (change?: { fraction: number; seed: number }): Promise<void> => {
+    const next = await generate(path.join(dir, `${mount}.${generation++}.idx`), n, base, change)
+    const old = index
+    index = next
+    if (old !== undefined) await rm(old.file, { force: true })
+  }
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? ''
+    if (req.method === 'GET' && url === '/mounts') {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(mountsJson)
-    } else if (req.method === 'GET' && req.url === `/mounts/${mount}/blocks`) {
+      return
+    }
+    if (req.method === 'GET' && url === `/mounts/${mount}/digests`) {
       res.writeHead(200, { 'content-type': 'text/plain' })
-      void streamIndex(res, blocks, base)
-    } else if (req.method === 'PUT' && (req.url === '/pull' || req.url === '/trash')) {
-      req.on('data', (chunk: Buffer) => (received += chunk.length))
+      res.end(index!.digests)
+      return
+    }
+    const m = /^\/mounts\/([^/]+)\/blocks(?:\/([0-9a-f]{3}))?$/.exec(url)
+    if (req.method === 'GET' && m !== null && m[1] === mount) {
+      const range = m[2] === undefined ? { offset: 0, length: index!.bytes } : index!.prefixes[parseInt(m[2], 16)]!
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      if (range.length === 0) {
+        res.end('\n')
+        return
+      }
+      const stream = createReadStream(index!.file, { start: range.offset, end: range.offset + range.length - 1, highWaterMark: 256 << 10 })
+      stream.on('error', () => res.destroy())
+      stream.on('end', () => res.end('\n'))
+      stream.pipe(res, { end: false })
+      return
+    }
+    if (req.method === 'PUT' && (url === '/pull' || url === '/trash')) {
+      req.resume()
       req.on('end', () => res.end())
-    } else {
-      res.writeHead(400)
-      res.end('Bad Request\n')
+      return
     }
+    const change = /^\/bench\/change\?fraction=([0-9.]+)&seed=(\d+)$/.exec(url)
+    if (req.method === 'POST' && change !== null) {
+      regenerate({ fraction: Number(change[1]), seed: Number(change[2]) }).then(
+        () => res.end(JSON.stringify({ bytes: index!.bytes })),
+        (err: Error) => {
+          res.writeHead(500)
+          res.end(`${err.message}\n`)
+        },
+      )
+      return
+    }
+    res.writeHead(400)
+    res.end('Bad Request\n')
   })
-}
-
-async function streamIndex(res: http.ServerResponse, blocks: number, base: bigint): Promise<void> {
-  const mtime = Number(base % 1_000_000_000n)
-  const high = (base / 1_000_000_000n).toString()
-  let chunk = ''
-  for (let i = 0; i < blocks; i++) {
-    // mtime = base + i ns, written as its seconds part then 9 digits of ns (no BigInt per line).
-    chunk += `${blockHash(i, blocks)}+${blockSize(i)} ${high}${String(mtime + (i % 1000)).padStart(9, '0')}\n`
-    if (chunk.length >= 64 * 1024) {
-      if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve))
-      chunk = ''
-      if (res.destroyed) return
-    }
-  }
-  res.end(`${chunk}\n`)
+  return regenerate().then(() => server)
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const [blocks, mount, offset] = process.argv.slice(2)
-  const server = serve(Number(blocks), mount ?? 'zzzzz-nyw5e-000000000000000', BigInt(offset ?? '0'))
+  const [blocks, mount, offset, dir] = process.argv.slice(2)
+  const server = await serve(Number(blocks), mount ?? 'zzzzz-nyw5e-000000000000000', BASE_MTIME + BigInt(offset ?? '0'), dir ?? process.cwd())
   server.listen(0, '127.0.0.1', () => {
     process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`)
   })

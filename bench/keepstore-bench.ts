@@ -3,6 +3,8 @@
  * load, side by side (see bench/README.md). Environment knobs:
  *   BENCH_SECONDS (10), BENCH_MAX_BYTES (2GiB)  per phase, whichever is reached first
  *   BENCH_ROUNDS (4)            each phase in this many slices, alternating the servers
+ *   BENCH_REPEAT (3)            throughput runs; ratios are the median of the runs
+ *   BENCH_CASES (4KiB,64MiB)    a subset of the block sizes
  *   BENCH_WARMUP_SECONDS (2)    unmeasured warm-up per case and server
  *   BENCH_INDEX_BLOCKS (100000) BENCH_MEMORY_PUTS (32)
  *   BENCH_ONLY=throughput,memory,index   a subset
@@ -33,6 +35,8 @@ const settings = {
   seconds: Number(env.BENCH_SECONDS ?? 10),
   maxBytes: parseSize(env.BENCH_MAX_BYTES ?? '2GiB', 'BENCH_MAX_BYTES'),
   rounds: Number(env.BENCH_ROUNDS ?? 4),
+  repeat: Number(env.BENCH_REPEAT ?? 3),
+  cases: new Set((env.BENCH_CASES ?? '4KiB,64MiB').split(',').map((s) => s.trim())),
   warmupSeconds: Number(env.BENCH_WARMUP_SECONDS ?? 2),
   indexBlocks: Number(env.BENCH_INDEX_BLOCKS ?? 100_000),
   memoryPuts: Number(env.BENCH_MEMORY_PUTS ?? 32),
@@ -78,10 +82,15 @@ async function throughputPart(tmp: string, agent: Agent, stamp: string): Promise
       { name: 'baseline', server: baseline },
       { name: 'keepstore', server: keepstore, token: ADMIN_TOKEN },
     ]
-    if (settings.warmupSeconds > 0) await warmUp(agent, targets, CASES, settings.warmupSeconds)
-    phases = await runThroughput(agent, targets, CASES, settings, (r) =>
-      say(`  ${r.case} ${r.op} ${r.target}: ${r.result.requests} req in ${r.result.seconds.toFixed(1)} s, ${r.result.requestsPerSecond.toFixed(1)} req/s, ${r.result.megabytesPerSecond.toFixed(1)} MB/s, p50 ${r.result.p50Ms.toFixed(1)} ms, p99 ${r.result.p99Ms.toFixed(1)} ms, server cpu ${r.serverCpuSeconds.toFixed(1)} s`),
-    )
+    const cases = CASES.filter((c) => settings.cases.has(c.label.replace(/ /g, '')))
+    if (settings.warmupSeconds > 0) await warmUp(agent, targets, cases, settings.warmupSeconds)
+    phases = []
+    for (let run = 0; run < settings.repeat; run++) {
+      say(`throughput run ${run + 1} of ${settings.repeat}`)
+      const report = (r: PhaseRecord): void =>
+        say(`  ${r.case} ${r.op} ${r.target}: ${r.result.requests} req in ${r.result.seconds.toFixed(1)} s, ${r.result.requestsPerSecond.toFixed(1)} req/s, ${r.result.megabytesPerSecond.toFixed(1)} MB/s, p50 ${r.result.p50Ms.toFixed(1)} ms, p99 ${r.result.p99Ms.toFixed(1)} ms, server cpu ${r.serverCpuSeconds.toFixed(1)} s`)
+      phases.push(...(await runThroughput(agent, targets, cases, settings, report, run)))
+    }
   } finally {
     // SIGTERM, so the keepstore writes its profile.
     await Promise.all([baseline.stop(), keepstore.stop()])
@@ -141,7 +150,7 @@ await runMain(async () => {
   const loadBefore = os.loadavg()
   say(
     `keep bench: ${os.cpus().length} cpus (load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}), node ${process.version}, data in ${tmp}\n` +
-      `phases: ${settings.seconds} s or ${settings.maxBytes / MiB} MiB each, in ${settings.rounds} alternating slices; blob signing on (PUT with a token, GET by the signed locator + token)`,
+      `phases: ${settings.seconds} s or ${settings.maxBytes / MiB} MiB each, in ${settings.rounds} alternating slices, ${settings.repeat} runs (medians); blob signing on (PUT with a token, GET by the signed locator + token)`,
   )
   let throughput: { phases: PhaseRecord[]; profile?: string } = { phases: [] }
   let memory: { keepstore: MemoryResult; baseline: MemoryResult } | undefined
@@ -161,7 +170,7 @@ await runMain(async () => {
   const results = {
     startedAt: stamp,
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryBytes: os.totalmem(), node: process.version, loadBefore, loadAfter: os.loadavg() },
-    settings: { ...settings, only: [...settings.only] },
+    settings: { ...settings, only: [...settings.only], cases: [...settings.cases] },
     phases,
     memory: memory?.keepstore,
     baselineMemory: memory?.baseline,

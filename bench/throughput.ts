@@ -25,6 +25,8 @@ export interface PhaseRecord {
   /** CPU the server process used during the phase, in seconds, and per request in ms. */
   serverCpuSeconds: number
   serverCpuMsPerRequest: number
+  /** Which repetition of the throughput part (BENCH_REPEAT) measured it. */
+  run: number
 }
 
 /** GETs cycle over at most this much of what the PUT phase stored, so both servers read from the page cache. */
@@ -49,6 +51,7 @@ export async function runThroughput(
   cases: LoadCase[],
   limits: PhaseLimits & { rounds: number },
   onPhase: (record: PhaseRecord) => void,
+  run = 0,
 ): Promise<PhaseRecord[]> {
   const records: PhaseRecord[] = []
   const slice: PhaseLimits = { seconds: limits.seconds / limits.rounds, maxBytes: limits.maxBytes / limits.rounds }
@@ -66,7 +69,7 @@ export async function runThroughput(
     for (const target of targets) {
       const { samples, cpuSeconds } = tallies.get(target)!
       const result = summarize(samples)
-      const record = { case: c.label, op, target: target.name, result, serverCpuSeconds: cpuSeconds, serverCpuMsPerRequest: (cpuSeconds * 1000) / result.requests }
+      const record = { case: c.label, op, target: target.name, result, serverCpuSeconds: cpuSeconds, serverCpuMsPerRequest: (cpuSeconds * 1000) / result.requests, run }
       records.push(record)
       onPhase(record)
     }

@@ -20,9 +20,10 @@ await runMain(async () => {
     .option('--once', 'one run, then exit (cron); default: a run every datamanager.period', false)
     .option('--dry-run', 'compute and report, send nothing (implies --once)', false)
     .option('--force', 'accept a drop of collections or referenced blocks beyond 10 %', false)
+    .option('--full', 'read every index and the collections in full, reusing nothing from the last committed run', false)
     .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
     .option('--pretty', 'human-readable logs', false)
-  const opts = parseArgs<{ config: string; once: boolean; dryRun: boolean; force: boolean; logLevel: string; pretty: boolean }>(program)
+  const opts = parseArgs<{ config: string; once: boolean; dryRun: boolean; force: boolean; full: boolean; logLevel: string; pretty: boolean }>(program)
   if (typeof opts === 'number') return opts
   const config = await loadConfig(opts.config)
   const dm = requireDatamanager(config)
@@ -31,7 +32,7 @@ await runMain(async () => {
   // With etcd: one run cluster-wide (a lease-backed lock whose revision fences the lists) and live membership.
   const coordination = await createCoordination(config, logger)
   const { lock, membership } = coordination
-  const common = { config, client, lock, logger, force: opts.force, progress: progressFor(), ...(membership ? { membership } : {}) }
+  const common = { config, client, lock, logger, force: opts.force, full: opts.full, progress: progressFor(), ...(membership ? { membership } : {}) }
   try {
     if (opts.once || opts.dryRun) {
       const result = await runDatamanager({ ...common, dryRun: opts.dryRun })

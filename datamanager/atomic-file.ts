@@ -62,7 +62,8 @@ export async function writeFileAtomic(file: string, text: string): Promise<void>
   }
 }
 
-async function syncDirectory(dir: string): Promise<void> {
+/** fsync a directory (its new and renamed entries), where the file system allows it. */
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r')
   try {
     await handle.sync()

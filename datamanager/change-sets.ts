@@ -38,23 +38,39 @@ export class ChangeSets {
   /** Adds a block's pulls and trashes to their servers' sets. */
   add(decision: BlockDecision, size: number): void {
     for (const { server, item } of decision.pulls) {
-      const set = this.sets.get(server)!
-      if (set.pulls.length < this.limits.pullLimit) {
-        set.pulls.push(item)
-        set.pullBytes += size
-      } else {
-        set.deferredPulls++
-      }
+      if (this.room(server, 'pull') > 0) this.addPull(server, item, size)
+      else this.defer(server, 'pull', 1)
     }
     for (const { server, item } of decision.trashes) {
-      const set = this.sets.get(server)!
-      if (set.trashes.length < this.limits.trashLimit) {
-        set.trashes.push(item)
-        set.trashBytes += size
-      } else {
-        set.deferredTrashes++
-      }
+      if (this.room(server, 'trash') > 0) this.addTrash(server, item, size)
+      else this.defer(server, 'trash', 1)
     }
+  }
+
+  /** Items the server's list of `kind` still takes before its cap. */
+  room(server: string, kind: 'pull' | 'trash'): number {
+    const set = this.sets.get(server)!
+    return kind === 'pull' ? this.limits.pullLimit - set.pulls.length : this.limits.trashLimit - set.trashes.length
+  }
+
+  /** Adds one pull item (the caller checked {@link room}); `size` is the block's. */
+  addPull(server: string, item: PullItem, size: number): void {
+    const set = this.sets.get(server)!
+    set.pulls.push(item)
+    set.pullBytes += size
+  }
+
+  addTrash(server: string, item: TrashItem, size: number): void {
+    const set = this.sets.get(server)!
+    set.trashes.push(item)
+    set.trashBytes += size
+  }
+
+  /** Counts `n` items past the cap of the server's list of `kind`. */
+  defer(server: string, kind: 'pull' | 'trash', n: number): void {
+    const set = this.sets.get(server)!
+    if (kind === 'pull') set.deferredPulls += n
+    else set.deferredTrashes += n
   }
 
   get(uuid: string): ChangeSet | undefined {

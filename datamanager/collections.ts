@@ -99,7 +99,7 @@ export async function scanCollections(source: string, sink: CollectionSink, opti
   const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES
   let files: Array<{ file: string; size: number }>
   try {
-    files = await listFiles(source)
+    files = await listCollectionFiles(source)
   } catch (err) {
     summary.unreadable = `${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`
     return summary
@@ -134,7 +134,8 @@ export async function scanCollections(source: string, sink: CollectionSink, opti
   return summary
 }
 
-async function listFiles(source: string): Promise<Array<{ file: string; size: number }>> {
+/** The files a scan of `source` reads, in that order (a file, or a directory's `*.json` / `*.jsonl`); throws when unreadable. */
+export async function listCollectionFiles(source: string): Promise<Array<{ file: string; size: number }>> {
   const info = await stat(source)
   if (!info.isDirectory()) return [{ file: source, size: info.size }]
   const names = (await readdir(source)).filter((n) => !n.startsWith('.') && /\.jsonl?$/.test(n)).sort()

@@ -1,7 +1,7 @@
 import { createAtomicWriter } from './atomic-file.js'
 import type { CollectionSink, ParsedCollection } from './collections.js'
 import type { ReferencedBlock } from './references.js'
-import type { SpillDb } from './spill.js'
+import { openSpillDb, type SpillDb } from './spill.js'
 
 /**
  * The replication each collection has now, as keep-balance computes it for
@@ -29,6 +29,8 @@ export interface ConfirmedTracker extends CollectionSink {
   startBlocks(): void
   /** One referenced block, with the replication it holds per wanted class (`BlockCounts.held`). */
   addBlock(reference: ReferencedBlock, held: { classes: readonly string[]; copies: readonly number[] } | undefined): void | Promise<void>
+  /** What {@link addBlock} notes of a block some class holds fewer copies of than it wants: its collections (space-separated) and held copies. */
+  addHeld(collections: string, held: { classes: readonly string[]; copies: readonly number[] }): void | Promise<void>
   /** Writes `file` atomically (temporary file, fsync, rename). */
   write(file: string): Promise<ConfirmedWritten>
 }
@@ -43,12 +45,17 @@ export interface ConfirmedWritten {
 export interface ConfirmedOptions {
   /** Collections whose minima are held in memory before a chunk is spilled (default 100 000). */
   chunkSize?: number
+  /** The generation the first {@link ConfirmedTracker.startBlocks} moves past (a database kept across runs starts each run beyond the last). */
+  generation?: number
 }
 
 /** Key = JSON of the uuid (never holds a NUL), NUL, then `c` + record number or `x` + chunk number: a collection's entries sort together, its record first. */
 const SEP = '\u0000'
 const BATCH = 4096
-const TAG_WIDTH = 6
+const TAG_WIDTH = 8
+/** Keys of the database's own bookkeeping sort before every collection's (`"` + uuid). */
+const META_GENERATION = '!generation'
+const META_COLLECTIONS = '!collections'
 
 export function createConfirmedTracker(db: SpillDb, options: ConfirmedOptions = {}): ConfirmedTracker {
   const chunkSize = options.chunkSize ?? 100_000
@@ -56,7 +63,7 @@ export function createConfirmedTracker(db: SpillDb, options: ConfirmedOptions = 
   let batched = 0
   let records = 0
   let chunks = 0
-  let generation = 0
+  let generation = options.generation ?? 0
   let minima = new Map<string, Map<string, number>>()
   let writing: Promise<void> | undefined
 
@@ -80,6 +87,20 @@ export function createConfirmedTracker(db: SpillDb, options: ConfirmedOptions = 
     }
   }
 
+  const addHeld: ConfirmedTracker['addHeld'] = (collections, held) => {
+    for (const uuid of new Set(collections.split(' '))) {
+      const key = JSON.stringify(uuid)
+      let perClass = minima.get(key)
+      if (perClass === undefined) minima.set(key, (perClass = new Map()))
+      for (let i = 0; i < held.classes.length; i++) {
+        const cls = held.classes[i]!
+        const before = perClass.get(cls)
+        if (before === undefined || held.copies[i]! < before) perClass.set(cls, held.copies[i]!)
+      }
+    }
+    return minima.size >= chunkSize ? spillMinima() : undefined
+  }
+
   return {
     addCollection(collection: ParsedCollection) {
       const tag = `c${(records++).toString(36).padStart(TAG_WIDTH, '0')}`
@@ -93,18 +114,9 @@ export function createConfirmedTracker(db: SpillDb, options: ConfirmedOptions = 
     },
     addBlock(reference, held) {
       if (held === undefined || !held.copies.some((n) => n < reference.want.replication)) return undefined
-      for (const uuid of new Set(reference.collections.split(' '))) {
-        const key = JSON.stringify(uuid)
-        let perClass = minima.get(key)
-        if (perClass === undefined) minima.set(key, (perClass = new Map()))
-        for (let i = 0; i < held.classes.length; i++) {
-          const cls = held.classes[i]!
-          const before = perClass.get(cls)
-          if (before === undefined || held.copies[i]! < before) perClass.set(cls, held.copies[i]!)
-        }
-      }
-      return minima.size >= chunkSize ? spillMinima() : undefined
+      return addHeld(reference.collections, held)
     },
+    addHeld,
     async flush() {
       await spillMinima()
       await writeBatch()
@@ -121,7 +133,9 @@ export function createConfirmedTracker(db: SpillDb, options: ConfirmedOptions = 
           if (current.records > 1) written.duplicates++
           await out.write(lineOf(current))
         }
-        const iterator = db.iterator()
+        const iterator = db.iterator({ gt: '"' })
+        let stale = db.batch()
+        let staleCount = 0
         try {
           for (;;) {
             const entries = await iterator.nextv(1024)
@@ -135,12 +149,21 @@ export function createConfirmedTracker(db: SpillDb, options: ConfirmedOptions = 
               }
               const kind = key.charAt(sep + 1)
               if (kind === 'c' || Number.parseInt(key.slice(sep + 2, sep + 2 + TAG_WIDTH), 36) === generation) absorb(current, kind, value)
+              else {
+                // Minima of an earlier pass or run: never counted again, so not kept.
+                stale.del(key)
+                if (++staleCount % BATCH === 0) {
+                  await stale.write()
+                  stale = db.batch()
+                }
+              }
             }
           }
           await emit()
         } finally {
           await iterator.close()
         }
+        await stale.write()
         await out.commit()
       } catch (err) {
         await out.abort()
@@ -182,4 +205,56 @@ function lineOf(c: Collection): string {
   for (const cls of c.classes) confirmed = Math.min(confirmed, c.minima.get(cls) ?? confirmed)
   const classes = confirmed > 0 ? [...c.classes].sort() : []
   return `{"uuid":${c.uuidJson},"replication_confirmed":${confirmed},"storage_classes_confirmed":${JSON.stringify(classes)}}\n`
+}
+
+/**
+ * The tracker's database kept across runs (`<stateDir>/confirmed`): a run
+ * whose collections are those of the last committed run (the incremental
+ * state reuses their references without reading them) reuses the records
+ * they left here too. `collections` names the collections digest whose
+ * records it holds, complete; undefined while none are (a scan under way,
+ * or cut short). Every run counts blocks in generations of its own, so
+ * minima a crashed run left behind are never counted (and are dropped by
+ * the next {@link ConfirmedTracker.write}).
+ */
+export interface ConfirmedRecords {
+  readonly tracker: ConfirmedTracker
+  readonly collections: string | undefined
+  /** Forgets every record: a scan of the collections follows. */
+  begin(): Promise<void>
+  /** The scan added every record of the collections with digest `digest` (undefined: records not to be reused). */
+  end(digest: string | undefined): Promise<void>
+  close(): Promise<void>
+}
+
+/** Passes one run may start (unsorted indexes, doubted mounts) before its generations run into the next run's. */
+const PASSES_PER_RUN = 1024
+
+export async function openConfirmedRecords(dir: string, options: Omit<ConfirmedOptions, 'generation'> = {}): Promise<ConfirmedRecords> {
+  const db = await openSpillDb(dir)
+  const run = Number((await db.get(META_GENERATION)) ?? '0') + 1
+  // Taken before any block is counted: a crash later never lets the next run count this run's minima.
+  await db.put(META_GENERATION, String(run))
+  let collections: string | undefined = await db.get(META_COLLECTIONS)
+  let tracker = createConfirmedTracker(db, { ...options, generation: run * PASSES_PER_RUN })
+  return {
+    get tracker() {
+      return tracker
+    },
+    get collections() {
+      return collections
+    },
+    async begin() {
+      collections = undefined
+      await db.clear()
+      await db.put(META_GENERATION, String(run))
+      tracker = createConfirmedTracker(db, { ...options, generation: run * PASSES_PER_RUN })
+    },
+    async end(digest) {
+      await tracker.flush()
+      collections = digest
+      if (digest !== undefined) await db.put(META_COLLECTIONS, digest)
+    },
+    close: () => db.close(),
+  }
 }

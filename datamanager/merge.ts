@@ -1,110 +1,53 @@
 import type { IndexEntry } from '../shared/index-format.js'
 import type { BlockState, Replica } from './balance.js'
-import type { ReferencedBlock } from './references.js'
+import type { PrefixRefs, ReferencedBlock } from './references.js'
 
-/** One mount's index, sorted by hash, in batches. */
-export interface MountStream {
+/** One mount's index lines of one prefix, sorted by hash. */
+export interface MountGroup {
   server: string
   mount: string
-  batches: AsyncIterable<IndexEntry[]>
+  entries: readonly IndexEntry[]
 }
 
-/** Called once per distinct hash, in hash order; a returned promise is awaited before the next block. */
-export type BlockVisitor = (block: BlockState, reference: ReferencedBlock | undefined) => void | Promise<void>
-
-export interface MergeResult {
-  /** Distinct hashes visited. */
-  blocks: number
-  /** Index lines consumed. */
-  lines: number
-}
-
-interface Cursor<T extends { hash: string }> {
-  iterator: AsyncIterator<T[]>
-  batch: T[]
-  pos: number
-  done: boolean
-}
+/** Called once per distinct hash, in hash order. */
+export type BlockVisitor = (block: BlockState, reference: ReferencedBlock | undefined) => void
 
 /**
- * Merges the mounts' indexes and the reference set in hash order and hands
- * each block — its replicas and what the collections want of it — to
- * `visit`. Memory is one batch per source, whatever the number of blocks.
- * The inner loop is synchronous; it awaits only when a batch runs out, so
- * a 30 M line merge does not pay a promise per line (which is why this is
- * not `mergeSorted` over per-line iterables). Each step scans the heads of
- * all sources: O(sources) per block, fine for the few dozen mounts of a
- * cluster. Stops early, without error, when `signal` aborts.
+ * Merges the mounts' index lines of one prefix in hash order and hands each
+ * block — its replicas and what the collections want of it, joined by hash —
+ * to `visit`; then the referenced blocks no index listed (lost), in hash
+ * order. Only blocks some index lists yield pulls or trashes, so the items
+ * still come in hash order. The run goes prefix by prefix, so memory is one
+ * prefix's lines, whatever the number of blocks. Each step scans the heads
+ * of all mounts: O(mounts) per block, fine for the few dozen mounts of a
+ * cluster. Returns the blocks visited.
  */
-export async function mergeBlocks(
-  mounts: readonly MountStream[],
-  references: AsyncIterable<ReferencedBlock[]>,
-  visit: BlockVisitor,
-  options: { signal?: AbortSignal } = {},
-): Promise<MergeResult> {
-  const cursors = mounts.map((m) => cursorOf(m.batches))
-  const refs = cursorOf(references)
-  const result: MergeResult = { blocks: 0, lines: 0 }
-  try {
-    for (;;) {
-      for (const c of cursors) if (!c.done && c.pos >= c.batch.length) await refill(c)
-      if (!refs.done && refs.pos >= refs.batch.length) await refill(refs)
-      if (options.signal?.aborted) break
-      let min: string | undefined
-      for (const c of cursors) {
-        if (c.done) continue
-        const hash = c.batch[c.pos]!.hash
-        if (min === undefined || hash < min) min = hash
-      }
-      let reference: ReferencedBlock | undefined
-      if (!refs.done) {
-        const head = refs.batch[refs.pos]!
-        if (min === undefined || head.hash <= min) {
-          min = head.hash
-          reference = head
-          refs.pos++
-        }
-      }
-      if (min === undefined) break
-      const replicas: Replica[] = []
-      let size = reference?.size ?? 0
-      for (let i = 0; i < cursors.length; i++) {
-        const c = cursors[i]!
-        if (c.done) continue
-        const entry = c.batch[c.pos]!
-        if (entry.hash !== min) continue
-        c.pos++
-        if (replicas.length === 0) size = entry.size
-        replicas.push({ server: mounts[i]!.server, mount: mounts[i]!.mount, mtime: entry.mtime })
-      }
-      result.blocks++
-      result.lines += replicas.length
-      const pending = visit({ hash: min, size, replicas, want: reference?.want }, reference)
-      if (pending !== undefined) await pending
-    }
-  } finally {
-    await Promise.allSettled([...cursors, refs].map((c) => c.iterator.return?.()))
-  }
-  return result
-}
-
-function cursorOf<T extends { hash: string }>(source: AsyncIterable<T[]>): Cursor<T> {
-  return { iterator: source[Symbol.asyncIterator](), batch: [], pos: 0, done: false }
-}
-
-async function refill<T extends { hash: string }>(c: Cursor<T>): Promise<void> {
+export function mergePrefix(groups: readonly MountGroup[], references: PrefixRefs | undefined, visit: BlockVisitor): number {
+  const pos = new Array<number>(groups.length).fill(0)
+  let blocks = 0
   for (;;) {
-    const next = await c.iterator.next()
-    if (next.done === true) {
-      c.done = true
-      c.batch = []
-      c.pos = 0
-      return
+    let min: string | undefined
+    for (let i = 0; i < groups.length; i++) {
+      const entry = groups[i]!.entries[pos[i]!]
+      if (entry !== undefined && (min === undefined || entry.hash < min)) min = entry.hash
     }
-    if (next.value.length > 0) {
-      c.batch = next.value
-      c.pos = 0
-      return
+    if (min === undefined) break
+    const reference = references?.take(min)
+    const replicas: Replica[] = []
+    let size = 0
+    for (let i = 0; i < groups.length; i++) {
+      const entry = groups[i]!.entries[pos[i]!]
+      if (entry === undefined || entry.hash !== min) continue
+      pos[i]!++
+      if (replicas.length === 0) size = entry.size
+      replicas.push({ server: groups[i]!.server, mount: groups[i]!.mount, mtime: entry.mtime })
     }
+    blocks++
+    visit({ hash: min, size, replicas, want: reference?.want }, reference)
   }
+  for (const reference of references?.rest() ?? []) {
+    blocks++
+    visit({ hash: reference.hash, size: reference.size, replicas: [], want: reference.want }, reference)
+  }
+  return blocks
 }

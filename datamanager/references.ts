@@ -1,7 +1,9 @@
+import { open, readFile, type FileHandle } from 'node:fs/promises'
+import path from 'node:path'
+import { PREFIX_COUNT } from '../shared/index-digests.js'
 import type { Want } from './balance.js'
 import type { CollectionSink, ParsedCollection } from './collections.js'
 import type { RefCursor } from './manifest.js'
-import type { SpillDb } from './spill.js'
 
 /** A block some collection references, with what the collections want of it (PROTOCOL §7). */
 export interface ReferencedBlock {
@@ -9,192 +11,230 @@ export interface ReferencedBlock {
   size: number
   want: Want
   /**
-   * Uuids of the referencing collections, space-separated. Only the
-   * lost-blocks file reads it; it lives in the spill, never in a run-long map.
+   * Uuids of the referencing collections, space-separated, in the order the
+   * collections were read. Only the lost-blocks file reads it; it lives in the
+   * spill, never in a run-long map.
    */
   collections: string
 }
 
 /**
- * Collects references in memory in bounded chunks and spills each chunk to
- * `level` as one sorted batch, keyed `hash + chunk number`; iterating the
- * database then yields each hash's chunk entries next to each other, merged
- * here. One write per distinct hash per chunk, no get-then-put per reference.
+ * Spills references to files partitioned by hash prefix as the collections
+ * are read — one line per reference, no sorting, no lookup — and gives them
+ * back prefix by prefix (`000`…`fff`), each hash's lines combined into one.
+ * The run decides prefix by prefix and joins references to index lines by
+ * hash ({@link PrefixRefs}), so references are never sorted (sorting 10 M
+ * of them cost more than reading them; LevelDB, before, more still).
+ *
+ * A reference line is `hash \t size \t replication \t references \t
+ * classes (JSON array, sorted) \t collection uuids (space-separated)` and
+ * `\n`; the combined lines of a prefix, in the order their hashes were first
+ * read, are also the per-prefix reference records the incremental state
+ * keeps.
  */
 export interface ReferenceSpill extends CollectionSink {
-  /** Spills the last chunk; call once, after the last collection. */
+  /** Writes what is still buffered; call once, after the last collection. */
   finish(): Promise<void>
-  /** Referenced blocks in hash order, in batches. */
+  /** Each prefix's combined reference lines, in prefix order (prefixes without references included). */
+  prefixes(): AsyncIterable<PrefixLines>
+  /** Referenced blocks in hash order (tests; the run joins by hash instead). */
   blocks(): AsyncIterable<ReferencedBlock[]>
-  /** Chunks written so far. */
-  readonly chunks: number
+}
+
+/** One prefix's references as lines: hash → its combined line, in first-read order. */
+export interface PrefixLines {
+  prefix: number
+  lines: Map<string, string>
 }
 
 export interface ReferenceSpillOptions {
-  /** Distinct hashes held in memory before a chunk is spilled (default 200 000). */
-  chunkSize?: number
-  /** Characters of collection uuids held before a chunk is spilled, whatever its size (default 32 Mi). */
-  maxChunkChars?: number
+  /** Files the references are spread over by leading hex digits (a power of 16 up to 4096; default 256). */
+  partitions?: number
+  /** Characters buffered per partition before they are written (default 64 Ki). */
+  bufferChars?: number
 }
 
-interface Aggregate {
-  size: number
-  replication: number
-  refs: number
-  /** JSON array of sorted class names (JSON never holds a raw tab: the value separator). */
-  classes: string
-  uuids: string
-  /** The last collection added, so that a collection naming a block twice is listed once. */
-  last: string
-}
+/** Writes in flight before `addCollection` waits for them. */
+const MAX_WRITES = 16
 
-const BATCH = 1024
-const WRITE_BATCH = 16_384
-const TAG_WIDTH = 4
+/** A reference spill writing its partition files into `dir` (which must exist; the caller removes it). */
+export function createReferenceSpill(dir: string, options: ReferenceSpillOptions = {}): ReferenceSpill {
+  const partitions = options.partitions ?? 256
+  if (PREFIX_COUNT % partitions !== 0) throw new Error(`reference spill: ${partitions} partitions do not divide ${PREFIX_COUNT} prefixes`)
+  const prefixesPer = PREFIX_COUNT / partitions
+  const digits = Math.log2(partitions) / 4
+  const bufferChars = options.bufferChars ?? 64 << 10
+  const buffers = new Array<string>(partitions).fill('')
+  const handles = new Array<Promise<FileHandle> | undefined>(partitions)
+  // Writes to one file are chained: appends in flight together could land out of order.
+  const tails = new Array<Promise<void> | undefined>(partitions)
+  const file = (p: number): string => path.join(dir, `refs-${p}.txt`)
+  let inFlight = 0
+  let failure: Error | undefined
 
-export function createReferenceSpill(db: SpillDb, options: ReferenceSpillOptions = {}): ReferenceSpill {
-  const chunkSize = options.chunkSize ?? 200_000
-  const maxChunkChars = options.maxChunkChars ?? 32 << 20
-  let chunk = new Map<string, Aggregate>()
-  let chunkChars = 0
-  let chunks = 0
-  const classKeys = new Map<readonly string[], string>()
-
-  // The write of one batch (on LevelDB's thread) overlaps the building of the next (on ours).
-  let writing: Promise<void> | undefined
-  const flush = async (): Promise<void> => {
-    if (chunk.size === 0) return
-    const full = chunk
-    chunk = new Map()
-    chunkChars = 0
-    const tag = (chunks++).toString(36).padStart(TAG_WIDTH, '0')
-    const hashes = [...full.keys()].sort()
-    // Several moderate writes: one 200 k-entry batch would be held whole in native memory.
-    for (let start = 0; start < hashes.length; start += WRITE_BATCH) {
-      const batch = db.batch()
-      const end = Math.min(start + WRITE_BATCH, hashes.length)
-      for (let i = start; i < end; i++) {
-        const hash = hashes[i]!
-        const a = full.get(hash)!
-        batch.put(hash + tag, `${a.size}\t${a.replication}\t${a.refs}\t${a.classes}\t${a.uuids}`)
-      }
-      await writing
-      writing = batch.write()
-      writing.catch(() => {}) // awaited by the next flush or by finish(); never an unhandled rejection meanwhile
+  const write = (p: number): void => {
+    const text = buffers[p]!
+    buffers[p] = ''
+    if (text === '') return
+    let handle = handles[p]
+    if (handle === undefined) {
+      handle = handles[p] = open(file(p), 'a')
+      handle.catch(() => {})
     }
+    inFlight++
+    const h = handle
+    tails[p] = (tails[p] ?? Promise.resolve()).then(async () => {
+      try {
+        if (failure === undefined) await (await h).write(text)
+      } catch (err) {
+        failure ??= err as Error
+      } finally {
+        inFlight--
+      }
+    })
+  }
+  const settle = async (): Promise<void> => {
+    await Promise.all(tails)
+    if (failure !== undefined) throw failure
   }
 
-  /**
-   * Adds references until the chunk is full, spills it, and carries on: one
-   * huge collection costs one chunk of memory, not one entry per reference.
-   */
-  const add = (uuid: string, replication: number, classes: string, refs: RefCursor): void | Promise<void> => {
+  const classKeys = new Map<readonly string[], string>()
+  /** Adds references until too many writes are in flight, waits for them, and carries on. */
+  const add = (refs: RefCursor, tail: string): void | Promise<void> => {
     while (refs.next()) {
       const hash = refs.hash
-      const a = chunk.get(hash)
-      if (a === undefined) {
-        chunk.set(flatCopy(hash), { size: refs.size, replication, refs: 1, classes, uuids: uuid, last: uuid })
-        chunkChars += uuid.length
-      } else {
-        a.refs++
-        if (replication > a.replication) a.replication = replication
-        if (classes !== a.classes) a.classes = unionClasses(a.classes, classes)
-        if (a.last !== uuid) {
-          a.uuids += ` ${uuid}`
-          a.last = uuid
-          chunkChars += uuid.length + 1
-        }
+      const p = digits === 0 ? 0 : parseInt(hash.slice(0, digits), 16)
+      buffers[p] += `${hash}\t${refs.size}${tail}`
+      if (buffers[p]!.length >= bufferChars) {
+        write(p)
+        if (inFlight >= MAX_WRITES) return settle().then(() => add(refs, tail))
       }
-      if (chunk.size >= chunkSize || chunkChars >= maxChunkChars) return flush().then(() => add(uuid, replication, classes, refs))
     }
     return undefined
   }
-
   return {
-    get chunks() {
-      return chunks
-    },
     addCollection(collection: ParsedCollection) {
       let classes = classKeys.get(collection.classes)
       if (classes === undefined) {
         classes = JSON.stringify(collection.classes)
         if (classKeys.size < 1000) classKeys.set(collection.classes, classes)
       }
-      return add(collection.uuid, collection.replication, classes, collection.refs.cursor())
+      return add(collection.refs.cursor(), `\t${collection.replication}\t1\t${classes}\t${collection.uuid}\n`)
     },
     async finish() {
-      await flush()
-      await writing
+      for (let p = 0; p < partitions; p++) write(p)
+      await settle()
+      await Promise.all(handles.map((h) => h?.then((x) => x.close())))
     },
-    blocks: () => readBlocks(db),
+    prefixes: () => readPartitions(partitions, prefixesPer, file),
+    blocks: () => sortedBlocks(readPartitions(partitions, prefixesPer, file)),
   }
 }
 
-async function* readBlocks(db: SpillDb): AsyncGenerator<ReferencedBlock[]> {
+async function* readPartitions(partitions: number, prefixesPer: number, file: (p: number) => string): AsyncGenerator<PrefixLines> {
+  for (let p = 0; p < partitions; p++) {
+    let text = ''
+    try {
+      text = await readFile(file(p), 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    const buckets = Array.from({ length: prefixesPer }, () => new Map<string, string>())
+    const first = p * prefixesPer
+    for (let pos = 0; pos < text.length; ) {
+      const nl = text.indexOf('\n', pos)
+      const line = text.slice(pos, nl + 1)
+      pos = nl + 1
+      const hash = line.slice(0, 32)
+      const bucket = buckets[parseInt(hash.slice(0, 3), 16) - first]!
+      const seen = bucket.get(hash)
+      bucket.set(hash, seen === undefined ? line : combine(seen, line))
+    }
+    text = ''
+    for (let i = 0; i < prefixesPer; i++) yield { prefix: first + i, lines: buckets[i]! }
+  }
+}
+
+async function* sortedBlocks(prefixes: AsyncIterable<PrefixLines>): AsyncGenerator<ReferencedBlock[]> {
+  const parse = createReferenceParser()
+  for await (const { lines } of prefixes) {
+    if (lines.size > 0) yield [...lines.keys()].sort().map((h) => parse(lines.get(h)!))
+  }
+}
+
+/** Two lines of one hash: the most replication, references summed, classes united, uuids joined (a collection naming a block twice listed once). */
+function combine(a: string, b: string): string {
+  const x = a.split('\t')
+  const y = b.split('\t')
+  const classes = x[4] === y[4] ? x[4]! : unionClasses(x[4]!, y[4]!)
+  const uuids = joinUuids(x[5]!.slice(0, -1), y[5]!.slice(0, -1))
+  return `${x[0]}\t${x[1]}\t${Math.max(Number(x[2]), Number(y[2]))}\t${Number(x[3]) + Number(y[3])}\t${classes}\t${uuids}\n`
+}
+
+/**
+ * One prefix's references, joined to index lines by hash: `take` hands out
+ * (and removes) a hash's block, `rest` what no index line asked for (the
+ * lost blocks), in hash order.
+ */
+export class PrefixRefs {
+  constructor(
+    private readonly lines: Map<string, string>,
+    private readonly parse: (line: string) => ReferencedBlock = createReferenceParser(),
+  ) {}
+
+  get size(): number {
+    return this.lines.size
+  }
+
+  take(hash: string): ReferencedBlock | undefined {
+    const line = this.lines.get(hash)
+    if (line === undefined) return undefined
+    this.lines.delete(hash)
+    return this.parse(line)
+  }
+
+  rest(): ReferencedBlock[] {
+    return [...this.lines.keys()].sort().map((h) => this.parse(this.lines.get(h)!))
+  }
+}
+
+/** Parses reference lines (each with its `\n`), sharing one class array per distinct class set. */
+export function createReferenceParser(): (line: string) => ReferencedBlock {
   const parsedClasses = new Map<string, readonly string[]>()
-  const classesOf = (json: string): readonly string[] => {
+  return (line) => {
+    const t1 = line.indexOf('\t')
+    const t2 = line.indexOf('\t', t1 + 1)
+    const t3 = line.indexOf('\t', t2 + 1)
+    const t4 = line.indexOf('\t', t3 + 1)
+    const t5 = line.indexOf('\t', t4 + 1)
+    const json = line.slice(t4 + 1, t5)
     let classes = parsedClasses.get(json)
     if (classes === undefined) {
       classes = JSON.parse(json) as string[]
       if (parsedClasses.size < 1000) parsedClasses.set(json, classes)
     }
-    return classes
-  }
-  const iterator = db.iterator()
-  let current: ReferencedBlock | undefined
-  let currentClasses = ''
-  try {
-    for (;;) {
-      const entries = await iterator.nextv(BATCH)
-      if (entries.length === 0) break
-      const out: ReferencedBlock[] = []
-      for (const [key, value] of entries) {
-        const hash = key.slice(0, 32)
-        const t1 = value.indexOf('\t')
-        const t2 = value.indexOf('\t', t1 + 1)
-        const t3 = value.indexOf('\t', t2 + 1)
-        const t4 = value.indexOf('\t', t3 + 1)
-        const replication = Number(value.slice(t1 + 1, t2))
-        const refs = Number(value.slice(t2 + 1, t3))
-        const classes = value.slice(t3 + 1, t4)
-        const uuids = value.slice(t4 + 1)
-        if (current !== undefined && current.hash === hash) {
-          const want = current.want
-          current.want = {
-            replication: Math.max(want.replication, replication),
-            classes: classes === currentClasses ? want.classes : classesOf((currentClasses = unionClasses(currentClasses, classes))),
-            references: (want.references ?? 0) + refs,
-          }
-          current.collections = joinUuids(current.collections, uuids)
-          continue
-        }
-        if (current !== undefined) out.push(current)
-        currentClasses = classes
-        current = {
-          hash,
-          size: Number(value.slice(0, t1)),
-          want: { replication, classes: classesOf(classes), references: refs },
-          collections: uuids,
-        }
-      }
-      if (out.length > 0) yield out
+    return {
+      hash: line.slice(0, t1),
+      size: Number(line.slice(t1 + 1, t2)),
+      want: { replication: Number(line.slice(t2 + 1, t3)), classes, references: Number(line.slice(t3 + 1, t4)) },
+      collections: line.slice(t5 + 1, line.length - 1),
     }
-    if (current !== undefined) yield [current]
-  } finally {
-    await iterator.close()
   }
 }
 
-/**
- * A hash cut out of a manifest is a slice that keeps the whole manifest
- * alive and sorts ~4× slower than a flat string; a chunk key gets its own
- * copy (once per distinct hash per chunk, not per reference).
- */
-function flatCopy(hash: string): string {
-  return Buffer.from(hash, 'latin1').toString('latin1')
+/** The reference lines of one stored record, by hash, in record order. */
+export function referenceLines(text: string): Map<string, string> {
+  const out = new Map<string, string>()
+  for (let pos = 0; pos < text.length; ) {
+    const nl = text.indexOf('\n', pos)
+    const line = text.slice(pos, nl + 1)
+    out.set(line.slice(0, 32), line)
+    pos = nl + 1
+  }
+  return out
 }
 
-/** A collection split across two chunks shows at the end of one and the start of the next. */
+/** A collection that names a block again, right after itself, is listed once. */
 function joinUuids(a: string, b: string): string {
   const space = b.indexOf(' ')
   const first = space === -1 ? b : b.slice(0, space)

@@ -24,12 +24,28 @@ export interface WorkReport {
   deferred: number
 }
 
+export interface MountReport {
+  uuid: string
+  deviceId: string
+  storageClasses: string[]
+  index: IndexStatus['state'] | 'not-fetched'
+  lines: number
+  error: string | undefined
+  /** `full` or `incremental` (stored lines plus the prefixes whose digest changed). */
+  read: IndexStatus['read'] | undefined
+  /** Why a full read, when the run could have tried an incremental one. */
+  fullReason: string | undefined
+  /** Index bytes read from the keepstore (digests not counted). */
+  bytesRead: number
+  prefixesReread: number
+}
+
 export interface ServerReport {
   uuid: string
   url: string
   answered: boolean
   error: string | undefined
-  mounts: Array<{ uuid: string; deviceId: string; storageClasses: string[]; index: IndexStatus['state'] | 'not-fetched'; lines: number; error: string | undefined }>
+  mounts: MountReport[]
   pulls: { listed: number; deferred: number; outcome: ServerCommit['pull'] }
   trashes: { listed: number; deferred: number; outcome: ServerCommit['trash'] }
 }
@@ -56,6 +72,21 @@ export interface Timings {
 export interface ConfirmedReport {
   file: string
   collections: number
+}
+
+/** What an incremental run reused (README: incremental runs). */
+export interface IncrementalReport {
+  /** `reused`: the collection files were those of the last committed run, their references taken from the state. */
+  collections: 'reused' | 'read'
+  fullMounts: number
+  incrementalMounts: number
+  /** Index bytes read from keepstores, all mounts (digests not counted). */
+  indexBytes: number
+  prefixesReread: number
+  /** Prefixes whose decisions were the last committed run's (lines, references and ages unchanged). */
+  prefixesReused: number
+  /** This run's lines, references and decisions were kept for the next run (only a committed run's are). */
+  stateSaved: boolean
 }
 
 /** The JSON report of one run (`datamanager.reportFile`). */
@@ -85,6 +116,7 @@ export interface Report {
   /** Set when this run wrote collections-confirmed.jsonl (a committed run). */
   confirmed: ConfirmedReport | undefined
   timings: Timings
+  incremental: IncrementalReport
   servers: ServerReport[]
   /** Configured keepstores this run planned without: down in etcd for `membershipSettle` (PROTOCOL §8). */
   down: string[]
@@ -111,6 +143,7 @@ export interface ReportInput {
   /** Set when the lost-blocks file was (re)written by this run. */
   lostFile: string | undefined
   timings: Timings
+  incremental: IncrementalReport
   confirmed?: ConfirmedReport | undefined
   /** The balance pass's keep-balance statistics, when a pass ran. */
   keep?: KeepStats | undefined
@@ -159,6 +192,7 @@ export function buildReport(input: ReportInput): Report {
     keep: input.keep,
     confirmed: input.confirmed,
     timings: input.timings,
+    incremental: input.incremental,
     down: [...(input.down ?? [])],
     servers: input.servers.map((s) => {
       const set = setOf(s.uuid)
@@ -177,6 +211,10 @@ export function buildReport(input: ReportInput): Report {
             index: index?.state ?? 'not-fetched',
             lines: index?.lines ?? 0,
             error: index?.error,
+            read: index?.read,
+            fullReason: index?.fullReason,
+            bytesRead: index?.bytes ?? 0,
+            prefixesReread: index?.prefixesReread ?? 0,
           }
         }),
         pulls: { listed: set?.pulls.length ?? 0, deferred: set?.deferredPulls ?? 0, outcome: commit?.pull ?? 'not-sent' },

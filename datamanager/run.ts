@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { requireDatamanager, type Config, type DatamanagerConfig } from '../shared/config.js'
@@ -8,20 +9,21 @@ import type { MembershipView } from '../shared/membership.js'
 import type { BalancePolicy } from './balance.js'
 import { balancePass, type PassResult } from './balance-pass.js'
 import { createTotals } from './balance-report.js'
-import { scanCollections, type CollectionsSummary } from './collections.js'
+import type { CollectionsSummary } from './collections.js'
 import { clearTrashLists, commitChanges, type CommitOptions, type CommitTimings, type ServerCommit } from './commit.js'
-import { createConfirmedTracker, type ConfirmedTracker } from './confirmed.js'
+import { openConfirmedRecords, type ConfirmedRecords, type ConfirmedTracker } from './confirmed.js'
 import { writeDryRun } from './dry-run.js'
+import { planReads, readReferences, runFingerprint, type ReferencesRead } from './incremental.js'
+import { openIndexStore, type IndexStore, type StoreWriter } from './index-store.js'
 import { fetchMounts, type DatamanagerClient } from './indexes.js'
 import type { Lock, LockHandle } from './lock.js'
 import { createRunFence, type RunFence } from './fencing.js'
 import { planMembership, type MembershipPlan } from './membership-plan.js'
 import { noProgress, type Progress } from './progress.js'
-import { createReferenceSpill } from './references.js'
-import type { CollectionSink } from './collections.js'
-import { buildReport, summaryLine, writeReport, type ConfirmedReport, type Outcome, type Report, type Timings } from './report.js'
+import { StoredReferencesDoubt } from './reference-source.js'
+import { buildReport, summaryLine, writeReport, type ConfirmedReport, type IncrementalReport, type Outcome, type Report, type Timings } from './report.js'
 import { checkMounts, checkSanity, type Refusal, type ServerMounts } from './sanity.js'
-import { createSpill } from './spill.js'
+import { createSpill, type Spill } from './spill.js'
 import { readRunState, topologyChanged, topologyKey, writeRunState, type RunState } from './state.js'
 import { createTopology } from './topology.js'
 
@@ -41,14 +43,16 @@ export interface RunOptions {
   /** Accept a drop of collections or referenced blocks beyond 10 % (the only refusal it overrides). */
   force?: boolean
   progress?: Progress
-  /** Distinct hashes per reference chunk (tests make it tiny to exercise the spill). */
-  referenceChunkSize?: number
+  /** Characters of reference lines buffered per spill file (tests make it tiny to exercise the spill). */
+  referenceBufferChars?: number
   /** Retries of PUT /pull and PUT /trash. */
   commit?: Pick<CommitOptions, 'attempts' | 'retryDelayMs' | 'sleep'>
   /** Where a dry run prints what it would send; default stdout. */
   out?: NodeJS.WritableStream
   /** Overrides `datamanager.runTimeout` (ms); tests make it tiny. */
   runTimeoutMs?: number
+  /** `--full`: read every index and the collections in full, reusing nothing stored (the state is still kept for the next run). */
+  full?: boolean
   /**
    * With `cluster.etcd`: who is live. A keepstore absent for
    * `datamanager.membershipSettle` is down: planned without, pulls only,
@@ -98,6 +102,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
   const { config, client, logger } = options
   const now = options.now ?? Date.now
   const progress = options.progress ?? noProgress
+  const full = options.full ?? false
   const startedAt = now()
   const stateFile = path.join(dm.stateDir, 'last-run.json')
   const previous = await readRunState(stateFile, (reason) => logger.warn(`last-run state ignored: ${reason}`))
@@ -113,41 +118,28 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
     fencedFirst = sent.every((r) => r.trash === 'sent')
   }
   const spill = await createSpill(path.join(dm.stateDir, 'spill'))
+  const store = await openIndexStore(path.join(dm.stateDir, 'incremental'))
+  if (store.invalid !== undefined) logger.warn({ reason: store.invalid }, `incremental state set aside (every index is read in full): ${store.invalid}`)
+  // A dry run writes into the spill: the stored state never changes.
+  const writer = store.createWriter(options.dryRun === true ? spill.dir : undefined)
+  // What each collection holds, for collections-confirmed.jsonl: only a run that may commit needs it.
+  const confirmed: ConfirmedRecords | undefined = options.dryRun ? undefined : await openConfirmedRecords(path.join(dm.stateDir, 'confirmed'))
   // runTimeout (keep-balance's BalanceTimeout): every read in flight is aborted at the deadline, and the run refuses.
   const runTimeoutMs = options.runTimeoutMs ?? dm.runTimeoutMs
   const deadline = new AbortController()
   const timer = setTimeout(() => deadline.abort(), runTimeoutMs)
   // A lost lock (or a 409) also stops the reads: nothing this run learns can be sent any more.
   const signal = fence === undefined ? deadline.signal : AbortSignal.any([deadline.signal, fence.signal])
+  // Every index and prefix read in flight listens to it: dozens at once is expected, not a leak.
+  setMaxListeners(1000, signal)
+  let committed = false
   try {
-    const references = createReferenceSpill(await spill.open('references'), chunkOptions(options))
-    // What each collection holds, for collections-confirmed.jsonl: only a run that may commit needs it.
-    const confirmed = options.dryRun ? undefined : createConfirmedTracker(await spill.open('confirmed'))
-    const sink: CollectionSink =
-      confirmed === undefined
-        ? references
-        : {
-            addCollection(c) {
-              const noted = confirmed.addCollection(c)
-              const added = references.addCollection(c)
-              if (noted === undefined) return added
-              return added === undefined ? noted : Promise.all([noted, added]).then(() => undefined)
-            },
-          }
     const timings: Timings = { collectionsMs: 0, balanceMs: 0, commitMs: 0 }
     let mark = performance.now()
     progress.phase('reading collections', 0x10000)
-    const [serverMounts, collections] = await Promise.all([
-      Promise.all(servers.map((s) => mountsOf(client, s, signal))),
-      scanCollections(dm.collections, sink, {
-        defaultReplication: config.cluster.defaultReplication,
-        maxRecordBytes: dm.maxRecordBytes,
-        signal,
-        onProgress: (done, total) => progress.update(total === 0 ? 0 : Math.floor((done / total) * 0x10000), `${done} bytes`),
-      }),
-    ])
-    await references.finish()
-    await confirmed?.flush()
+    const readRefs = (again: boolean): Promise<ReferencesRead> =>
+      readReferences({ config, dm, store, spill, full: full || again, progress, signal, confirmed, ...chunkOptions(options) })
+    let [serverMounts, refs] = await Promise.all([Promise.all(servers.map((s) => mountsOf(client, s, signal))), readRefs(false)])
     timings.collectionsMs = Math.round(performance.now() - mark)
     mark = performance.now()
     const mountRefusals = checkMounts(serverMounts)
@@ -171,30 +163,47 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
       }
     }
     let pass: PassResult | undefined
+    let fingerprint = ''
     if (!mountRefusals.some((r) => r.code === 'duplicate-mount') && !signal.aborted) {
       const topology = createTopology(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })))
-      pass = await balancePass({
-        client,
-        servers: answered,
-        topology,
-        policy: policyAt(now(), config),
-        limits: { pullLimit: dm.pullLimit, trashLimit: dm.trashLimit },
-        references,
-        spill,
-        lostFile: dm.lostBlocksFile,
-        progress,
-        logger,
-        signal,
-        ...(confirmed === undefined ? {} : { confirmed }),
-      })
-      await confirmed?.flush()
+      const policy = policyAt(now(), config)
+      fingerprint = runFingerprint(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })), policy)
+      const plans = await planReads({ client, servers: answered, store, writer, full, fingerprint, signal })
+      const passOnce = (): Promise<PassResult> =>
+        balancePass({
+          client,
+          servers: answered,
+          topology,
+          policy,
+          limits: { pullLimit: dm.pullLimit, trashLimit: dm.trashLimit },
+          references: refs.source,
+          store,
+          writer,
+          plans,
+          reuseOutcomes: !full && store.committed.meta.fingerprint === fingerprint,
+          spill,
+          lostFile: dm.lostBlocksFile,
+          progress,
+          logger,
+          signal,
+          ...(confirmed === undefined ? {} : { confirmed: confirmed.tracker }),
+        })
+      try {
+        pass = await passOnce()
+      } catch (err) {
+        if (!(err instanceof StoredReferencesDoubt)) throw err
+        logger.warn(`${err.message}: reading the collections instead`)
+        refs = await readRefs(true)
+        pass = await passOnce()
+      }
+      await confirmed?.tracker.flush()
     }
     progress.stop()
     timings.balanceMs = Math.round(performance.now() - mark)
     const refusals = checkSanity({
       mounts: [...mountRefusals, ...earlyRefusals],
       indexes: pass?.indexes ?? [],
-      collections,
+      collections: refs.summary,
       referencedBlocks: pass?.referencedBlocks ?? 0,
       previous,
       force: options.force ?? false,
@@ -207,12 +216,40 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
       })
     }
     clearTimeout(timer)
-    return await finish(options, dm, { startedAt, previous, serverMounts, collections, pass, refusals, stateFile, timings, cleared, fence, membership, confirmed })
+    const result = await finish(options, dm, {
+      startedAt,
+      previous,
+      serverMounts,
+      collections: refs.summary,
+      pass,
+      refusals,
+      stateFile,
+      timings,
+      cleared,
+      fence,
+      membership,
+      confirmed: confirmed?.tracker,
+      keep: { store, writer, refs, fingerprint, generation: store.committed.meta.generation + 1 },
+    })
+    committed = result.report?.incremental.stateSaved === true
+    return result
   } finally {
     clearTimeout(timer)
     progress.stop()
+    if (!committed) await writer.discard().catch(() => {})
+    await store.close()
+    await confirmed?.close()
     await spill.destroy()
   }
+}
+
+/** What the run may keep for the next one. */
+interface Keep {
+  store: IndexStore
+  writer: StoreWriter
+  refs: ReferencesRead
+  fingerprint: string
+  generation: number
 }
 
 interface Collected {
@@ -228,6 +265,7 @@ interface Collected {
   cleared: boolean
   fence: RunFence | undefined
   membership: MembershipPlan | undefined
+  keep: Keep
   confirmed: ConfirmedTracker | undefined
 }
 
@@ -268,6 +306,8 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
   if (refused) c.timings.trashListsMs = (c.timings.trashListsMs ?? 0) + Math.round(performance.now() - commitStarted)
   if (c.fence?.signal.aborted && !dryRun) outcome = 'fenced'
   c.timings.commitMs = Math.round(performance.now() - commitStarted)
+  // A degraded run delivered its lists too; its state is pinned to the servers it planned with (the fingerprint).
+  const stateSaved = (outcome === 'committed' || outcome === 'degraded') && c.pass !== undefined ? await keepState(c, logger) : false
   // keep-balance's updateCollections: only after lists were sent, never for a refused or dry run.
   let confirmedFile: ConfirmedReport | undefined
   // A degraded run counts the copies of the keepstores it saw: lower, never higher, than with every one.
@@ -307,6 +347,7 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     commits,
     lostFile,
     timings: c.timings,
+    incremental: incrementalReport(c, stateSaved),
     confirmed: confirmedFile,
     keep: c.pass?.totals.keep,
     down,
@@ -346,6 +387,35 @@ async function planFor(options: RunOptions, dm: DatamanagerConfig, previous: Run
   return planMembership({ members: options.membership.members(), previous: previous.absentSince, settleMs: dm.membershipSettleMs, now: Date.now() })
 }
 
+/** Commits this run's lines, references and outcomes as the state the next run starts from; false (logged) when that failed. */
+async function keepState(c: Collected, logger: Logger): Promise<boolean> {
+  const { store, writer, refs, fingerprint, generation } = c.keep
+  const next = c.pass!.next
+  try {
+    await store.commit(
+      { meta: { generation, fingerprint, collections: refs.digest, mounts: next.mounts }, lines: next.lines, refs: next.refs, outcomes: next.outcomes },
+      writer,
+    )
+    return true
+  } catch (err) {
+    logger.error({ err }, `incremental state not saved (the next run reads more): ${(err as Error).message}`)
+    return false
+  }
+}
+
+function incrementalReport(c: Collected, stateSaved: boolean): IncrementalReport {
+  const indexes = c.pass?.indexes ?? []
+  return {
+    collections: c.keep.refs.collections,
+    fullMounts: indexes.filter((i) => i.read === 'full').length,
+    incrementalMounts: indexes.filter((i) => i.read === 'incremental').length,
+    indexBytes: indexes.reduce((n, i) => n + i.bytes, 0),
+    prefixesReread: indexes.reduce((n, i) => n + i.prefixesReread, 0),
+    prefixesReused: c.pass?.reusedPrefixes ?? 0,
+    stateSaved,
+  }
+}
+
 async function mountsOf(client: DatamanagerClient, server: { uuid: string; url: string }, signal: AbortSignal): Promise<ServerMounts> {
   try {
     return { ...server, mounts: await fetchMounts(client, server, signal), error: undefined }
@@ -359,6 +429,6 @@ function policyAt(nowMs: number, config: Config): BalancePolicy {
   return { trashCutoff: nowNs - BigInt(config.cluster.blobSigningTTLSeconds) * 1_000_000_000n }
 }
 
-function chunkOptions(options: RunOptions): { chunkSize?: number } {
-  return options.referenceChunkSize === undefined ? {} : { chunkSize: options.referenceChunkSize }
+function chunkOptions(options: RunOptions): { bufferChars?: number } {
+  return options.referenceBufferChars === undefined ? {} : { bufferChars: options.referenceBufferChars }
 }

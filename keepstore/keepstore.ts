@@ -7,8 +7,9 @@ import { createSigner, type Signer } from '../shared/signer.js'
 import type { Locator } from '../shared/locator.js'
 import { mergeSorted } from '../shared/merge-sorted.js'
 import type { IndexEntry } from '../shared/index-format.js'
-import type { BlockStat, ReadResult } from './volumes/volume.js'
+import type { BlockStat, PrefixDigest, ReadResult } from './volumes/volume.js'
 import type { Mount } from './mount.js'
+import { readBuffers } from './volumes/buffer-pool.js'
 import { abandon, firstChunk, ignore } from './first-chunk.js'
 
 export interface KeepstoreOptions {
@@ -49,6 +50,20 @@ export interface OpenedBlock extends BlockStat {
 }
 
 const NS_PER_MS = 1_000_000n
+/** Entries per batch of a merged (several-mount) index. */
+const INDEX_BATCH = 4096
+
+async function* inBatches<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let batch: T[] = []
+  for await (const item of items) {
+    batch.push(item)
+    if (batch.length === size) {
+      yield batch
+      batch = []
+    }
+  }
+  if (batch.length > 0) yield batch
+}
 
 /** A read the client gave up on: nobody's fault, nobody to answer. */
 function aborted(cause: unknown): KeepError {
@@ -220,7 +235,7 @@ export class Keepstore {
   /** HEAD: the block exists and its bytes verify on at least one mount. */
   async head(hash: string, options: ReadOptions = {}): Promise<BlockStat> {
     return this.eachCopy(hash, options, async (_mount, r) => {
-      for await (const _ of r.stream) void _
+      for await (const chunk of r.stream) readBuffers.give(chunk as Buffer) // hashed, and read by nobody else
       return { hash, size: r.size, mtime: r.mtime }
     })
   }
@@ -301,12 +316,30 @@ export class Keepstore {
     return restored
   }
 
-  /** Index of every mount (or one), merged into ascending hash order: one entry per stored copy. */
-  index(prefix: string, mountUuid?: string, signal?: AbortSignal): AsyncIterable<IndexEntry> {
+  /**
+   * Index of every mount (or one), merged into ascending hash order: one entry
+   * per stored copy, a batch at a time (so a listing costs no await per block).
+   */
+  index(prefix: string, mountUuid?: string, signal?: AbortSignal): AsyncIterable<IndexEntry[]> {
     const mounts = mountUuid ? [this.requireMount(mountUuid)] : this.mounts
-    const sources = mounts.map((m) => m.volume.index(prefix, signal ? { signal } : {}))
-    if (sources.length === 1) return sources[0]!
-    return mergeSorted(sources, (a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0))
+    const options = signal ? { signal } : {}
+    if (mounts.length === 1) return mounts[0]!.volume.indexBatches(prefix, options)
+    const merged = mergeSorted(
+      mounts.map((m) => m.volume.index(prefix, options)),
+      (a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0),
+    )
+    return inBatches(merged, INDEX_BATCH)
+  }
+
+  /**
+   * Per-prefix digests of one mount's index (GET /mounts/<uuid>/digests). A
+   * mount whose disk is `failed` answers KEEP_UNAVAILABLE rather than a
+   * listing a reader could skip re-reading on; a failing listing throws.
+   */
+  async digests(mountUuid: string, signal?: AbortSignal): Promise<PrefixDigest[]> {
+    const mount = this.requireMount(mountUuid)
+    if (mount.state === 'failed') throw new KeepError('KEEP_UNAVAILABLE', `volume ${mount.uuid} is failing`)
+    return mount.volume.digests(signal ? { signal } : {})
   }
 
   /** Deletes trashed copies whose lifetime is over, on every mount that may trash (as Keep's emptier). */

@@ -3,6 +3,7 @@ import { isKeepError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 import type { KeepstoreMetrics } from './metrics.js'
 import type { Mount } from './mount.js'
+import { readBuffers } from './volumes/buffer-pool.js'
 
 /** Time as the scrubber sees it: injected, so tests neither wait nor depend on the wall clock. */
 export interface ScrubClock {
@@ -218,8 +219,10 @@ export class Scrubber {
     }
     try {
       for await (const chunk of stream) {
-        await limiter.take((chunk as Buffer).length, signal)
-        this.add(counts, mount, 'bytes_read', (chunk as Buffer).length)
+        const n = (chunk as Buffer).length
+        readBuffers.give(chunk as Buffer) // hashed by the stream, read by nobody else
+        await limiter.take(n, signal)
+        this.add(counts, mount, 'bytes_read', n)
       }
       return undefined
     } catch (err) {

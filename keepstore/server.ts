@@ -69,7 +69,11 @@ export async function startKeepstore(config: Config, options: StartOptions = {})
   const nowNs = (): bigint => BigInt(now()) * 1_000_000n
   const mounts: Mount[] = []
   for (const v of ksConfig.volumes) {
-    const volume = createVolume(v, { ...(options.now ? { now: nowNs } : {}), ...(options.faults ? { faults: options.faults } : {}) })
+    const volume = createVolume(v, {
+      ...(options.now ? { now: nowNs } : {}),
+      ...(options.faults ? { faults: options.faults } : {}),
+      indexRescanIntervalMs: ksConfig.indexRescanIntervalMs,
+    })
     await volume.open()
     mounts.push(new Mount({ volume, replication: v.replication, storageClasses: v.storageClasses, priority: v.priority, readOnly: v.readOnly, minFreeSpace: ksConfig.minFreeSpace, now }))
   }

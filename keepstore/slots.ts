@@ -61,6 +61,13 @@ export class Slots {
     return this.releaser()
   }
 
+  /** A slot if one is free right now (then nobody queues either), else undefined: no waiting. */
+  tryAcquire(): Release | undefined {
+    if (this.running >= this.max) return undefined
+    this.running++
+    return this.releaser()
+  }
+
   /** Runs `fn` holding a slot. */
   async run<R>(fn: () => Promise<R>, options: { signal?: AbortSignal; wait?: 'bounded' | 'always' } = {}): Promise<R> {
     const release = await this.acquire(options)

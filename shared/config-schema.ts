@@ -170,6 +170,7 @@ const keepstoreSchema = z
     bodyIdleTimeout: duration('30s', positive),
     minFreeSpace: size('64MiB'),
     scrubRate: z.number({ error: 'must be a number of MB/s (0 = off)' }).min(0, 'must be ≥ 0 (0 = off)').default(0),
+    indexRescanInterval: duration('24h'),
     volumes: z.array(volumeSchema).min(1, 'must list at least one volume'),
   })
   .superRefine((keepstore, ctx) => {

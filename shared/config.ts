@@ -53,6 +53,8 @@ export interface KeepstoreConfig {
   scrubRate: number
   /** Bytes; a volume with less free space is `full`. */
   minFreeSpace: number
+  /** How long the index cache may reuse a file's stat before it stats it again (0: never reuses one). */
+  indexRescanIntervalMs: number
   volumes: VolumeConfig[]
 }
 
@@ -220,6 +222,7 @@ function resolveKeepstores(raw: RawConfig['keepstores'], resolve: (p: string) =>
       bodyIdleTimeoutMs: ks.bodyIdleTimeout,
       scrubRate: ks.scrubRate,
       minFreeSpace: ks.minFreeSpace,
+      indexRescanIntervalMs: ks.indexRescanInterval,
       volumes,
     }
   })

@@ -1,4 +1,5 @@
 import { md5hex } from './hash.js'
+import { md5Head, md5WithTail } from './md5-short.js'
 
 const ARVADOS_UUID_LENGTH = 27
 const SUFFIX_LENGTH = 15
@@ -8,31 +9,47 @@ export function rendezvousSuffix(uuid: string): string {
   return uuid.length === ARVADOS_UUID_LENGTH ? uuid.slice(ARVADOS_UUID_LENGTH - SUFFIX_LENGTH) : uuid
 }
 
-/** Hex digests compare as strings in the same order as their bytes. */
-function compareHex(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
+/** Weights of the items being ranked, four big-endian words each (they compare as the hex digests would). */
+let weights = new Uint32Array(64)
+const digest = new Uint32Array(4)
+const head = new Int32Array(16)
+
+/** `md5(hash + suffix)` of item `i` into `weights`; `packed` when `head` holds the hash (see md5Head). */
+function weigh(i: number, hash: string, suffix: string, packed: boolean): void {
+  if (!packed || !md5WithTail(head, suffix, digest)) {
+    const hex = md5hex(hash + suffix)
+    for (let k = 0; k < 4; k++) digest[k] = parseInt(hex.slice(8 * k, 8 * k + 8), 16)
+  }
+  weights.set(digest, 4 * i)
+}
+
+/** Compares the weights of items x and y: <0, 0, >0 as their digests' hex would compare. */
+function compareWeights(x: number, y: number): number {
+  for (let k = 0; k < 4; k++) {
+    const a = weights[4 * x + k]!
+    const b = weights[4 * y + k]!
+    if (a !== b) return a < b ? -1 : 1
+  }
+  return 0
 }
 
 /**
  * Sorts `items` by a comparator over their indexes, given each item's weight
- * `md5hex(hash + suffix(uuid))` computed once. Sorting indexes, not wrapper
- * objects, keeps the per-block cost to one digest string per item.
+ * `md5(hash + suffix(uuid))` computed once (as words: no digest string per
+ * item). Sorting indexes, not wrapper objects, keeps the per-block cost to
+ * one digest per item.
  */
-function rank<T>(
-  hash: string,
-  items: readonly T[],
-  uuidOf: (item: T) => string,
-  compare: (weights: readonly string[], x: number, y: number) => number,
-): T[] {
+function rank<T>(hash: string, items: readonly T[], uuidOf: (item: T) => string, compare: (x: number, y: number) => number): T[] {
   const n = items.length
   if (n < 2) return items.slice()
-  const weights = new Array<string>(n)
+  if (weights.length < 4 * n) weights = new Uint32Array(4 * n)
   const order = new Array<number>(n)
+  const packed = md5Head(hash, head)
   for (let i = 0; i < n; i++) {
-    weights[i] = md5hex(hash + rendezvousSuffix(uuidOf(items[i]!)))
+    weigh(i, hash, rendezvousSuffix(uuidOf(items[i]!)), packed)
     order[i] = i
   }
-  order.sort((x, y) => compare(weights, x, y))
+  order.sort(compare)
   const out = new Array<T>(n)
   for (let i = 0; i < n; i++) out[i] = items[order[i]!]!
   return out
@@ -44,7 +61,7 @@ function rank<T>(
  * Returns a new array.
  */
 export function serviceOrder<T>(hash: string, services: readonly T[], uuidOf: (s: T) => string): T[] {
-  return rank(hash, services, uuidOf, (w, x, y) => compareHex(w[y]!, w[x]!))
+  return rank(hash, services, uuidOf, (x, y) => compareWeights(y, x))
 }
 
 const mountUuid = (m: { uuid: string }): string => m.uuid
@@ -54,5 +71,5 @@ const mountUuid = (m: { uuid: string }): string => m.uuid
  * descending, then `md5hex(hash + suffix(uuid))` ascending. Returns a new array.
  */
 export function mountOrder<T extends { uuid: string; priority: number }>(hash: string, mounts: readonly T[]): T[] {
-  return rank(hash, mounts, mountUuid, (w, x, y) => mounts[y]!.priority - mounts[x]!.priority || compareHex(w[x]!, w[y]!))
+  return rank(hash, mounts, mountUuid, (x, y) => mounts[y]!.priority - mounts[x]!.priority || compareWeights(x, y))
 }

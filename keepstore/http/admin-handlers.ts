@@ -43,12 +43,11 @@ async function streamIndex(ctx: KeepContext, deps: AppDeps, mountUuid: string | 
   ctx.res.once('close', () => {
     if (!ctx.res.writableFinished) ac.abort()
   })
-  const entries = deps.keepstore.index(prefix, mountUuid, ac.signal)[Symbol.asyncIterator]()
-  let next = await entries.next() // errors before any output still get a status
+  const batches = deps.keepstore.index(prefix, mountUuid, ac.signal)[Symbol.asyncIterator]()
+  let next = await batches.next() // errors before any output still get a status
   ctx.respond = false
   const res = ctx.res
-  res.statusCode = 200
-  for (const [k, v] of Object.entries(ctx.response.headers)) if (v !== undefined) res.setHeader(k, v as string)
+  res.statusCode = 200 // the headers set through ctx are on `res` already
   res.setHeader('Content-Type', 'text/plain; charset=utf-8')
   let chunk = ''
   let sent = 0
@@ -59,9 +58,9 @@ async function streamIndex(ctx: KeepContext, deps: AppDeps, mountUuid: string | 
   }
   try {
     while (!next.done) {
-      chunk += formatIndexLine(next.value)
+      for (const entry of next.value) chunk += formatIndexLine(entry)
       if (chunk.length >= FLUSH_BYTES) await flush()
-      next = await entries.next()
+      next = await batches.next()
     }
     chunk += '\n'
     await flush()
@@ -74,13 +73,33 @@ async function streamIndex(ctx: KeepContext, deps: AppDeps, mountUuid: string | 
     }
   } finally {
     ctx.state.bytesOut = sent
-    await entries.return?.()
+    await batches.return?.()
   }
 }
 
 export const getIndex: Handler = (ctx, deps) => streamIndex(ctx, deps, undefined)
 
 export const getMountBlocks: Handler = (ctx, deps) => streamIndex(ctx, deps, ctx.params.uuid ?? '')
+
+/**
+ * One line per 3-hex prefix, `<prefix> <blocks> <sha256 of that prefix's index
+ * lines>`, then one empty line (PROTOCOL.md §3). Computed whole before the
+ * first byte goes out, so a failure is a 5xx, never a short answer.
+ */
+export const getMountDigests: Handler = async (ctx, deps) => {
+  requireAdmin(ctx, deps)
+  const ac = new AbortController()
+  ctx.res.once('close', () => {
+    if (!ctx.res.writableFinished) ac.abort()
+  })
+  const digests = await deps.keepstore.digests(ctx.params.uuid ?? '', ac.signal)
+  let body = ''
+  for (const d of digests) body += `${d.prefix} ${d.blocks} ${d.sha256}\n`
+  body += '\n'
+  ctx.type = 'text/plain; charset=utf-8'
+  ctx.body = body
+  ctx.state.bytesOut = body.length
+}
 
 export const getMounts: Handler = async (ctx, deps) => {
   requireAdmin(ctx, deps)

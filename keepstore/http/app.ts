@@ -31,27 +31,27 @@ function requireDecodablePath(path: string): void {
 }
 
 /**
- * The keepstore's Koa app: observe → OPTIONS → path check → limits → routes →
- * 400 for anything else. Block writes take a slot of their own pool, never one
- * of the general pool, so slow uploads cannot starve reads or list updates.
+ * The keepstore's Koa app: observe → OPTIONS, path check and limits → routes
+ * → 400 for anything else. Block writes take a slot of their own pool, never
+ * one of the general pool, so slow uploads cannot starve reads or list
+ * updates. Few layers: each costs a promise and a closure per request.
  */
 export function createApp(deps: AppDeps, options: AppOptions): Koa {
   const app = new Koa()
   app.silent = true // errors are rendered and logged by `observe`
   const router = createRouter(deps)
+  const limits = limitConcurrency((ctx) => (EXEMPT.has(ctx.path) ? undefined : isBlockWrite(ctx) ? options.writes : options.requests))
   app.use(observe(deps))
-  app.use(async (ctx, next) => {
-    if (ctx.method !== 'OPTIONS') return next()
-    ctx.state.route = 'options'
-    ctx.status = 200
-    ctx.body = ''
-  })
-  app.use(async (ctx, next) => {
+  app.use((ctx, next) => {
+    if (ctx.method === 'OPTIONS') {
+      ctx.state.route = 'options'
+      ctx.status = 200
+      ctx.body = ''
+      return Promise.resolve()
+    }
     requireDecodablePath(ctx.path)
-    return next()
+    return limits(ctx, next)
   })
-  app.use(limitConcurrency(options.requests, (ctx) => !EXEMPT.has(ctx.path) && !isBlockWrite(ctx)))
-  app.use(limitConcurrency(options.writes, isBlockWrite))
   app.use(router.routes())
   app.use(async () => {
     // Unknown path or method: 400, never 404/405 from routing (PROTOCOL.md §3).

@@ -1,8 +1,9 @@
-import { pipeline } from 'node:stream/promises'
+import type { ServerResponse } from 'node:http'
 import { KeepError } from '../../shared/errors.js'
 import { EMPTY_BLOCK_HASH } from '../../shared/hash.js'
 import { parseLocator } from '../../shared/locator.js'
 import { MAX_BLOCK_SIZE } from '../volumes/volume.js'
+import { readBuffers } from '../volumes/buffer-pool.js'
 import type { ReadOptions } from '../keepstore.js'
 import type { AppDeps, KeepContext } from './context.js'
 import { requireAdmin } from './context.js'
@@ -10,6 +11,8 @@ import { requireToken } from '../../shared/auth.js'
 import { guardIdle } from '../../shared/read-body.js'
 
 type Handler = (ctx: KeepContext, deps: AppDeps) => Promise<void>
+
+const TEXT_PLAIN = 'text/plain; charset=utf-8'
 
 function parseClasses(header: string): string[] | undefined {
   const classes = header.split(',').map((s) => s.trim()).filter(Boolean)
@@ -41,7 +44,7 @@ export const putBlock: Handler = async (ctx, { keepstore, bodyIdleTimeoutMs }) =
       .map(([c, n]) => `${c}=${n}`)
       .join(', '),
   )
-  ctx.type = 'text/plain'
+  ctx.set('Content-Type', TEXT_PLAIN) // what `ctx.type = 'text/plain'` sets, without a MIME lookup per PUT
   ctx.body = `${keepstore.locatorFor(loc.hash, result.size, ctx.state.token)}\n`
 }
 
@@ -71,24 +74,57 @@ export const getBlock: Handler = async (ctx, deps) => {
   // after bytes went out cuts the connection instead of completing a body.
   ctx.respond = false
   const res = ctx.res
+  // The headers set through ctx (request id, CORS) are on `res` already: Koa sets them there.
   res.statusCode = 200
-  for (const [k, v] of Object.entries(ctx.response.headers)) if (v !== undefined) res.setHeader(k, v as string)
   res.setHeader('Content-Type', 'application/octet-stream')
   res.setHeader('Content-Length', String(block.size))
   ctx.state.bytesOut = block.size
   if (block.first === undefined || block.first.length === block.size) {
     // Whole block in one verified chunk (the volume holds back the last chunk until its hash checks out).
     block.rest.resume()
-    res.end(block.first)
+    const first = block.first
+    res.end(first, () => first && readBuffers.give(first))
     return
   }
-  res.write(block.first)
   try {
-    await pipeline(block.rest, res)
+    send(res, block.first)
+    for await (const chunk of block.rest) {
+      if (!send(res, chunk as Buffer)) await drained(res)
+    }
+    res.end()
   } catch (err) {
     res.destroy()
+    block.rest.destroy()
     deps.logger.warn({ err, hash, mount: block.mount.uuid, reqId: ctx.state.requestId }, 'GET stopped short')
   }
+}
+
+/**
+ * Writes one chunk of a block; once the socket has written it (not before:
+ * it is about to be read into again) it goes back to the read buffer pool.
+ * False: wait for 'drain'.
+ */
+function send(res: ServerResponse, chunk: Buffer): boolean {
+  return res.write(chunk, (err) => {
+    if (!err) readBuffers.give(chunk)
+  })
+}
+
+/** Resolves on 'drain'; fails when the response closes first (the client left). */
+function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed) return Promise.reject(new KeepError('KEEP_TIMEOUT', 'the client left'))
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      res.off('drain', onDrain)
+      res.off('close', onClose)
+      if (err) reject(err)
+      else resolve()
+    }
+    const onDrain = (): void => done()
+    const onClose = (): void => done(new KeepError('KEEP_TIMEOUT', 'the client left'))
+    res.on('drain', onDrain)
+    res.on('close', onClose)
+  })
 }
 
 export const headBlock: Handler = async (ctx, deps) => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type Koa from 'koa'
 import { KeepError, isKeepError } from '../../shared/errors.js'
 import type { AppDeps, KeepContext } from './context.js'
-import type { Release, Slots } from '../slots.js'
+import type { Slots } from '../slots.js'
 import { tokenOf } from './context.js'
 import { redactSignatures, type Logger } from '../../shared/logger.js'
 
@@ -147,26 +147,34 @@ export function redactPath(path: string): string {
 }
 
 /**
- * Runs the requests `applies` picks while holding a slot of `slots` (which
- * queue, then answer 503 at once beyond the queue). A request whose client
- * goes away while it waits leaves the queue.
+ * Runs each request holding a slot of the pool `poolOf` picks for it (none:
+ * no limit). Pools queue, then answer 503 at once beyond the queue; a request
+ * whose client goes away while it waits leaves the queue. One middleware for
+ * every pool: each layer of Koa middleware costs a promise per request.
  */
-export function limitConcurrency(slots: Slots, applies: (ctx: Koa.Context) => boolean): Koa.Middleware {
-  return async (ctx, next) => {
-    if (!applies(ctx)) return next()
+export function limitConcurrency(poolOf: (ctx: Koa.Context) => Slots | undefined): Koa.Middleware {
+  return (ctx, next) => {
+    const slots = poolOf(ctx)
+    return slots ? holdSlot(slots, ctx, next) : next()
+  }
+}
+
+async function holdSlot(slots: Slots, ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  // A free slot needs no queueing machinery (most requests, and the cheap path).
+  let release = slots.tryAcquire()
+  if (!release) {
     const ac = new AbortController()
     const onClose = (): void => ac.abort(new KeepError('KEEP_UNAVAILABLE', 'client went away while queued'))
     ctx.res.once('close', onClose)
-    let release: Release
     try {
       release = await slots.acquire({ signal: ac.signal })
     } finally {
       ctx.res.off('close', onClose)
     }
-    try {
-      await next()
-    } finally {
-      release()
-    }
+  }
+  try {
+    await next()
+  } finally {
+    release()
   }
 }

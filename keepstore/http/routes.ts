@@ -2,7 +2,7 @@ import Router from '@koa/router'
 import type Koa from 'koa'
 import type { AppDeps, KeepContext } from './context.js'
 import { putBlock, getBlock, headBlock, deleteBlock, untrashBlock } from './block-handlers.js'
-import { getIndex, getMountBlocks, getMounts, getStatus, getHealth, getMetrics } from './admin-handlers.js'
+import { getIndex, getMountBlocks, getMountDigests, getMounts, getStatus, getHealth, getMetrics } from './admin-handlers.js'
 import { putPullList, getPullList, putTrashList, getTrashList } from './list-handlers.js'
 
 type Handler = (ctx: KeepContext, deps: AppDeps) => Promise<void>
@@ -24,6 +24,7 @@ export const ROUTES: ReadonlyArray<readonly [Method, string, string, Handler]> =
   ['get', '/mounts/:uuid/blocks', 'mount_blocks', getMountBlocks],
   ['get', '/mounts/:uuid/blocks/', 'mount_blocks', getMountBlocks],
   ['get', '/mounts/:uuid/blocks/:prefix', 'mount_blocks', getMountBlocks],
+  ['get', '/mounts/:uuid/digests', 'mount_digests', getMountDigests],
   ['put', '/pull', 'put_pull', putPullList],
   ['get', '/pull', 'get_pull', getPullList],
   ['put', '/trash', 'put_trash', putTrashList],
@@ -42,10 +43,10 @@ export const ROUTES: ReadonlyArray<readonly [Method, string, string, Handler]> =
 export function createRouter(deps: AppDeps): Router {
   const router = new Router({ strict: true })
   for (const [method, path, name, handler] of ROUTES) {
-    router[method](path, async (ctx: Koa.Context) => {
+    router[method](path, (ctx: Koa.Context) => {
       const c = ctx as unknown as KeepContext
       c.state.route = name
-      await handler(c, deps)
+      return handler(c, deps)
     })
   }
   return router

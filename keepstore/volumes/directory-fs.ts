@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { type BigIntStats, constants } from 'node:fs'
-import { type FileHandle, open, unlink } from 'node:fs/promises'
+import { type BigIntStats, constants, fstatSync, openSync } from 'node:fs'
+import { unlink } from 'node:fs/promises'
 import { KeepError, type KeepErrorCode } from '../../shared/errors.js'
+import { closeFd, fdio } from './fd-io.js'
 import { READ_CHUNK_SIZE } from './hashing-stream.js'
 import { MAX_BLOCK_SIZE, type VolumeStats, createVolumeStats, tick } from './volume.js'
 
@@ -23,7 +24,7 @@ export type FsOp =
  * Test seam: called before each file-system step with the path involved; a
  * thrown error (e.g. `Object.assign(new Error('x'), { code: 'ENOSPC' })`)
  * stands for that step failing, and is mapped like a real one. The index
- * scan's synchronous readdir/stat calls do not consult it.
+ * scan consults it once per block directory ('readdir'), not per file.
  */
 export type FaultHook = (op: FsOp, path: string) => void | Promise<void>
 
@@ -44,6 +45,16 @@ export class FsRunner {
       return await fn()
     } catch (err) {
       throw this.map(err, op, path, absent)
+    }
+  }
+
+  /** Consults the fault hook alone, for a step taken synchronously elsewhere (the index scan's readdir). */
+  async check(op: FsOp, path: string): Promise<void> {
+    if (!this.faults) return
+    try {
+      await this.faults(op, path)
+    } catch (err) {
+      throw this.map(err, op, path, 'KEEP_IO')
     }
   }
 
@@ -71,13 +82,17 @@ export class FsRunner {
     return withPath(new KeepError(code, `volume ${this.uuid}: ${op} failed: ${errno ?? 'I/O error'}`, { cause: err }), path)
   }
 
-  /** Makes renames and new entries in `dir` durable. */
+  /**
+   * Makes renames and new entries in `dir` durable. The directory was just
+   * written to, so opening it needs no disk: that runs inline, the fsync on
+   * the thread pool.
+   */
   async syncDir(dir: string): Promise<void> {
-    const handle = await this.run('open', dir, () => open(dir, 'r'), 'KEEP_IO')
+    const fd = await this.run('open', dir, async () => openSync(dir, 'r'), 'KEEP_IO')
     try {
-      await this.run('fsync', dir, () => handle.sync(), 'KEEP_IO')
+      await this.run('fsync', dir, () => fdio.fsync(fd), 'KEEP_IO')
     } finally {
-      await handle.close()
+      closeFd(fd)
     }
   }
 
@@ -107,22 +122,23 @@ export function notRegular(fs: FsRunner, path: string, what: string): KeepError 
 /**
  * Opens a block file for reading and checks with fstat that it is a regular
  * file: a symlink, directory, FIFO or device → KEEP_CORRUPT (nothing is read
- * from it); absent → KEEP_BLOCK_NOT_FOUND.
+ * from it); absent → KEEP_BLOCK_NOT_FOUND. The caller owns the descriptor
+ * and closes it once ({@link closeFd}).
  */
-export async function openBlockFile(fs: FsRunner, path: string): Promise<{ handle: FileHandle; st: BigIntStats }> {
-  let handle: FileHandle
+export async function openBlockFile(fs: FsRunner, path: string): Promise<{ fd: number; st: BigIntStats }> {
+  let fd: number
   try {
-    handle = await fs.run('open', path, () => open(path, BLOCK_OPEN_FLAGS))
+    fd = await fs.run('open', path, () => fdio.open(path, BLOCK_OPEN_FLAGS))
   } catch (err) {
     if (errnoOf((err as Error).cause) === 'ELOOP') throw notRegular(fs, path, 'a symlink')
     throw err
   }
   try {
-    const st = await fs.run('stat', path, () => handle.stat({ bigint: true }))
+    const st = await fs.run('stat', path, async () => fstatSync(fd, { bigint: true }))
     if (!st.isFile()) throw notRegular(fs, path, st.isDirectory() ? 'a directory' : 'a special file')
-    return { handle, st }
+    return { fd, st }
   } catch (err) {
-    await handle.close().catch(() => undefined)
+    closeFd(fd)
     throw err
   }
 }
@@ -132,9 +148,16 @@ export function errnoOf(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined
 }
 
-/** `.<hash>.tmp-<random>`: hidden from scans by its leading dot. */
+/** This process's part of temp names: random, so two processes never pick one name. */
+const TEMP_PREFIX = randomBytes(6).toString('hex')
+let tempCounter = 0
+
+/**
+ * `.<hash>.tmp-<random><n>`: hidden from scans by its leading dot, unique
+ * without drawing random bytes per write (files are created with O_EXCL anyway).
+ */
 export function tempName(hash: string): string {
-  return `.${hash}.tmp-${randomBytes(6).toString('hex')}`
+  return `.${hash}.tmp-${TEMP_PREFIX}${(tempCounter++).toString(36)}`
 }
 
 export function isTempName(name: string): boolean {
@@ -162,20 +185,20 @@ export type Comparison = 'identical' | 'corrupt' | 'collision'
  * otherwise the stored copy is corrupt unless it has a valid MD5 of `hash`.
  */
 export async function compareStored(fs: FsRunner, storedPath: string, candidatePath: string, hash: string): Promise<Comparison> {
-  let stored: FileHandle
+  let stored: number
   let storedSize: bigint
   try {
-    ;({ handle: stored, st: { size: storedSize } } = await openBlockFile(fs, storedPath))
+    ;({ fd: stored, st: { size: storedSize } } = await openBlockFile(fs, storedPath))
   } catch (err) {
     // A symlink, FIFO or directory planted as the block is never followed: it is replaced.
     if (err instanceof KeepError && err.code === 'KEEP_CORRUPT') return 'corrupt'
     throw err
   }
-  let candidate: FileHandle | undefined
+  let candidate: number | undefined
   try {
-    candidate = await fs.run('open', candidatePath, () => open(candidatePath, 'r'), 'KEEP_IO')
+    candidate = await fs.run('open', candidatePath, () => fdio.open(candidatePath, 'r'), 'KEEP_IO')
     const opened = candidate
-    const b = await fs.run('stat', candidatePath, () => opened.stat({ bigint: true }), 'KEEP_IO')
+    const b = await fs.run('stat', candidatePath, async () => fstatSync(opened, { bigint: true }), 'KEEP_IO')
     let same = storedSize === b.size
     // Larger than any block: no need to read it to know it is not this one.
     if (storedSize > BigInt(MAX_BLOCK_SIZE)) return 'corrupt'
@@ -197,18 +220,23 @@ export async function compareStored(fs: FsRunner, storedPath: string, candidateP
     if (same) return 'identical'
     return md5.digest('hex') === hash ? 'collision' : 'corrupt'
   } finally {
-    await stored.close()
-    await candidate?.close()
+    closeFd(stored)
+    if (candidate !== undefined) closeFd(candidate)
   }
 }
 
-/** Fills `buf` unless the file ends first; returns the bytes read. */
-export async function readFull(fs: FsRunner, handle: FileHandle, path: string, buf: Buffer): Promise<number> {
+/**
+ * Reads from `fd`'s position into `buf` until at least `min` bytes (default:
+ * all of it; at least one read) are there or the file ends; returns the bytes read. A regular
+ * file answers a read short only at its end, so asking for one byte more
+ * than expected with `min` = expected tells in one read whether it ends there.
+ */
+export async function readFull(fs: FsRunner, fd: number, path: string, buf: Buffer, min = buf.length): Promise<number> {
   let filled = 0
-  while (filled < buf.length) {
-    const { bytesRead } = await fs.run('read', path, () => handle.read(buf, filled, buf.length - filled, null))
+  do {
+    const bytesRead = await fs.run('read', path, () => fdio.read(fd, buf.subarray(filled)))
     if (bytesRead === 0) break
     filled += bytesRead
-  }
+  } while (filled < min)
   return filled
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
-import { constants } from 'node:fs'
-import { lstat, open, readdir } from 'node:fs/promises'
+import { constants, fstatSync } from 'node:fs'
+import { lstat, readdir } from 'node:fs/promises'
 import { isHash } from '../../shared/hash.js'
 import { type FsRunner, readFull } from './directory-fs.js'
+import { closeFd, fdio } from './fd-io.js'
 import { blockDirs } from './directory-scan.js'
 import { READ_CHUNK_SIZE } from './hashing-stream.js'
 
@@ -27,7 +28,7 @@ export async function freeQuarantinePath(fs: FsRunner, dir: string, hash: string
 
 /**
  * Whether `path` holds a good copy of `hash`: a regular file (lstat, then
- * fstat of a handle opened without following links or blocking on a FIFO)
+ * fstat of a descriptor opened without following links or blocking on a FIFO)
  * whose bytes have that MD5. Reads but changes nothing, mtime included.
  */
 export async function checkStored(fs: FsRunner, path: string, hash: string): Promise<'good' | 'bad' | 'absent'> {
@@ -35,23 +36,23 @@ export async function checkStored(fs: FsRunner, path: string, hash: string): Pro
   if (!st) return 'absent'
   if (!st.isFile()) return 'bad'
   const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
-  const handle = await fs.optional('open', path, () => open(path, flags))
-  if (!handle) return 'absent'
+  const fd = await fs.optional('open', path, () => fdio.open(path, flags))
+  if (fd === undefined) return 'absent'
   try {
-    const fst = await fs.run('stat', path, () => handle.stat(), 'KEEP_IO')
+    const fst = await fs.run('stat', path, async () => fstatSync(fd), 'KEEP_IO')
     if (!fst.isFile()) return 'bad'
     const md5 = createHash('md5')
     const buf = Buffer.allocUnsafe(READ_CHUNK_SIZE)
     let size = 0
     for (;;) {
-      const n = await readFull(fs, handle, path, buf)
+      const n = await readFull(fs, fd, path, buf)
       if (n === 0) break
       md5.update(buf.subarray(0, n))
       size += n
     }
     return md5.digest('hex') === hash && size === fst.size ? 'good' : 'bad'
   } finally {
-    await handle.close()
+    closeFd(fd)
   }
 }
 

@@ -1,5 +1,5 @@
-import { type BigIntStats, lstatSync, statSync } from 'node:fs'
-import { type FileHandle, lstat, mkdir, open, rename, stat, statfs, unlink } from 'node:fs/promises'
+import { type BigIntStats, fstatSync, lstatSync, statSync } from 'node:fs'
+import { lstat, mkdir, stat, statfs, unlink } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
 import { KeepError } from '../../shared/errors.js'
 import { isHash } from '../../shared/hash.js'
@@ -17,11 +17,14 @@ import {
   tempName,
   trashName,
 } from './directory-fs.js'
-import { blockDirs, dirEntries, scanIndex } from './directory-scan.js'
+import { blockDirs, dirEntries, scanDigests, scanIndex } from './directory-scan.js'
+import { ListingCache } from './directory-listing.js'
 import { BatchedWriter } from './batched-writer.js'
+import { closeFd, fdio } from './fd-io.js'
 import { READ_CHUNK_SIZE, consumeVerified, createVerifiedStream } from './hashing-stream.js'
+import { POOLED_READ_MIN, readBuffers } from './buffer-pool.js'
 import { type QuarantineOutcome, checkStored, freeQuarantinePath, scanIrregular } from './directory-quarantine.js'
-import type { BlockStat, ReadResult, TrashOptions, Volume, VolumeStats, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
+import type { BlockStat, PrefixDigest, ReadResult, TrashOptions, Volume, VolumeStats, VolumeStatus, WriteOptions, WriteResult } from './volume.js'
 
 export type { FaultHook, FsOp } from './directory-fs.js'
 
@@ -42,7 +45,13 @@ export interface DirectoryVolumeOptions {
   hostname?: string
   /** Fault injection for tests (ENOSPC, EIO): see {@link FaultHook}. */
   faults?: FaultHook
+  /** How long the index cache may reuse a file's stat (config `indexRescanInterval`; default 24 h, 0 = never). */
+  indexRescanIntervalMs?: number
+  /** The index cache's clock, ms since the epoch (default Date.now); see {@link ListingCache}. */
+  listingClock?: () => number
 }
+
+const DAY_MS = 24 * 3_600_000
 
 /**
  * A volume in a directory on a local disk: `root/<hash[0:3]>/<hash>`, written
@@ -65,6 +74,7 @@ class DirectoryVolume implements Volume {
   private readonly fs: FsRunner
   private readonly locks = new KeyedMutex()
   private readonly knownDirs = new Set<string>()
+  private readonly listings: ListingCache
   private knownDeviceId: string | undefined
 
   constructor(options: DirectoryVolumeOptions) {
@@ -76,6 +86,7 @@ class DirectoryVolume implements Volume {
     this.hostname = options.hostname ?? osHostname()
     this.fs = new FsRunner(options.uuid, options.faults)
     this.stats = this.fs.stats
+    this.listings = new ListingCache({ rescanIntervalMs: options.indexRescanIntervalMs ?? DAY_MS, now: options.listingClock ?? Date.now })
   }
 
   get deviceId(): string {
@@ -113,33 +124,48 @@ class DirectoryVolume implements Volume {
   async probe(): Promise<void> {
     this.assertWritable()
     const path = `${this.root}/${tempName('probe')}`
-    const handle = await this.fs.run('open', path, () => open(path, 'wx'), 'KEEP_IO')
+    const fd = await this.fs.run('open', path, () => fdio.open(path, 'wx'), 'KEEP_IO')
     try {
-      await this.fs.run('write', path, () => handle.write(PROBE_BYTES), 'KEEP_IO')
-      await this.fs.run('fsync', path, () => handle.sync(), 'KEEP_IO')
+      await this.fs.run('write', path, () => fdio.write(fd, PROBE_BYTES), 'KEEP_IO')
+      await this.fs.run('fsync', path, () => fdio.fsync(fd), 'KEEP_IO')
     } finally {
-      await handle.close().catch(() => undefined)
+      closeFd(fd)
       await this.fs.discard(path)
     }
   }
 
   async read(hash: string, options: { signal?: AbortSignal } = {}): Promise<ReadResult> {
     const path = this.blockPath(hash)
-    const { handle, st } = await openBlockFile(this.fs, path)
+    const { fd, st } = await openBlockFile(this.fs, path)
     const size = Number(st.size)
     let remaining = size
+    let ended = false
     const stream = createVerifiedStream(
       {
         next: async () => {
-          // Never past the size fstat gave: at the end, one byte more tells a file that grew.
-          const buf = Buffer.allocUnsafe(remaining > 0 ? Math.min(READ_CHUNK_SIZE, remaining) : 1)
-          const n = await readFull(this.fs, handle, path, buf)
+          if (ended) return null
+          // Never past the size fstat gave. The read that reaches it asks for one byte
+          // more: getting it tells a file that grew, a short read that it ends there.
+          const want = Math.min(READ_CHUNK_SIZE, remaining)
+          const last = want === remaining
+          const ask = last ? want + 1 : want
+          const buf = ask >= POOLED_READ_MIN ? readBuffers.take().subarray(0, ask) : Buffer.allocUnsafe(ask)
+          let n: number
+          try {
+            n = await readFull(this.fs, fd, path, buf, want)
+          } catch (err) {
+            readBuffers.give(buf)
+            throw err
+          }
           this.stats.inBytes += n
-          if (remaining === 0 && n > 0) throw new KeepError('KEEP_CORRUPT', `volume ${this.uuid}: stored block ${hash} grew while it was read`)
+          if (n > remaining) throw new KeepError('KEEP_CORRUPT', `volume ${this.uuid}: stored block ${hash} grew while it was read`)
           remaining -= n
-          return n === 0 ? null : buf.subarray(0, n)
+          ended = n === 0 || (last && remaining === 0)
+          if (n > 0) return buf.subarray(0, n)
+          readBuffers.give(buf)
+          return null
         },
-        close: () => handle.close(),
+        close: async () => closeFd(fd),
       },
       { hash, size, signal: options.signal, mapError: (err) => this.fs.map(err, 'read', path, 'KEEP_IO') },
     )
@@ -160,15 +186,15 @@ class DirectoryVolume implements Volume {
     const dir = this.dirOf(hash)
     await this.ensureDir(dir)
     const temp = `${dir}/${tempName(hash)}`
-    const openTemp = (): Promise<FileHandle> => this.fs.run('open', temp, () => open(temp, 'wx'), 'KEEP_IO')
-    const handle = await openTemp().catch(async (err: unknown) => {
+    const openTemp = (): Promise<number> => this.fs.run('open', temp, () => fdio.open(temp, 'wx'), 'KEEP_IO')
+    const fd = await openTemp().catch(async (err: unknown) => {
       // The directory was known to exist; if someone removed it, make it again once.
       if (!this.knownDirs.delete(dir)) throw err
       await this.ensureDir(dir)
       return openTemp()
     })
     let settled = false
-    const writer = new BatchedWriter((chunks) => this.writeChunks(handle, temp, chunks))
+    const writer = new BatchedWriter((chunks) => this.writeChunks(fd, temp, chunks))
     try {
       try {
         await consumeVerified(source, {
@@ -179,14 +205,14 @@ class DirectoryVolume implements Volume {
         })
         await writer.end()
         const t = this.nowSeconds()
-        if (t !== undefined) await this.fs.run('utimes', temp, () => handle.utimes(t, t), 'KEEP_IO')
-        await this.fs.run('fsync', temp, () => handle.sync(), 'KEEP_IO')
+        if (t !== undefined) await this.fs.run('utimes', temp, () => fdio.futimes(fd, t), 'KEEP_IO')
+        await this.fs.run('fsync', temp, () => fdio.fsync(fd), 'KEEP_IO')
       } finally {
         await writer.settled()
         // Once fsync succeeded the bytes are safe; a failing close changes nothing.
-        await handle.close().catch(() => undefined)
+        closeFd(fd)
       }
-      const result = await this.locks.run(hash, () => this.commit(hash, temp))
+      const result = await this.changing(hash, () => this.commit(hash, temp))
       settled = true
       return result
     } finally {
@@ -196,12 +222,12 @@ class DirectoryVolume implements Volume {
 
   async touch(hash: string): Promise<BlockStat> {
     this.assertWritable()
-    return this.locks.run(hash, () => this.touchLocked(hash))
+    return this.changing(hash, () => this.touchLocked(hash))
   }
 
   async trash(hash: string, options: TrashOptions): Promise<boolean> {
     this.assertTrashable()
-    return this.locks.run(hash, async () => {
+    return this.changing(hash, async () => {
       const { mtime } = await this.stat(hash)
       if (options.ifMtime !== undefined && mtime !== options.ifMtime) return false
       if (options.notNewerThan !== undefined && mtime > options.notNewerThan) return false
@@ -213,7 +239,7 @@ class DirectoryVolume implements Volume {
         if (!(await this.fs.optional('stat', candidate, () => lstat(candidate)))) target = candidate
       }
       const path = this.blockPath(hash)
-      await this.fs.run('rename', path, () => rename(path, target))
+      await this.fs.run('rename', path, () => fdio.rename(path, target))
       await this.fs.syncDir(dir)
       return true
     })
@@ -221,7 +247,7 @@ class DirectoryVolume implements Volume {
 
   async untrash(hash: string): Promise<BlockStat> {
     this.assertTrashable()
-    return this.locks.run(hash, async () => {
+    return this.changing(hash, async () => {
       const dir = this.dirOf(hash)
       const copies = []
       for (const name of await dirEntries(this.fs, dir)) {
@@ -240,7 +266,7 @@ class DirectoryVolume implements Volume {
       copies.sort((a, b) => a.deadline - b.deadline || (a.mtime < b.mtime ? -1 : a.mtime > b.mtime ? 1 : a.n - b.n))
       const newest = copies[copies.length - 1] as (typeof copies)[number]
       const path = this.blockPath(hash)
-      await this.fs.run('rename', newest.path, () => rename(newest.path, path))
+      await this.fs.run('rename', newest.path, () => fdio.rename(newest.path, path))
       await this.fs.syncDir(dir)
       return this.stat(hash)
     })
@@ -264,19 +290,28 @@ class DirectoryVolume implements Volume {
     return deleted
   }
 
-  index(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<BlockStat> {
-    return scanIndex(this.fs, this.root, prefix, options.signal)
+  async *index(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<BlockStat> {
+    // A plain loop: `yield*` over an array costs twice as much per item in an async generator.
+    for await (const batch of this.indexBatches(prefix, options)) for (const stat of batch) yield stat
+  }
+
+  indexBatches(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<BlockStat[]> {
+    return scanIndex(this.fs, this.listings, this.root, prefix, options.signal)
+  }
+
+  digests(options: { signal?: AbortSignal } = {}): Promise<PrefixDigest[]> {
+    return scanDigests(this.fs, this.listings, this.root, options.signal)
   }
 
   async quarantine(hash: string): Promise<QuarantineOutcome> {
     this.assertWritable()
     const path = this.blockPath(hash)
-    return this.locks.run(hash, async () => {
+    return this.changing(hash, async () => {
       const verdict = await checkStored(this.fs, path, hash)
       if (verdict !== 'bad') return verdict
       const dir = this.dirOf(hash)
       const target = await freeQuarantinePath(this.fs, dir, hash, Math.floor(this.nowSeconds() ?? Date.now() / 1000))
-      await this.fs.run('rename', path, () => rename(path, target))
+      await this.fs.run('rename', path, () => fdio.rename(path, target))
       await this.fs.syncDir(dir)
       return 'quarantined'
     })
@@ -284,6 +319,20 @@ class DirectoryVolume implements Volume {
 
   irregular(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<string> {
     return scanIrregular(this.fs, this.root, prefix, options.signal)
+  }
+
+  /**
+   * Runs a change to `hash` under its lock; whatever it did (even when it
+   * failed part-way), the index cache takes the block's stat again next time.
+   */
+  private changing<T>(hash: string, change: () => Promise<T>): Promise<T> {
+    return this.locks.run(hash, async () => {
+      try {
+        return await change()
+      } finally {
+        this.listings.forget(hash)
+      }
+    })
   }
 
   /** Under the hash's lock: moves a verified temp file into place, unless the volume already has these bytes. */
@@ -300,44 +349,40 @@ class DirectoryVolume implements Volume {
         throw new KeepError('KEEP_HASH_COLLISION', `volume ${this.uuid} holds different bytes with MD5 ${hash}`)
       }
     }
-    await this.fs.run('rename', temp, () => rename(temp, path), 'KEEP_IO')
+    await this.fs.run('rename', temp, () => fdio.rename(temp, path), 'KEEP_IO')
     await this.fs.syncDir(this.dirOf(hash))
-    return { ...(await this.stat(hash)), outcome: 'written' }
+    // Just renamed into place: its inode is in memory, a stat needs no disk.
+    const st = await this.fs.run('stat', path, async () => lstatSync(path, { bigint: true }))
+    return { hash, size: Number(st.size), mtime: st.mtimeNs, outcome: 'written' }
   }
 
-  /** Through an opened, fstat-checked handle: utimes on the path would follow a planted symlink. */
+  /** Through an opened, fstat-checked descriptor: utimes on the path would follow a planted symlink. */
   private async touchLocked(hash: string): Promise<BlockStat> {
     const path = this.blockPath(hash)
     const t = this.nowSeconds() ?? Date.now() / 1000
-    const { handle } = await openBlockFile(this.fs, path)
+    const { fd } = await openBlockFile(this.fs, path)
     try {
-      await this.fs.run('utimes', path, () => handle.utimes(t, t))
-      const st = await this.fs.run('stat', path, () => handle.stat({ bigint: true }))
+      await this.fs.run('utimes', path, () => fdio.futimes(fd, t))
+      const st = await this.fs.run('stat', path, async () => fstatSync(fd, { bigint: true }))
       return { hash, size: Number(st.size), mtime: st.mtimeNs }
     } finally {
-      await handle.close().catch(() => undefined)
+      closeFd(fd)
     }
   }
 
   /** One writev for a batch of chunks; a short write finishes with plain writes. */
-  private async writeChunks(handle: FileHandle, path: string, chunks: Buffer[]): Promise<void> {
+  private async writeChunks(fd: number, path: string, chunks: Buffer[]): Promise<void> {
     const total = chunks.reduce((n, c) => n + c.length, 0)
-    const { bytesWritten } = await this.fs.run('write', path, () => handle.writev(chunks), 'KEEP_IO')
-    this.stats.outBytes += bytesWritten
-    if (bytesWritten < total) await this.writeAll(handle, path, Buffer.concat(chunks).subarray(bytesWritten))
+    const written = await this.fs.run('write', path, () => fdio.writev(fd, chunks), 'KEEP_IO')
+    this.stats.outBytes += written
+    if (written < total) await this.writeAll(fd, path, Buffer.concat(chunks).subarray(written))
   }
 
-  private async writeAll(handle: FileHandle, path: string, chunk: Buffer): Promise<void> {
-    let offset = 0
-    while (offset < chunk.length) {
-      const { bytesWritten } = await this.fs.run(
-        'write',
-        path,
-        () => handle.write(chunk, offset, chunk.length - offset, null),
-        'KEEP_IO',
-      )
-      this.stats.outBytes += bytesWritten
-      offset += bytesWritten
+  private async writeAll(fd: number, path: string, chunk: Buffer): Promise<void> {
+    for (let offset = 0; offset < chunk.length; ) {
+      const written = await this.fs.run('write', path, () => fdio.write(fd, chunk.subarray(offset)), 'KEEP_IO')
+      this.stats.outBytes += written
+      offset += written
     }
   }
 

@@ -4,7 +4,8 @@ import { md5hex } from '../../shared/hash.js'
 import { KeyedMutex } from '../../shared/keyed-mutex.js'
 import { READ_CHUNK_SIZE, consumeVerified, createVerifiedStream } from './hashing-stream.js'
 import { type BlockStat, type ReadResult, type TrashOptions, type Volume, type VolumeStatus, type WriteOptions, type WriteResult, createVolumeStats, tick } from './volume.js'
-import type { QuarantineOutcome } from './volume.js'
+import type { PrefixDigest, QuarantineOutcome } from './volume.js'
+import { digestSorted } from './prefix-digests.js'
 
 export interface MemoryVolumeOptions {
   uuid: string
@@ -216,6 +217,21 @@ class MemoryVolumeImpl implements MemoryVolume {
       const stored = this.live.get(hash)
       if (stored) yield this.statOf(hash, stored)
     }
+  }
+
+  async *indexBatches(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<BlockStat[]> {
+    const batch: BlockStat[] = []
+    for await (const stat of this.index(prefix, options)) {
+      batch.push(stat)
+      if (batch.length === 4096) yield batch.splice(0)
+    }
+    if (batch.length > 0) yield batch
+  }
+
+  async digests(options: { signal?: AbortSignal } = {}): Promise<PrefixDigest[]> {
+    options.signal?.throwIfAborted()
+    const hashes = [...this.live.keys()].sort()
+    return digestSorted(hashes.map((hash) => this.statOf(hash, this.live.get(hash) as Stored)))
   }
 
   async quarantine(hash: string): Promise<QuarantineOutcome> {

@@ -135,10 +135,36 @@ export interface BlockTrasher {
   emptyTrash(nowSeconds: number): Promise<number>
 }
 
-/** Index slice: what GET /index and the mounts endpoint need. */
+/** What `index(prefix)` lists for one 3-hex prefix, in brief. */
+export interface PrefixDigest {
+  prefix: string
+  /** How many lines. */
+  blocks: number
+  /** sha256 hex of exactly the index lines (`formatIndexLine`), in order. */
+  sha256: string
+}
+
+/** Index slice: what GET /index and the mounts endpoints need. */
 export interface BlockIndexer {
-  /** Live blocks whose hash starts with `prefix` (0–32 lowercase hex), in ascending hash order. */
+  /**
+   * Live blocks whose hash starts with `prefix` (0–32 lowercase hex), in
+   * ascending hash order. A block that is gone (deleted, trashed) by the time
+   * the listing starts is never listed, whatever a driver caches.
+   */
   index(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<BlockStat>
+  /**
+   * The same entries as `index(prefix)`, in the same order, a non-empty batch
+   * at a time (the directory driver: one block directory): what the index
+   * endpoints stream, without an await per block.
+   */
+  indexBatches(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<BlockStat[]>
+  /**
+   * One entry per 3-hex prefix, `000` to `fff` in order, each describing what
+   * `index(prefix)` would list now (PROTOCOL.md §3, GET /mounts/<uuid>/digests):
+   * a fresh listing under the same rules as `index`. A failure is thrown, never
+   * answered from a cache.
+   */
+  digests(options?: { signal?: AbortSignal }): Promise<PrefixDigest[]>
 }
 
 /** `quarantined`: moved out of sight; `good`: the copy verified under the lock and stays; `absent`: nothing there. */

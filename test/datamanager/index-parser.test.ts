@@ -101,3 +101,38 @@ t.test('index parser: a 64 MiB line without a newline is refused after its first
   t.equal(fed, 1100, 'fed in 100-byte pieces, it faults once 1 KiB is passed')
   t.equal(byBytes.lineTooLong, true)
 })
+
+t.test('index parser: pushGroups cuts the index into 3-hex prefix groups holding exactly their lines’ bytes, however it is chunked', async (t) => {
+  const D = 'acbe0000000000000000000000000001'
+  const E = 'c0fffe00000000000000000000000002'
+  const lines = [line(A), line(B), line(D), line(C), line(E)]
+  const body = `${lines.join('')}\n`
+  for (const chunk of [1, 5, 36, 60, 64, body.length]) {
+    const parser = new IndexParser()
+    const groups: Array<{ prefix: string; hashes: string[]; bytes: string }> = []
+    const bytes = Buffer.from(body, 'latin1')
+    for (let i = 0; i < bytes.length; i += chunk) {
+      for (const g of parser.pushGroups(bytes.subarray(i, i + chunk))) groups.push({ prefix: g.prefix, hashes: g.entries.map((e) => e.hash), bytes: g.bytes.toString('latin1') })
+    }
+    t.ok(parser.end(), `complete in chunks of ${chunk}`)
+    t.same(
+      groups,
+      [
+        { prefix: 'acb', hashes: [A, B, D], bytes: lines[0]! + lines[1]! + lines[2]! },
+        { prefix: 'c0f', hashes: [C, E], bytes: lines[3]! + lines[4]! },
+      ],
+      `chunks of ${chunk}`,
+    )
+  }
+  const cut = new IndexParser()
+  t.same(cut.pushGroups(Buffer.from(lines.join(''), 'latin1')).map((g) => g.prefix), ['acb'], 'without the final empty line the last group is never complete')
+  t.notOk(cut.end())
+})
+
+t.test('index parser: mtimes of any length come out exact', async (t) => {
+  for (const mtime of ['0', '7', '000000001', '999999999', '1000000000', '1707249451308502672', '18446744073709551615', '123456789012345678901234', '1234567890123456789012345']) {
+    const { entries, complete } = parse(`${line(A, 3, mtime)}\n`)
+    t.ok(complete, mtime)
+    t.equal(entries[0]?.[2], BigInt(mtime), `${mtime} exact`)
+  }
+})

@@ -1,3 +1,5 @@
+import { readdir, stat } from 'node:fs/promises'
+import path from 'node:path'
 import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import { createReferenceSpill, type ReferencedBlock } from '../../datamanager/references.js'
@@ -5,16 +7,17 @@ import { createSpill } from '../../datamanager/spill.js'
 import type { ParsedCollection } from '../../datamanager/collections.js'
 import { arrayRefs, refList } from '../../datamanager/manifest.js'
 
-const hashOf = (n: number): string => n.toString(16).padStart(32, '0')
+// Spread over prefixes (and partitions); in the order of n up to 20.
+const hashOf = (n: number): string => ((n * 197) % 4096).toString(16).padStart(3, '0') + n.toString(16).padStart(29, '0')
 
 function coll(uuid: string, refs: number[], replication = 2, classes: string[] = ['default']): ParsedCollection {
   return { uuid, replication, classes, refs: arrayRefs(refs.map(hashOf), refs.map((r) => r + 1)) }
 }
 
-async function spilled(t: Test, collections: ParsedCollection[], chunkSize: number): Promise<ReferencedBlock[]> {
+async function spilled(t: Test, collections: ParsedCollection[], bufferChars: number, partitions = 256): Promise<ReferencedBlock[]> {
   const spill = await createSpill(t.testdir({}))
   try {
-    const refs = createReferenceSpill(await spill.open('refs'), { chunkSize })
+    const refs = createReferenceSpill(spill.dir, { bufferChars, partitions })
     for (const c of collections) await refs.addCollection(c)
     await refs.finish()
     const out: ReferencedBlock[] = []
@@ -48,7 +51,7 @@ function naive(collections: ParsedCollection[]): ReferencedBlock[] {
     .map(({ uuidList, ...b }) => ({ ...b, collections: uuidList.join(' ') }))
 }
 
-t.test('references: chunks spilled to level come back merged per hash, in hash order', async (t) => {
+t.test('references: lines spilled to partition files come back combined per hash, in hash order', async (t) => {
   const collections = [
     coll('c1', [5, 3, 5, 9], 1),
     coll('c2', [3, 7], 3, ['archive']),
@@ -61,18 +64,18 @@ t.test('references: chunks spilled to level come back merged per hash, in hash o
     { hash: hashOf(7), size: 8, want: { replication: 3, classes: ['archive'], references: 1 }, collections: 'c2' },
     { hash: hashOf(9), size: 10, want: { replication: 2, classes: ['default', 'hot'], references: 2 }, collections: 'c1 c3' },
   ]
-  for (const chunkSize of [1, 2, 3, 1000]) {
-    t.same(await spilled(t, collections, chunkSize), expected, `chunk size ${chunkSize}`)
+  for (const [bufferChars, partitions] of [[1, 1], [2, 16], [3, 256], [1000, 4096]] as const) {
+    t.same(await spilled(t, collections, bufferChars, partitions), expected, `buffers of ${bufferChars} characters, ${partitions} partitions`)
   }
 })
 
-t.test('references: a collection split across chunks is listed once per block', async (t) => {
+t.test('references: a collection split across buffer writes is listed once per block', async (t) => {
   const blocks = await spilled(t, [coll('c1', [1, 2, 1, 2, 1]), coll('c2', [1])], 1)
   t.same(blocks.map((b) => b.collections), ['c1 c2', 'c1'])
   t.same(blocks.map((b) => b.want.references), [4, 2])
 })
 
-t.test('references: any input, any chunk size, same result as aggregating in memory', async (t) => {
+t.test('references: any input, any buffer size, same result as aggregating in memory', async (t) => {
   const arbCollection = fc.record({
     uuid: fc.constantFrom('a', 'b', 'c', 'd'),
     replication: fc.integer({ min: 0, max: 4 }),
@@ -80,23 +83,26 @@ t.test('references: any input, any chunk size, same result as aggregating in mem
     refs: fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 12 }),
   })
   await fc.assert(
-    fc.asyncProperty(fc.array(arbCollection, { maxLength: 8 }), fc.integer({ min: 1, max: 6 }), async (raw, chunkSize) => {
+    fc.asyncProperty(fc.array(arbCollection, { maxLength: 8 }), fc.integer({ min: 1, max: 200 }), async (raw, bufferChars) => {
       // One collection uuid per record, as in real exports.
       const collections = raw.map((c, i) => coll(`${c.uuid}${i}`, c.refs, c.replication, c.classes))
-      const got = await spilled(t, collections, chunkSize)
-      if (!t.same(got, naive(collections), `${collections.length} collections, chunk size ${chunkSize}`)) throw new Error('differs')
+      const got = await spilled(t, collections, bufferChars)
+      if (!t.same(got, naive(collections), `${collections.length} collections, buffers of ${bufferChars}`)) throw new Error('differs')
     }),
     { numRuns: 40 },
   )
 })
 
-t.test('references: one collection with more distinct blocks than a chunk holds is spilled chunk by chunk as it is added', async (t) => {
+t.test('references: one collection with more references than the buffers hold is written out while it is added', async (t) => {
   const spill = await createSpill(t.testdir({}))
   t.teardown(() => spill.destroy())
-  const refs = createReferenceSpill(await spill.open('refs'), { chunkSize: 100 })
+  const refs = createReferenceSpill(spill.dir, { bufferChars: 100, partitions: 16 })
   const n = 1050
   await refs.addCollection(coll('huge', Array.from({ length: n }, (_, i) => i)))
-  t.equal(refs.chunks, 10, 'ten full chunks spilled while the collection was added (the rest waits for finish)')
+  const written = (await readdir(spill.dir)).filter((f) => f.startsWith('refs-'))
+  let bytes = 0
+  for (const f of written) bytes += (await stat(path.join(spill.dir, f))).size
+  t.ok(bytes > n * 40, `most lines on disk before finish (${bytes} bytes)`)
   await refs.finish()
   const out: ReferencedBlock[] = []
   for await (const batch of refs.blocks()) out.push(...batch)

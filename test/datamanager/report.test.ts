@@ -38,11 +38,12 @@ function input(over: Partial<ReportInput> = {}): ReportInput {
     indexLines: 12,
     totals,
     servers: [{ uuid: 's0', url: 'http://k0', mounts: [{ uuid: 'm0', deviceId: 'd', priority: 0, replication: 1, allowWrite: true, allowTrash: true, storageClasses: ['default'] }], error: undefined }],
-    indexes: [{ server: 's0', mount: 'm0', state: 'complete', lines: 12, error: undefined }],
+    indexes: [{ server: 's0', mount: 'm0', state: 'complete', lines: 12, error: undefined, read: 'full', fullReason: 'no stored index', bytes: 660, prefixesReread: 0 }],
     changeSets: sets.list(),
     commits: [{ server: 's0', url: 'http://k0', pull: 'sent', trash: 'sent', error: undefined }],
     lostFile: '/x/lost-blocks.txt',
     timings: { collectionsMs: 1, balanceMs: 2, commitMs: 3 },
+    incremental: { collections: 'read', fullMounts: 1, incrementalMounts: 0, indexBytes: 660, prefixesReread: 0, prefixesReused: 0, stateSaved: true },
     ...over,
   }
 }
@@ -54,7 +55,19 @@ t.test('report: counts per category, pulls and trashes decided, sent and deferre
   t.same(report.pulls, { decided: 2, decidedBytes: 6, sent: 1, sentBytes: 3, deferred: 1 })
   t.same(report.trashes, { decided: 1, decidedBytes: 3, sent: 1, sentBytes: 3, deferred: 0 })
   t.same(report.lost, { blocks: 1, bytes: 10, file: '/x/lost-blocks.txt' })
-  t.same(report.servers[0]?.mounts[0], { uuid: 'm0', deviceId: 'd', storageClasses: ['default'], index: 'complete', lines: 12, error: undefined })
+  t.same(report.servers[0]?.mounts[0], {
+    uuid: 'm0',
+    deviceId: 'd',
+    storageClasses: ['default'],
+    index: 'complete',
+    lines: 12,
+    error: undefined,
+    read: 'full',
+    fullReason: 'no stored index',
+    bytesRead: 660,
+    prefixesReread: 0,
+  })
+  t.equal(report.incremental.indexBytes, 660, 'what the run read and reused is reported')
   t.same(report.servers[0]?.pulls, { listed: 1, deferred: 1, outcome: 'sent' })
   t.match(summaryLine(report), /^committed: 9 blocks \(ok 7, .*lost 1.*\), 4 collections; pulls 1 sent 1 deferred; trashes 1 sent 0 deferred; 2\.5 s$/)
 })

@@ -141,7 +141,7 @@ t.test('run: an index that arrives unsorted is spilled to disk and balanced all 
   dm.client.indexes.set(`${dm.urls[0]} /mounts/${mount}/blocks`, (body) => `${body.trim().split('\n').reverse().join('\n')}\n\n`)
   dm.clock.now = T0 + 2 * HOUR
   const logs: Array<{ msg?: string; mount?: string }> = []
-  const result = await dm.run({ referenceChunkSize: 2, logger: captureLogger(logs) })
+  const result = await dm.run({ referenceBufferChars: 2, logger: captureLogger(logs) })
   t.equal(result.exitCode, 0)
   t.ok(logs.some((l) => l.mount === mount && /not sorted/.test(l.msg ?? '')), 'the unsorted index was noticed and spilled')
   t.equal(result.report?.servers[0]?.mounts[0]?.index, 'complete')

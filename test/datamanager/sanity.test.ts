@@ -40,7 +40,7 @@ const collections = (over: Partial<CollectionsSummary> = {}): CollectionsSummary
   unreadable: undefined,
   ...over,
 })
-const index = (state: IndexStatus['state']): IndexStatus => ({ server: 's', mount: 'm', state, lines: 1, error: undefined })
+const index = (state: IndexStatus['state']): IndexStatus => ({ server: 's', mount: 'm', state, lines: 1, error: undefined, read: 'full', fullReason: undefined, bytes: 55, prefixesReread: 0 })
 const last = { lastSuccess: { at: '2024-01-01T00:00:00Z', collections: 100, referencedBlocks: 1000 }, topology: undefined }
 
 t.test('sanity: every reason to refuse, and only those', async (t) => {

@@ -1,42 +1,13 @@
-import path from 'node:path'
 import { Writable } from 'node:stream'
 import { request } from 'undici'
 import type { Test } from 'tap'
 import { parseConfig, type Config } from '../../shared/config.js'
+import { ADMIN_TOKEN, clusterConfig, clusterDoc, MANAGEMENT_TOKEN, SIGNING_KEY, type ClusterOptions, type VolumeSpec } from './cluster-config.js'
 import { createLogger, type Logger } from '../../shared/logger.js'
 import { startKeepstore, type RunningKeepstore } from '../../keepstore/server.js'
 
-export const ADMIN_TOKEN = 'admin-token-0123456789abcdefghijklmnopqrstuvwxyz'
-export const MANAGEMENT_TOKEN = 'management-token-0123456789abcdefghijklmnop'
-export const SIGNING_KEY = 'signing-key-0123456789abcdefghijklmnopqrstuvwxyz'
-
 import { freePorts } from '../../shared/free-ports.js'
-export { freePorts }
-
-export interface ClusterOptions {
-  keepstores?: number
-  /** Volumes per keepstore: 'memory' or 'directory'; default one memory volume. A function gives keepstore i its own. */
-  volumes?: VolumeSpec[] | ((keepstore: number) => VolumeSpec[])
-  /** Extra cluster keys (YAML values), e.g. { blobSigningTTL: '1h', blobTrash: false }. */
-  cluster?: Record<string, unknown>
-  /** Extra keys per keepstore. */
-  keepstore?: Record<string, unknown>
-  datamanager?: Record<string, unknown>
-  now?: () => number
-  /** Log lines land here (JSON objects) when given. */
-  logs?: object[]
-  /** A pull source's response-headers timeout (default 60 s). */
-  pullHeadersTimeoutMs?: number
-}
-
-export interface VolumeSpec {
-  driver: 'memory' | 'directory'
-  readOnly?: boolean
-  allowTrashWhenReadOnly?: boolean
-  storageClasses?: string[]
-  replication?: number
-  priority?: number
-}
+export { freePorts, ADMIN_TOKEN, MANAGEMENT_TOKEN, SIGNING_KEY, clusterConfig, clusterDoc, type ClusterOptions, type VolumeSpec }
 
 export function captureLogger(sink: object[]): Logger {
   const destination = new Writable({
@@ -46,42 +17,6 @@ export function captureLogger(sink: object[]): Logger {
     },
   })
   return createLogger({ level: 'debug', destination })
-}
-
-/** The config document (what a config file holds) of a test cluster: programs run as children read it from a file. */
-export function clusterDoc(dir: string, ports: number[], options: ClusterOptions = {}): Record<string, unknown> {
-  const spec = options.volumes ?? [{ driver: 'memory' as const }]
-  const volumesOf = (i: number): VolumeSpec[] => (typeof spec === 'function' ? spec(i) : spec)
-  return {
-    cluster: {
-      id: 'zzzzz',
-      systemRootToken: ADMIN_TOKEN,
-      managementToken: MANAGEMENT_TOKEN,
-      blobSigningKey: SIGNING_KEY,
-      ...options.cluster,
-    },
-    keepstores: ports.map((port, i) => ({
-      uuid: `zzzzz-bi6l4-${String(i).padStart(15, '0')}`,
-      url: `http://127.0.0.1:${port}`,
-      stateDir: path.join(dir, `state${i}`),
-      ...options.keepstore,
-      volumes: volumesOf(i).map((v, j) => ({
-        uuid: `zzzzz-nyw5e-${String(i).padStart(7, '0')}${String(j).padStart(8, '0')}`,
-        driver: v.driver,
-        ...(v.driver === 'directory' ? { root: path.join(dir, `ks${i}-vol${j}`) } : {}),
-        ...(v.readOnly ? { readOnly: true } : {}),
-        ...(v.allowTrashWhenReadOnly ? { allowTrashWhenReadOnly: true } : {}),
-        ...(v.storageClasses ? { storageClasses: v.storageClasses } : {}),
-        ...(v.replication ? { replication: v.replication } : {}),
-        ...(v.priority ? { priority: v.priority } : {}),
-      })),
-    })),
-    ...(options.datamanager ? { datamanager: options.datamanager } : {}),
-  }
-}
-
-export function clusterConfig(dir: string, ports: number[], options: ClusterOptions = {}): Config {
-  return parseConfig(JSON.stringify(clusterDoc(dir, ports, options)), { baseDir: dir })
 }
 
 export interface TestCluster {

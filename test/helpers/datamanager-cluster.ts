@@ -11,10 +11,9 @@ import type { DatamanagerClient } from '../../datamanager/indexes.js'
 import { createFileLock } from '../../datamanager/lock.js'
 import { runDatamanager, type RunOptions, type RunResult } from '../../datamanager/run.js'
 import { ADMIN_TOKEN, call, startCluster, type ClusterOptions, type TestCluster } from './cluster.js'
+import { HOUR, T0 } from './cluster-config.js'
 
-/** A fixed start time (ms) for clocks the tests move by hand. */
-export const T0 = 1_700_000_000_000
-export const HOUR = 3_600_000
+export { HOUR, T0 }
 
 export interface DmCluster extends TestCluster {
   /** The shared clock of the keepstores and the datamanager runs. */

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Test } from 'tap'
 import { KeepError } from '../../shared/errors.js'
-import { MAX_BLOCK_SIZE, type BlockStat, type Volume } from '../../keepstore/volumes/volume.js'
+import { MAX_BLOCK_SIZE, type BlockStat, type PrefixDigest, type Volume } from '../../keepstore/volumes/volume.js'
+import { PREFIXES } from '../../keepstore/volumes/prefix-digests.js'
+import { formatIndexLine } from '../../shared/index-format.js'
 
 export interface VolumeSuiteOptions {
   readOnly?: boolean
@@ -297,6 +299,37 @@ export function volumeSuite(t: Test, name: string, factory: VolumeFactory): void
     const size = blocks.find((b) => md5(b) === sample)?.length
     t.same(entry, { hash: sample, size, mtime: (await volume.stat(sample)).mtime }, 'entries carry size and mtime')
     t.same(await collect(volume.index('f'.repeat(32))), [], 'an absent full hash lists nothing')
+  })
+
+  t.test(`${name}: digests: 000…fff, each the count and sha256 of exactly the lines index(prefix) lists`, async (t) => {
+    const clock = manualClock()
+    const { volume } = await factory(t, { now: clock.now })
+    const blocks = Array.from({ length: 40 }, (_, i) => bytes(i, 300 + i))
+    for (const b of blocks) await put(volume, b)
+    const expected = async (): Promise<PrefixDigest[]> => {
+      const all = await collect(volume.index(''))
+      const used = new Set(all.map((e) => e.hash.slice(0, 3)))
+      const out: PrefixDigest[] = []
+      for (const prefix of PREFIXES) {
+        // Each prefix as index(prefix) itself lists it (the empty ones from the full listing).
+        const lines = used.has(prefix) ? await collect(volume.index(prefix)) : []
+        const text = lines.map(formatIndexLine).join('')
+        out.push({ prefix, blocks: lines.length, sha256: createHash('sha256').update(text).digest('hex') })
+      }
+      return out
+    }
+    const first = await volume.digests()
+    t.same(first.map((d) => d.prefix), PREFIXES, 'one entry per prefix, in order')
+    t.same(first, await expected(), 'each prefix: its block count and the sha256 of its index lines')
+    t.equal(first.reduce((n, d) => n + d.blocks, 0), blocks.length, 'every block counted once')
+    const [trashed, touched] = blocks.map(md5).sort()
+    await volume.trash(trashed as string, { deadline: 0 })
+    clock.set(T2)
+    await volume.touch(touched as string)
+    const second = await volume.digests()
+    t.same(second, await expected(), 'after a trash and a touch: still exactly the index')
+    const changed = second.filter((d, i) => d.sha256 !== first[i]?.sha256).map((d) => d.prefix)
+    t.same(changed, [...new Set([trashed, touched].map((h) => (h as string).slice(0, 3)))].sort(), 'only their prefixes changed')
   })
 
   t.test(`${name}: absent blocks fail KEEP_BLOCK_NOT_FOUND`, async (t) => {

@@ -83,6 +83,7 @@ t.test('a minimal file gets every documented default', async (t) => {
         bodyIdleTimeoutMs: 30_000,
         scrubRate: 0,
         minFreeSpace: 64 * 1024 * 1024,
+        indexRescanIntervalMs: 24 * 3_600_000,
         volumes: [
           {
             uuid: 'zzzzz-nyw5e-000000000000000',
@@ -121,13 +122,13 @@ const valid: Array<{ name: string; edit: (d: Doc) => void; pick: Pick; want: unk
       Object.assign(d.keepstores[0], {
         maxConcurrentRequests: 8, pullConcurrency: 2, trashConcurrency: 3,
         headerTimeout: '5s', requestTimeout: 0, minFreeSpace: '1GiB',
-        maxConcurrentWrites: 4, bodyIdleTimeout: '2s', scrubRate: 12.5,
+        maxConcurrentWrites: 4, bodyIdleTimeout: '2s', scrubRate: 12.5, indexRescanInterval: '1h30m',
       }),
     pick: (c) => {
       const ks = selectKeepstore(c)
-      return [ks.maxConcurrentRequests, ks.pullConcurrency, ks.trashConcurrency, ks.headerTimeoutMs, ks.requestTimeoutMs, ks.minFreeSpace, ks.maxConcurrentWrites, ks.bodyIdleTimeoutMs, ks.scrubRate]
+      return [ks.maxConcurrentRequests, ks.pullConcurrency, ks.trashConcurrency, ks.headerTimeoutMs, ks.requestTimeoutMs, ks.minFreeSpace, ks.maxConcurrentWrites, ks.bodyIdleTimeoutMs, ks.scrubRate, ks.indexRescanIntervalMs]
     },
-    want: [8, 2, 3, 5000, 0, 1024 ** 3, 4, 2000, 12.5],
+    want: [8, 2, 3, 5000, 0, 1024 ** 3, 4, 2000, 12.5, 5_400_000],
   },
   {
     name: 'listen given explicitly',
@@ -405,6 +406,7 @@ const invalid: Array<{ edit: (d: Doc) => void; message: string }> = [
   { edit: (d) => (d.keepstores[0].bodyIdleTimeout = 0), message: 'config: keepstores[0].bodyIdleTimeout: must be > 0' },
   { edit: (d) => (d.keepstores[0].scrubRate = -1), message: 'config: keepstores[0].scrubRate: must be ≥ 0 (0 = off)' },
   { edit: (d) => (d.keepstores[0].scrubRate = '5MB'), message: 'config: keepstores[0].scrubRate: must be a number of MB/s (0 = off)' },
+  { edit: (d) => (d.keepstores[0].indexRescanInterval = '1d'), message: 'config: keepstores[0].indexRescanInterval: unknown unit "d" in duration "1d"' },
 ]
 
 t.test('invalid files fail with KEEP_CONFIG and one line naming the key', async (t) => {

@@ -203,11 +203,12 @@ t.test('index: an error after output began leaves out the final empty line', asy
   const volume = cluster.keepstores[0]!.keepstore.mounts[0]!.volume
   const real = volume.index.bind(volume)
   let failAfter = 2
-  volume.index = async function* (prefix, options) {
+  // One entry per batch, so the failure comes after the first lines went out.
+  volume.indexBatches = async function* (prefix, options) {
     let n = 0
     for await (const entry of real(prefix, options)) {
       if (n++ === failAfter) throw Object.assign(new Error('EIO: disk gone mid-index'), { code: 'EIO' })
-      yield entry
+      yield [entry]
     }
   }
   const broken = await call(url, 'GET', '/index', { token: ADMIN_TOKEN })
@@ -271,6 +272,36 @@ t.test('mounts and per-mount index', async (t) => {
   const none = await call(url, 'GET', `/mounts/${uuids[0]}/blocks/${FOO_HASH.slice(0, 2)}`, { token: ADMIN_TOKEN })
   t.equal(none.text, '\n', 'other mount: only the terminator')
   t.equal((await call(url, 'GET', '/mounts/zzzzz-nyw5e-nosuchmount0000/blocks', { token: ADMIN_TOKEN })).status, 404, 'unknown mount → 404')
+})
+
+t.test('digests: 000…fff, each `<prefix> <blocks> <sha256 of exactly the lines /mounts/<uuid>/blocks/<prefix> returns>`, then an empty line', async (t) => {
+  const { url, cluster } = await setup(t, { volumes: [{ driver: 'directory' }] })
+  const uuid = cluster.keepstores[0]!.keepstore.mounts[0]!.uuid
+  const datas = Array.from({ length: 12 }, (_, i) => `digest block ${i}`)
+  for (const d of datas) t.equal((await call(url, 'PUT', `/${md5(d)}`, { body: d })).status, 200)
+  // One prefix with two blocks, so a digest covers more than one line.
+  const extra = Array.from({ length: 5000 }, (_, i) => `same prefix ${i}`).find((d) => d !== datas[0] && md5(d).startsWith(md5(datas[0]!).slice(0, 3)))!
+  t.equal((await call(url, 'PUT', `/${md5(extra)}`, { body: extra })).status, 200)
+  const res = await call(url, 'GET', `/mounts/${uuid}/digests`, { token: ADMIN_TOKEN })
+  t.equal(res.status, 200)
+  t.ok(res.text.endsWith('\n\n'), 'ends with one empty line')
+  const lines = res.text.split('\n').slice(0, -2)
+  t.equal(lines.length, 4096, 'one line per prefix')
+  t.ok(lines.every((l, i) => new RegExp(`^${i.toString(16).padStart(3, '0')} \\d+ [0-9a-f]{64}$`).test(l)), '000 to fff in order, <prefix> <blocks> <sha256 hex>')
+  const used = new Set([...datas, extra].map((d) => md5(d).slice(0, 3)))
+  for (const prefix of [...used, '000', 'fff', md5('unused').slice(0, 3)]) {
+    const blocks = await call(url, 'GET', `/mounts/${uuid}/blocks/${prefix}`, { token: ADMIN_TOKEN })
+    const text = blocks.text.slice(0, -1) // the final empty line excluded
+    const want = `${prefix} ${text.split('\n').length - 1} ${createHash('sha256').update(text).digest('hex')}`
+    t.equal(lines[parseInt(prefix, 16)], want, `prefix ${prefix}`)
+  }
+  t.equal(lines.reduce((n, l) => n + Number(l.split(' ')[1]), 0), datas.length + 1, 'every block counted once')
+  const rows: Array<{ name: string; path: string; token?: string; status: number }> = [
+    { name: 'no token → 401', path: `/mounts/${uuid}/digests`, status: 401 },
+    { name: 'non-admin token → 403', path: `/mounts/${uuid}/digests`, token: USER, status: 403 },
+    { name: 'unknown mount → 404', path: '/mounts/zzzzz-nyw5e-nosuchmount0000/digests', token: ADMIN_TOKEN, status: 404 },
+  ]
+  for (const row of rows) t.equal((await call(url, 'GET', row.path, row.token ? { token: row.token } : {})).status, row.status, row.name)
 })
 
 t.test('TOUCH, DELETE and untrash', async (t) => {

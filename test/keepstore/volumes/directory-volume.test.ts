@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import t, { type Test } from 'tap'
@@ -148,10 +148,11 @@ t.test('directory volume: EIO fails KEEP_IO wherever it happens', async (t) => {
   const root = `${dir}/read`
   let reads = 0
   const volume = await openVolume(t, root, { faults: (op) => { if (op === 'read' && ++reads === 2) throw fault('EIO') } })
-  await volume.write(hash, chunked(data))
-  const got = await drain((await volume.read(hash)).stream)
+  const big = bytes(1_500_000, 5) // two reads: 1 MiB, then the rest
+  await volume.write(md5(big), chunked(big))
+  const got = await drain((await volume.read(md5(big))).stream)
   t.match(got.error, { code: 'KEEP_IO' }, 'a read failing mid-stream ends the stream with KEEP_IO')
-  t.ok(got.data.length < data.length, 'short of the full body')
+  t.ok(got.data.length < big.length, 'short of the full body')
 })
 
 t.test('directory volume: an abandoned write removes its temp file', async (t) => {
@@ -319,6 +320,21 @@ t.test('directory volume: writes, reads and a read whose stat fails leave no fil
   failStat = true
   for (const b of blocks) await t.rejects(volume.read(md5(b)), { code: 'KEEP_IO' })
   t.ok(fds() <= before + 2, `descriptors: ${before} before, ${fds()} after 60 operations`)
+})
+
+t.test('directory volume: a block file that grows after it was opened is never served whole (KEEP_CORRUPT)', async (t) => {
+  const root = t.testdir()
+  const volume = await openVolume(t, root)
+  // The empty block, one short read, and a size a whole number of 1 MiB reads fill exactly.
+  for (const size of [0, 4096, 1024 * 1024]) {
+    const data = bytes(size, 90)
+    await volume.write(md5(data), chunked(data))
+    const { stream } = await volume.read(md5(data))
+    appendFileSync(blockPath(root, md5(data)), 'x')
+    const got = await drain(stream)
+    t.match(got.error, { code: 'KEEP_CORRUPT' }, `${size} bytes, then one more: KEEP_CORRUPT`)
+    t.ok(got.data.length < Math.max(size, 1), `${size} bytes: never the whole body`)
+  }
 })
 
 const S = 1_000_000_000n

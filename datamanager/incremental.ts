@@ -1,0 +1,182 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { sha256hex } from '../shared/index-digests.js'
+import type { Config, DatamanagerConfig } from '../shared/config.js'
+import type { BalancePolicy } from './balance.js'
+import { digestCollections, stampCollections } from './collections-digest.js'
+import { scanCollections, type CollectionSink, type CollectionsSummary } from './collections.js'
+import type { ConfirmedRecords } from './confirmed.js'
+import { planRead, type ReadPlan } from './index-reuse.js'
+import { STORE_VERSION, type CollectionsDigest, type IndexStore, type StoreWriter } from './index-store.js'
+import type { DatamanagerClient } from './indexes.js'
+import type { Progress } from './progress.js'
+import { spilledReferences, storedReferences, type ReferenceSource } from './reference-source.js'
+import { createReferenceSpill } from './references.js'
+import type { ServerMounts } from './sanity.js'
+import type { Spill } from './spill.js'
+import type { MountInfo } from './topology.js'
+
+/**
+ * The compiled code that turns index lines and references into decisions:
+ * a stored outcome is reused only by the code that made it.
+ */
+const CODE_DIGEST = ((): string => {
+  const dir = fileURLToPath(new URL('.', import.meta.url))
+  const names = readdirSync(dir).filter((n) => /^(balance.*|outcomes|merge|topology|change-sets)\.js$/.test(n)).sort()
+  const files = [...names.map((n) => `${dir}${n}`), fileURLToPath(new URL('../shared/rendezvous.js', import.meta.url))]
+  return sha256hex(files.map((f) => `${f.slice(f.lastIndexOf('/') + 1)}\n${readFileSync(f, 'utf8')}`).join('\n'))
+})()
+
+/**
+ * What the decisions of a run depend on besides index lines, references and
+ * the cutoff: every server and mount as `GET /mounts` described it
+ * (priority included: it orders mounts), the policy, the code. Stored
+ * outcomes are reused, and stored lines trusted, only under an equal one.
+ */
+export function runFingerprint(servers: ReadonlyArray<{ uuid: string; url: string; mounts: readonly MountInfo[] }>, policy: BalancePolicy): string {
+  const byUuid = <T extends { uuid: string }>(a: T, b: T): number => (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0)
+  const layout = [...servers].sort(byUuid).map((s) => ({
+    uuid: s.uuid,
+    url: s.url,
+    mounts: [...s.mounts].sort(byUuid).map((m) => ({ ...m, storageClasses: [...m.storageClasses].sort() })),
+  }))
+  const rest = { ...policy, trashCutoff: undefined }
+  return sha256hex(JSON.stringify({ version: STORE_VERSION, code: CODE_DIGEST, layout, policy: rest }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))
+}
+
+export interface PlanReadsInput {
+  client: DatamanagerClient
+  servers: readonly ServerMounts[]
+  store: IndexStore
+  writer: StoreWriter
+  /** `--full`: every mount in full. */
+  full: boolean
+  fingerprint: string
+  signal?: AbortSignal
+}
+
+/** How each mount (`server/mount`) is read this run: incremental only under the stored fingerprint, with stored lines and usable digests. */
+export async function planReads(input: PlanReadsInput): Promise<Map<string, ReadPlan>> {
+  const { store, full, fingerprint } = input
+  const committed = store.committed
+  const plans = new Map<string, ReadPlan>()
+  const pending: Array<Promise<void>> = []
+  for (const server of input.servers) {
+    for (const mount of server.mounts ?? []) {
+      const key = `${server.uuid}/${mount.uuid}`
+      const stored = committed.lines.get(mount.uuid)
+      let reason: string | undefined
+      if (full) reason = '--full'
+      else if (committed.meta.fingerprint === '' || stored === undefined || !committed.meta.mounts.includes(key)) reason = 'no stored index'
+      else if (committed.meta.fingerprint !== fingerprint) reason = 'servers, mounts, policy or datamanager changed since the last committed run'
+      if (reason !== undefined) {
+        plans.set(key, { read: 'full', reason, bytes: 0 })
+        continue
+      }
+      const planning = planRead({ client: input.client, server, mount: mount.uuid, stored: stored!, writer: input.writer, ...(input.signal ? { signal: input.signal } : {}) })
+      pending.push(planning.then((plan) => void plans.set(key, plan)))
+    }
+  }
+  await Promise.all(pending)
+  // Prefixes read again are read back by the pass: on disk first.
+  await input.writer.flush()
+  return plans
+}
+
+export interface ReferencesRead {
+  summary: CollectionsSummary
+  source: ReferenceSource
+  /** `reused`: the collection files are byte for byte the last committed run's, their references taken from the store. */
+  collections: 'reused' | 'read'
+  /** What the store may record of these collections (undefined when they changed while read). */
+  digest: CollectionsDigest | undefined
+}
+
+export interface ReadReferencesInput {
+  config: Config
+  dm: DatamanagerConfig
+  store: IndexStore
+  spill: Spill
+  /** Read the collections whatever is stored (`--full`, or stored references in doubt). */
+  full: boolean
+  progress: Progress
+  signal?: AbortSignal
+  /** Characters of reference lines buffered per spill file (tests make it tiny). */
+  bufferChars?: number
+  /** Told every collection a scan reads (collections-confirmed.jsonl); absent in a dry run. */
+  confirmed?: ConfirmedRecords | undefined
+}
+
+/**
+ * The run's references: those of the last committed run when the collection
+ * files hash the same (no record is parsed), else a scan into the spill.
+ */
+export async function readReferences(input: ReadReferencesInput): Promise<ReferencesRead> {
+  const { dm, store, spill, signal } = input
+  const salt = JSON.stringify({ defaultReplication: input.config.cluster.defaultReplication, maxRecordBytes: dm.maxRecordBytes })
+  const content = await digestCollections(dm.collections, salt, signal)
+  const stored = store.committed.meta.collections
+  if (!input.full && content !== undefined && stored !== undefined && stored.digest === content.digest && store.committed.refs !== undefined) {
+    const summary: CollectionsSummary = {
+      files: stored.files,
+      collections: stored.collections,
+      references: stored.references,
+      malformed: 0,
+      malformedRecords: [],
+      tooLarge: 0,
+      tooLargeRecords: [],
+      unreadable: undefined,
+    }
+    const confirmed = input.confirmed
+    if (confirmed !== undefined && confirmed.collections !== stored.digest) {
+      // References reused, but the records collections-confirmed.jsonl needs are not those (a first run of this
+      // version, or a run that stopped while scanning): read the collections for them alone.
+      await confirmed.begin()
+      await scanCollections(dm.collections, confirmed.tracker, scanOptions(input))
+      await confirmed.end((await stampCollections(dm.collections)) === content.stamp ? stored.digest : undefined)
+    }
+    return { summary, source: storedReferences(store.committed.refs, store.read), collections: 'reused', digest: stored }
+  }
+  const references = createReferenceSpill(await mkdirIn(spill, 'references'), input.bufferChars === undefined ? {} : { bufferChars: input.bufferChars })
+  const confirmed = input.confirmed
+  await confirmed?.begin()
+  const summary = await scanCollections(dm.collections, confirmed === undefined ? references : both(references, confirmed.tracker), scanOptions(input))
+  await references.finish()
+  const unchangedSinceDigest = content !== undefined && (await stampCollections(dm.collections)) === content.stamp
+  const clean = summary.unreadable === undefined && summary.malformed === 0 && summary.tooLarge === 0
+  const digest = unchangedSinceDigest && clean ? { digest: content.digest, files: summary.files, collections: summary.collections, references: summary.references } : undefined
+  await confirmed?.end(digest?.digest)
+  return { summary, source: spilledReferences(references, store.committed.refs), collections: 'read', digest }
+}
+
+function scanOptions(input: ReadReferencesInput): Parameters<typeof scanCollections>[2] {
+  return {
+    defaultReplication: input.config.cluster.defaultReplication,
+    maxRecordBytes: input.dm.maxRecordBytes,
+    ...(input.signal ? { signal: input.signal } : {}),
+    onProgress: (done, total) => input.progress.update(total === 0 ? 0 : Math.floor((done / total) * 0x10000), `${done} bytes`),
+  }
+}
+
+/** One scan feeding two sinks. */
+function both(a: CollectionSink, b: CollectionSink): CollectionSink {
+  return {
+    addCollection(c) {
+      const first = a.addCollection(c)
+      const second = b.addCollection(c)
+      if (first === undefined) return second
+      return second === undefined ? first : Promise.all([first, second]).then(() => undefined)
+    },
+  }
+}
+
+let spillDirs = 0
+
+/** A fresh directory inside the spill (a rescan after stored references were in doubt gets its own). */
+async function mkdirIn(spill: Spill, name: string): Promise<string> {
+  const dir = path.join(spill.dir, `${name}-${spillDirs++}`)
+  await mkdir(dir, { recursive: true })
+  return dir
+}
