@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { KeepError } from '../shared/errors.js'
+import { KeepError, isKeepError } from '../shared/errors.js'
 import { EMPTY_BLOCK_HASH } from '../shared/hash.js'
 import { serviceOrder } from '../shared/rendezvous.js'
 import { CONNECT_TIMEOUT_MS, IDLE_TIMEOUT_MS, codeForStatus, describeNetError, reasonOf, type ClientContext } from './context.js'
@@ -103,6 +103,7 @@ export async function fetchBlock(ctx: ClientContext, block: StreamBlock, sink: B
       dirty = target.received > 0
       if (target.sinkError !== undefined) throw target.sinkError
       if (signal?.aborted) throw signal.reason
+      if (isKeepError(err) && err.code === 'KEEP_BAD_REQUEST') throw err // ours, not the server's
       failures.push({ url: server.url, status: 0, reason: describeNetError(err) })
       continue
     }

@@ -58,6 +58,8 @@ export function rawGet(server: string, path: string, headers: Record<string, str
   const url = new URL(server)
   const { signal } = options
   if (signal?.aborted) return Promise.reject(signal.reason)
+  // The request is written as text: a line break in the path or a header (a token from the environment) would start another header.
+  if (/[\r\n]/.test(path + Object.entries(headers).join())) return Promise.reject(new KeepError('KEEP_BAD_REQUEST', 'a line break in the request path or a header (check KEEP_TOKEN)'))
   return new Promise<RawAnswer>((resolve, reject) => {
     // The head, an error body's first bytes, and body bytes that must be copied (those that came with the
     // head or arrived while the target was busy: the room is taken before every read, so a busy target gets this).

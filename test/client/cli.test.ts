@@ -315,6 +315,9 @@ t.test('get: bytes that fail their hash are never emitted; the next server copy 
     (err: unknown) => err as Error,
   )
   t.match(error, { code: 'KEEP_CORRUPT' })
+  const asked = [...ctx4.hits]
+  await t.rejects(getData({ ...ctx4, token: 'token\r\nX-Injected: 1' }, plan4, { file: undefined, out: capture(), parallel: 1, progress: false }), { code: 'KEEP_BAD_REQUEST' }, 'a line break in the token: refused here')
+  t.same(ctx4.hits, asked, 'no server asked')
   t.match(error.message, /: cut short after \d+ of 5242880 bytes \(connection (closed|reset)\); .*: 404 block not found; .*: answered with Content-Length 5242879, not the 5242880 bytes of the size hint$/)
 
   const onlyBad = await fakeKeepstores(t, [(_req, _body, res) => res.writeHead(200).end(Buffer.alloc(good.length, 0x41))])
