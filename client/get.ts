@@ -41,6 +41,12 @@ export async function getData(ctx: ClientContext, plan: ReadPlan, options: GetOp
 
 /** Bytes of a block written to the temporary file at a time. */
 const WRITE_BATCH = 2 * 1024 * 1024
+/**
+ * Bytes per write call (to the temporary file, and to stdout). Measured here (ext4 on a 6.18 kernel in a VM): 1 GiB written in 16 or 64 KiB
+ * calls cost 0.3–0.7 s of system time, in 256 KiB or 2 MiB calls 0.3–3.3 s (a large write gets large
+ * page-cache folios, whose first touch is slow here); curl writes 16 KiB at a time.
+ */
+const WRITE_PIECE = 64 * 1024
 /** Batch buffers per block being fetched: one being received into, the others being written. */
 const BATCHES = 3
 
@@ -64,9 +70,12 @@ async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel
   let writes: Promise<unknown> = Promise.resolve()
   const write = (data: Buffer, at: number): Promise<void> => {
     const done = writes.then(async () => {
-      const written = (await handle.write(data, 0, data.length, at)).bytesWritten
-      // A regular file takes all of a write or fails; a short count would be a bug to hear about.
-      if (written !== data.length) throw new KeepError('KEEP_IO', `short write to ${file}: ${written} of ${data.length} bytes`)
+      for (let from = 0; from < data.length; from += WRITE_PIECE) {
+        const length = Math.min(WRITE_PIECE, data.length - from)
+        const written = (await handle.write(data, from, length, at + from)).bytesWritten
+        // A regular file takes all of a write or fails; a short count would be a bug to hear about.
+        if (written !== length) throw new KeepError('KEEP_IO', `short write to ${file}: ${written} of ${length} bytes`)
+      }
     })
     writes = done.catch(() => undefined)
     return done
@@ -216,7 +225,9 @@ async function eachLimited<T>(items: readonly T[], limit: number, task: (item: T
   if (rejected) throw rejected.reason
 }
 
-function writeOut(out: Writable, data: Buffer[]): Promise<void> {
+function writeOut(out: Writable, blocks: Buffer[]): Promise<void> {
+  // In WRITE_PIECE pieces (views, no copy): stdout redirected to a file is written synchronously, call by call.
+  const data = blocks.flatMap((b) => Array.from({ length: Math.ceil(b.length / WRITE_PIECE) }, (_, i) => b.subarray(i * WRITE_PIECE, (i + 1) * WRITE_PIECE)))
   return new Promise((resolve, reject) => {
     if (data.length === 0) return resolve()
     const onError = (err: Error): void => reject(err)
