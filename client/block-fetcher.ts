@@ -56,7 +56,14 @@ class Verifier implements BodyTarget {
     this.md5.update(this.last!.subarray(0, n))
     const at = this.received
     this.received += n
-    const pending = this.sink.filled(n, at)
+    let pending: void | Promise<void>
+    try {
+      pending = this.sink.filled(n, at)
+    } catch (err) {
+      // Thrown into a socket's read callback it would be uncaught: a rejection ends the fetch instead.
+      this.sinkError ??= err
+      return Promise.reject(err)
+    }
     return pending instanceof Promise
       ? pending.catch((err: unknown) => {
           this.sinkError ??= err

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { fstatSync, writeSync } from 'node:fs'
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import type { Writable } from 'node:stream'
@@ -32,30 +33,38 @@ type Emit = (data: Buffer[]) => Promise<void>
 export async function getData(ctx: ClientContext, plan: ReadPlan, options: GetOptions): Promise<void> {
   const progress = await createProgress(options.progress, 'get', plan.size)
   try {
-    if (options.file === undefined) await fetchInOrder(ctx, plan, options.parallel, progress, (data) => writeOut(options.out, data))
+    if (options.file === undefined) {
+      const piece = writesToFile(options.out) ? WRITE_PIECE : Infinity
+      await fetchInOrder(ctx, plan, options.parallel, progress, (data) => writeOut(options.out, data, piece))
+    }
     else await toFile(ctx, plan, options.file, options.parallel, progress)
   } finally {
     progress.stop()
   }
 }
 
-/** Bytes of a block written to the temporary file at a time. */
+/** Bytes of a block gathered before they are written to the temporary file (one buffer per block in flight). */
 const WRITE_BATCH = 2 * 1024 * 1024
 /**
- * Bytes per write call (to the temporary file, and to stdout). Measured here (ext4 on a 6.18 kernel in a VM): 1 GiB written in 16 or 64 KiB
- * calls cost 0.3–0.7 s of system time, in 256 KiB or 2 MiB calls 0.3–3.3 s (a large write gets large
- * page-cache folios, whose first touch is slow here); curl writes 16 KiB at a time.
+ * Bytes per write call (to the temporary file, and to stdout when it is a
+ * file). Measured here (ext4, a 6.18 kernel in a VM): 1 GiB written in 16
+ * or 64 KiB calls cost 0.3–0.7 s of system time, in 256 KiB or 2 MiB calls
+ * 0.3–3.3 s (a large write gets large page-cache folios, whose first touch
+ * is slow here); curl writes 16 KiB at a time.
  */
 const WRITE_PIECE = 64 * 1024
-/** Batch buffers per block being fetched: one being received into, the others being written. */
-const BATCHES = 3
 
 /**
- * Blocks go straight to their place in the temporary file as they arrive,
- * received into a few batch buffers (BATCHES × WRITE_BATCH per block in
- * flight, reused) and each written once full; a copy that turns out bad is
- * overwritten in full by the next server's. No block is held in memory, and
- * none of it is visible until the rename.
+ * Blocks go straight to their place in the temporary file as they arrive:
+ * each is received into a buffer of WRITE_BATCH bytes, written out whenever
+ * it fills; a copy that turns out bad is overwritten in full by the next
+ * server's. No block is held in memory, and none of it is visible until the
+ * rename. The writes are synchronous, one 64 KiB call after another on the
+ * one thread: a page-cache write of 64 KiB takes tens of microseconds, the
+ * command has nothing else to do meanwhile (the sockets' kernel buffers go
+ * on filling), and the thread-pool round trip per write cost ~1 CPU-s per
+ * GiB more (measured: 3.7–4.0 vs 2.7–2.9 CPU-s for a 1 GiB get); a disk
+ * that falls behind holds the reads back by itself.
  */
 async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel: number, progress: Progress): Promise<void> {
   const target = path.resolve(file)
@@ -66,22 +75,21 @@ async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel
   } catch (err) {
     throw new KeepError('KEEP_BAD_REQUEST', `cannot write ${file}: ${(err as Error).message}`)
   }
-  // One write at a time: concurrent writes to one file only contend for its inode lock (threads spin on it).
-  let writes: Promise<unknown> = Promise.resolve()
-  const write = (data: Buffer, at: number): Promise<void> => {
-    const done = writes.then(async () => {
-      for (let from = 0; from < data.length; from += WRITE_PIECE) {
-        const length = Math.min(WRITE_PIECE, data.length - from)
-        const written = (await handle.write(data, from, length, at + from)).bytesWritten
-        // A regular file takes all of a write or fails; a short count would be a bug to hear about.
-        if (written !== length) throw new KeepError('KEEP_IO', `short write to ${file}: ${written} of ${length} bytes`)
+  const write = (data: Buffer, at: number): void => {
+    for (let from = 0; from < data.length; from += WRITE_PIECE) {
+      const length = Math.min(WRITE_PIECE, data.length - from)
+      let written: number
+      try {
+        written = writeSync(handle.fd, data, from, length, at + from)
+      } catch (err) {
+        throw new KeepError('KEEP_IO', `cannot write ${file}: ${(err as Error).message}`)
       }
-    })
-    writes = done.catch(() => undefined)
-    return done
+      // A regular file takes all of a write or fails; a short count would be a bug to hear about.
+      if (written !== length) throw new KeepError('KEEP_IO', `short write to ${file}: ${written} of ${length} bytes`)
+    }
   }
   const abort = new AbortController()
-  // Batch buffers, shared by the blocks in flight (each takes BATCHES while it is fetched).
+  // Batch buffers, reused by the blocks that follow.
   const spare: Buffer[] = []
   let done = false
   try {
@@ -93,23 +101,21 @@ async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel
     })
     await eachLimited(jobs, parallel, async ({ piece, start }) => {
       const block = plan.blocks[piece.block]!
-      const size = Math.min(WRITE_BATCH, block.size)
-      const buffers = Array.from({ length: BATCHES }, () => (spare.length > 0 && spare.at(-1)!.length >= size ? spare.pop()! : Buffer.allocUnsafeSlow(size)))
+      const size = Math.max(1, Math.min(WRITE_BATCH, block.size))
+      const buffer = spare.length > 0 && spare.at(-1)!.length >= size ? spare.pop()! : Buffer.allocUnsafeSlow(size)
       // Only the piece's part of the block goes to the file, at its place there.
-      const sink = new BatchSink(buffers, block.size, (data, from) => {
+      const sink = new BatchSink(buffer, block.size, (data, from) => {
         const lo = Math.max(from, piece.from)
         const hi = Math.min(from + data.length, piece.to)
-        return lo < hi ? write(data.subarray(lo - from, hi - from), start + lo - piece.from) : Promise.resolve()
+        if (lo < hi) write(data.subarray(lo - from, hi - from), start + lo - piece.from)
       })
       try {
         await fetchBlock(ctx, block, sink, abort.signal)
       } catch (err) {
         abort.abort(err)
         throw err
-      } finally {
-        await sink.settled()
       }
-      spare.push(...buffers)
+      spare.push(buffer)
       progress.add(piece.to - piece.from)
     })
     await handle.truncate(plan.size)
@@ -124,85 +130,33 @@ async function toFile(ctx: ClientContext, plan: ReadPlan, file: string, parallel
   }
 }
 
-/**
- * A block received into a ring of batch buffers: a full batch (or the
- * block's last bytes) is written while the next fills; when every other
- * buffer is still being written, `filled` waits for one, so the reader
- * never runs ahead of the disk. The buffer handed out by `room` is always
- * free (a socket may read into it at any time after).
- */
+/** A block received into one batch buffer, written out (synchronously) each time it fills and at the block's end. */
 class BatchSink implements BlockSink {
-  private current: Buffer
   private used = 0
-  /** Block offset of current[0]. */
+  /** Block offset of buffer[0]. */
   private at = 0
-  private readonly writes = new Set<Promise<void>>()
-  private wake: (() => void) | undefined
-  private failure: unknown
-
-  private free: Buffer[]
 
   constructor(
-    private readonly buffers: readonly Buffer[],
+    private readonly buffer: Buffer,
     private readonly size: number,
-    private readonly write: (data: Buffer, from: number) => Promise<void>,
-  ) {
-    this.free = [...buffers]
-    this.current = this.free.pop()!
-  }
+    private readonly write: (data: Buffer, from: number) => void,
+  ) {}
 
   room(left: number): Buffer {
-    return this.current.subarray(this.used, this.used + Math.min(left, this.current.length - this.used))
+    return this.buffer.subarray(this.used, this.used + Math.min(left, this.buffer.length - this.used))
   }
 
-  filled(n: number, offset: number): void | Promise<void> {
+  filled(n: number, offset: number): void {
     this.used += n
-    const last = offset + n === this.size
-    if (this.used < this.current.length && !last) return
-    const buffer = this.current
-    const written = this.write(buffer.subarray(0, this.used), this.at).then(
-      () => {
-        this.writes.delete(written)
-        this.free.push(buffer)
-        this.wake?.()
-      },
-      (err: unknown) => {
-        this.writes.delete(written)
-        this.failure ??= err
-        this.wake?.()
-      },
-    )
-    this.writes.add(written)
+    if (this.used < this.buffer.length && offset + n !== this.size) return
+    this.write(this.buffer.subarray(0, this.used), this.at)
     this.at += this.used
     this.used = 0
-    if (last) return this.settled(true)
-    if (this.failure !== undefined) return Promise.reject(this.failure)
-    if (this.free.length > 0) {
-      this.current = this.free.pop()!
-      return
-    }
-    return new Promise<void>((resolve, reject) => {
-      this.wake = () => {
-        this.wake = undefined
-        if (this.failure !== undefined) return reject(this.failure)
-        this.current = this.free.pop()!
-        resolve()
-      }
-    })
   }
 
-  async restart(): Promise<void> {
-    await this.settled(true)
-    this.free = [...this.buffers]
-    this.current = this.free.pop()!
+  restart(): void {
     this.used = 0
     this.at = 0
-  }
-
-  /** Every write issued has ended; `strict`: and none failed. */
-  async settled(strict = false): Promise<void> {
-    while (this.writes.size > 0) await Promise.allSettled([...this.writes])
-    if (strict && this.failure !== undefined) throw this.failure
   }
 }
 
@@ -225,9 +179,19 @@ async function eachLimited<T>(items: readonly T[], limit: number, task: (item: T
   if (rejected) throw rejected.reason
 }
 
-function writeOut(out: Writable, blocks: Buffer[]): Promise<void> {
-  // In WRITE_PIECE pieces (views, no copy): stdout redirected to a file is written synchronously, call by call.
-  const data = blocks.flatMap((b) => Array.from({ length: Math.ceil(b.length / WRITE_PIECE) }, (_, i) => b.subarray(i * WRITE_PIECE, (i + 1) * WRITE_PIECE)))
+/** Whether `out` is a stream over a regular file (stdout redirected to one), whose writes go to the page cache. */
+function writesToFile(out: Writable): boolean {
+  const fd = (out as { fd?: unknown }).fd
+  try {
+    return typeof fd === 'number' && fstatSync(fd).isFile()
+  } catch {
+    return false
+  }
+}
+
+/** Writes `blocks` in order, in pieces of at most `piece` bytes (views, no copy): a file gets WRITE_PIECE calls. */
+function writeOut(out: Writable, blocks: Buffer[], piece: number): Promise<void> {
+  const data = piece === Infinity ? blocks : blocks.flatMap((b) => Array.from({ length: Math.ceil(b.length / piece) }, (_, i) => b.subarray(i * piece, (i + 1) * piece)))
   return new Promise((resolve, reject) => {
     if (data.length === 0) return resolve()
     const onError = (err: Error): void => reject(err)
