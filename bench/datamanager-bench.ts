@@ -221,7 +221,7 @@ if (blocks > 0) {
   }
 }
 if (big > 0) {
-  const bigCluster = await startCluster(root, big)
+  const bigCluster = await startCluster(root, big, true)
   try {
     runs.push(await runDatamanager(bigCluster, 'first run (full), big'))
   } finally {
