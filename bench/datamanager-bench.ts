@@ -18,7 +18,7 @@
  * the targets; writes `bench/results/datamanager-<time>.json`.
  * `DM_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` profiles the datamanager child;
  * `BENCH_DM_BASELINE=<another build>/dist/bin/datamanager.js` adds that build's first run on the same cluster;
- * `BENCH_TMP` [os.tmpdir()] is where data goes (the 100 M case needs ~60 GB).
+ * `BENCH_TMP` [os.tmpdir()] is where data goes (the 100 M case needs ~45 GB at its peak).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
