@@ -18,7 +18,7 @@
  * the targets; writes `bench/results/datamanager-<time>.json`.
  * `DM_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` profiles the datamanager child;
  * `BENCH_DM_BASELINE=<another build>/dist/bin/datamanager.js` adds that build's first run on the same cluster;
- * `BENCH_TMP` [os.tmpdir()] is where data goes (the 100 M case needs ~60 GB).
+ * `BENCH_TMP` [os.tmpdir()] is where data goes (the 100 M case needs ~45 GB at its peak).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
@@ -27,7 +27,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { blockHash, blockSize } from './fake-keepstore.js'
+import { blockHash, blockSize, PATCH_UNIT } from './fake-keepstore.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const FAKE = path.join(here, 'fake-keepstore.js')
@@ -87,8 +87,8 @@ interface Fake {
   url: string
 }
 
-async function startFake(n: number, mount: string, offset: number, dir: string): Promise<Fake> {
-  const child = spawn(process.execPath, [FAKE, String(n), mount, String(offset), dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+async function startFake(n: number, mount: string, offset: number, dir: string, shared?: string): Promise<Fake> {
+  const child = spawn(process.execPath, [FAKE, String(n), mount, String(offset), dir, ...(shared === undefined ? [] : [shared])], { stdio: ['ignore', 'pipe', 'inherit'] })
   const lines = createInterface({ input: child.stdout! })
   for await (const line of lines) return { child, url: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}` }
   throw new Error('fake keepstore exited before listening')
@@ -113,13 +113,21 @@ interface Cluster {
   fakes: Fake[]
 }
 
-async function startCluster(root: string, n: number): Promise<Cluster> {
+/**
+ * `shared`: the three fakes serve one index file (fakes 1 and 2 add their mtime offset as they serve it),
+ * a third of the disk: the 100 M case. Such a cluster takes no `POST /bench/change`.
+ */
+async function startCluster(root: string, n: number, shared = false): Promise<Cluster> {
   const dir = await mkdtemp(path.join(root, `dm-bench-${n}-`))
-  process.stderr.write(`${n} blocks: generating collections and the fake keepstores' indexes…\n`)
-  const [, ...fakes] = await Promise.all([
-    writeCollections(path.join(dir, 'collections.jsonl'), n),
-    ...[0, 1, 2].map((k) => startFake(n, `zzzzz-nyw5e-00000000000000${k}`, k * 1_000_000, dir)),
-  ])
+  process.stderr.write(`${n} blocks: generating collections and the fake keepstores' indexes${shared ? ' (one index file, served by all three)' : ''}…\n`)
+  const mountOf = (k: number): string => `zzzzz-nyw5e-00000000000000${k}`
+  const fake = (k: number): Promise<Fake> => startFake(n, mountOf(k), k * PATCH_UNIT, dir, shared && k > 0 ? path.join(dir, `${mountOf(0)}.0.idx`) : undefined)
+  const startFakes = async (): Promise<Fake[]> => {
+    if (!shared) return Promise.all([0, 1, 2].map(fake))
+    const first = await fake(0) // writes the file the other two serve
+    return [first, ...(await Promise.all([fake(1), fake(2)]))]
+  }
+  const [, fakes] = await Promise.all([writeCollections(path.join(dir, 'collections.jsonl'), n), startFakes()])
   const config = {
     cluster: { id: 'zzzzz', systemRootToken: TOKEN, blobSigning: false, blobSigningTTL: '1h', defaultReplication: 2 },
     keepstores: fakes.map((f, k) => ({ uuid: `zzzzz-bi6l4-00000000000000${k}`, url: f.url, volumes: [{ uuid: `zzzzz-nyw5e-00000000000000${k}`, driver: 'memory' }] })),
@@ -213,7 +221,7 @@ if (blocks > 0) {
   }
 }
 if (big > 0) {
-  const bigCluster = await startCluster(root, big)
+  const bigCluster = await startCluster(root, big, true)
   try {
     runs.push(await runDatamanager(bigCluster, 'first run (full), big'))
   } finally {

@@ -10,8 +10,14 @@
  * deleted, a third touched, a third joined by a new block) and answers once
  * the new index and digests are in place.
  *
- * Run as a child process: `node dist/bench/fake-keepstore.js <blocks> <mount uuid> <mtime offset> <dir>`;
+ * Run as a child process: `node dist/bench/fake-keepstore.js <blocks> <mount uuid> <mtime offset> <dir> [<shared index>]`;
  * it prints `{"port": N}` on stdout once listening, and exits on SIGTERM.
+ *
+ * With `<shared index>` (the file another fake, with mtime offset 0, generated), the fake writes nothing:
+ * it serves that file with its own offset added to each line's mtime on the way out (every line is
+ * {@link LINE_BYTES} long, the offset a whole number of {@link PATCH_UNIT} ns, below 10 units), and
+ * hashes it so patched for its digests: three replicas of 100 M blocks then take one file, not three.
+ * A shared fake does not take `POST /bench/change`.
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
@@ -25,6 +31,64 @@ import { EMPTY_SHA256, formatDigestLine, INDEX_PREFIXES } from '../shared/index-
 const TWO_48 = 2 ** 48
 /** A fixed, old mtime (ns): every block is past any TTL. */
 export const BASE_MTIME = 1_600_000_000_000_000_000n
+
+/** Every index line: 32 hex, `+`, a 7-digit size (1 MiB + i % 4096), a space, a 19-digit mtime, `\n`. */
+export const LINE_BYTES = 61
+/** A shared index's mtime offsets are whole multiples of this (ns): one digit of the mtime, never carried. */
+export const PATCH_UNIT = 1_000_000
+/** Where in a line that digit is: the 7th of the mtime's 19 from its end. */
+const PATCH_AT = 41 + 19 - 7
+
+/** Adds `add` to the patched digit of every line in `chunk`, which starts at byte `position` of the index. */
+function patchChunk(chunk: Buffer, position: number, add: number): void {
+  let p = (((PATCH_AT - position) % LINE_BYTES) + LINE_BYTES) % LINE_BYTES
+  for (; p < chunk.length; p += LINE_BYTES) chunk[p] = chunk[p]! + add
+}
+
+/** Per-prefix ranges and digests of a shared index as a fake adding `add` to the patched digit serves it. */
+async function describeShared(file: string, add: number): Promise<Generated> {
+  const handle = await open(file, 'r')
+  const prefixes: PrefixRange[] = INDEX_PREFIXES.map(() => ({ offset: 0, length: 0, blocks: 0, sha256: EMPTY_SHA256 }))
+  const buf = Buffer.allocUnsafe(LINE_BYTES * 65536)
+  let position = 0
+  let current = -1
+  let hash = createHash('sha256')
+  const close = (end: number): void => {
+    const p = prefixes[current]!
+    p.length = end - p.offset
+    p.blocks = p.length / LINE_BYTES
+    p.sha256 = hash.digest('hex')
+  }
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, 0, buf.length, position)
+      if (bytesRead === 0) break
+      if (bytesRead % LINE_BYTES !== 0) throw new Error(`${file}: not whole ${LINE_BYTES}-byte lines at ${position}`)
+      const chunk = buf.subarray(0, bytesRead)
+      patchChunk(chunk, position, add)
+      let start = 0
+      for (let p = 0; p < bytesRead; p += LINE_BYTES) {
+        const prefix = parseInt(chunk.toString('latin1', p, p + 3), 16)
+        if (prefix === current) continue
+        if (current >= 0) {
+          hash.update(chunk.subarray(start, p))
+          close(position + p)
+        }
+        current = prefix
+        hash = createHash('sha256')
+        start = p
+        prefixes[prefix]!.offset = position + p
+      }
+      hash.update(chunk.subarray(start))
+      position += bytesRead
+    }
+    if (current >= 0) close(position)
+  } finally {
+    await handle.close()
+  }
+  const digests = `${prefixes.map((p, i) => formatDigestLine(INDEX_PREFIXES[i]!, { blocks: p.blocks, sha256: p.sha256 })).join('')}\n`
+  return { file, prefixes, digests, bytes: position }
+}
 
 /**
  * Hash of block `i` of `n`: 12 hex digits that grow with `i` (so the
@@ -148,7 +212,7 @@ async function generate(file: string, n: number, base: bigint, change: { fractio
   return { file, prefixes, digests, bytes: written }
 }
 
-function serve(n: number, mount: string, base: bigint, dir: string): Promise<http.Server> {
+function serve(n: number, mount: string, base: bigint, dir: string, shared?: { file: string; add: number }): Promise<http.Server> {
   const mountsJson = JSON.stringify([
     { uuid: mount, device_id: `fake:${mount}`, allow_write: true, allow_trash: true, replication: 1, storage_classes: { default: true }, priority: 0 },
   ])
@@ -181,6 +245,13 @@ function serve(n: number, mount: string, base: bigint, dir: string): Promise<htt
         return
       }
       const stream = createReadStream(index!.file, { start: range.offset, end: range.offset + range.length - 1, highWaterMark: 256 << 10 })
+      if (shared !== undefined) {
+        let at = range.offset
+        stream.on('data', (chunk) => {
+          patchChunk(chunk as Buffer, at, shared.add)
+          at += chunk.length
+        })
+      }
       stream.on('error', () => res.destroy())
       stream.on('end', () => res.end('\n'))
       stream.pipe(res, { end: false })
@@ -192,7 +263,7 @@ function serve(n: number, mount: string, base: bigint, dir: string): Promise<htt
       return
     }
     const change = /^\/bench\/change\?fraction=([0-9.]+)&seed=(\d+)$/.exec(url)
-    if (req.method === 'POST' && change !== null) {
+    if (req.method === 'POST' && change !== null && shared === undefined) {
       regenerate({ fraction: Number(change[1]), seed: Number(change[2]) }).then(
         () => res.end(JSON.stringify({ bytes: index!.bytes })),
         (err: Error) => {
@@ -205,12 +276,16 @@ function serve(n: number, mount: string, base: bigint, dir: string): Promise<htt
     res.writeHead(400)
     res.end('Bad Request\n')
   })
+  if (shared !== undefined) return describeShared(shared.file, shared.add).then((described) => ((index = described), server))
   return regenerate().then(() => server)
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const [blocks, mount, offset, dir] = process.argv.slice(2)
-  const server = await serve(Number(blocks), mount ?? 'zzzzz-nyw5e-000000000000000', BASE_MTIME + BigInt(offset ?? '0'), dir ?? process.cwd())
+  const [blocks, mount, offset, dir, sharedFile] = process.argv.slice(2)
+  const add = Number(offset ?? '0') / PATCH_UNIT
+  if (sharedFile !== undefined && !(Number.isInteger(add) && add >= 0 && add <= 8)) throw new Error(`a shared index's mtime offset must be 0…8 × ${PATCH_UNIT} ns, not ${offset}`)
+  const shared = sharedFile === undefined ? undefined : { file: sharedFile, add }
+  const server = await serve(Number(blocks), mount ?? 'zzzzz-nyw5e-000000000000000', BASE_MTIME + BigInt(shared ? 0 : (offset ?? '0')), dir ?? process.cwd(), shared)
   server.listen(0, '127.0.0.1', () => {
     process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`)
   })
