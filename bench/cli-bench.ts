@@ -17,7 +17,7 @@
  */
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -54,10 +54,20 @@ interface Timed {
   /** Peak RSS in bytes (GNU time %M). */
   peakRss: number
   cpuSeconds: number
+  /** CPU the keepstores spent meanwhile (they share the 2 cores with the client). */
+  serverCpuSeconds: number
+}
+
+/** CPU seconds a running process has used (/proc/PID/stat utime + stime, at 100 ticks a second). */
+function processCpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 /** Runs a command under /usr/bin/time; wall time measured here, peak RSS and CPU from time's report. */
-function timed(command: string, args: string[], extraEnv: Record<string, string> = {}): Promise<Timed> {
+function timed(command: string, args: string[], extraEnv: Record<string, string> = {}, servers: readonly ChildServer[] = []): Promise<Timed> {
+  const serverCpu = (): number => servers.reduce((sum, s) => sum + processCpu(s.pid), 0)
+  const serverBefore = serverCpu()
   const report = path.join(os.tmpdir(), `keep-cli-bench-time-${process.pid}`)
   const started = process.hrtime.bigint()
   return new Promise((resolve, reject) => {
@@ -65,7 +75,7 @@ function timed(command: string, args: string[], extraEnv: Record<string, string>
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
       if (err) return reject(new KeepError('KEEP_INTERNAL', `${path.basename(command)} failed: ${stderr.split('\n').slice(-3).join(' ')}`))
       const [kb, user, sys] = timeReport(report).split(' ').map(Number)
-      resolve({ seconds, peakRss: kb! * 1024, cpuSeconds: user! + sys! })
+      resolve({ seconds, peakRss: kb! * 1024, cpuSeconds: user! + sys!, serverCpuSeconds: serverCpu() - serverBefore })
     })
   })
 }
@@ -119,6 +129,18 @@ await runMain(async () => {
     blocks.push({ hash, size, file })
   }
   closeSync(fd)
+  // The floor of what keep get must spend beyond curl: one MD5 pass over the bytes (CPU of this process).
+  const md5Cpu = (() => {
+    const started = process.cpuUsage()
+    const md5 = createHash('md5')
+    const chunk = Buffer.allocUnsafe(MiB)
+    const input = openSync(path.join(tmp, 'input'), 'r')
+    for (let n; (n = readSync(input, chunk, 0, MiB, null)) > 0; ) md5.update(chunk.subarray(0, n))
+    closeSync(input)
+    md5.digest()
+    const used = process.cpuUsage(started)
+    return (used.user + used.system) / 1e6
+  })()
   const keepstores = specs.map((s, i) => ({ uuid: s.uuid, url: urls[i]! }))
   const first = (hash: string, n: number): string[] => serviceOrder(hash, keepstores, (k) => k.uuid).slice(0, n).map((k) => k.url)
   const line = `. ${blocks.map((b) => `${b.hash}+${b.size}`).join(' ')} 0:${settings.bytes}:input`
@@ -138,21 +160,21 @@ await runMain(async () => {
   const steps = {
     'keep put': async () => {
       fresh()
-      return timed(process.execPath, [KEEP, 'put', '--no-progress', '--parallel', String(settings.parallel), input], keepEnv)
+      return timed(process.execPath, [KEEP, 'put', '--no-progress', '--parallel', String(settings.parallel), input], keepEnv, servers)
     },
     'curl put': async () => {
       fresh()
-      return timed('curl', curlPutArgs)
+      return timed('curl', curlPutArgs, {}, servers)
     },
     'keep get': async () => {
       rmSync(outDir, { recursive: true, force: true })
       mkdirSync(outDir)
-      return timed(process.execPath, [KEEP, 'get', '--no-progress', '--parallel', String(settings.parallel), '-o', path.join(outDir, 'input'), line], keepEnv)
+      return timed(process.execPath, [KEEP, 'get', '--no-progress', '--parallel', String(settings.parallel), '-o', path.join(outDir, 'input'), line], keepEnv, servers)
     },
     'curl get': async () => {
       rmSync(outDir, { recursive: true, force: true })
       mkdirSync(outDir)
-      return timed('curl', curlGetArgs())
+      return timed('curl', curlGetArgs(), {}, servers)
     },
   }
   try {
@@ -166,7 +188,7 @@ await runMain(async () => {
         // The gets read what the round's last put stored (keep or curl: the same blocks on the same servers).
         const run = await steps[name]()
         results[name].push(run)
-        say(`  round ${r + 1} ${name}: ${run.seconds.toFixed(2)} s, ${(settings.bytes / MiB / run.seconds).toFixed(1)} MiB/s, peak RSS ${(run.peakRss / MiB).toFixed(0)} MiB, CPU ${run.cpuSeconds.toFixed(2)} s`)
+        say(`  round ${r + 1} ${name}: ${run.seconds.toFixed(2)} s, ${(settings.bytes / MiB / run.seconds).toFixed(1)} MiB/s, peak RSS ${(run.peakRss / MiB).toFixed(0)} MiB, CPU ${run.cpuSeconds.toFixed(2)} s (keepstores ${run.serverCpuSeconds.toFixed(2)} s), load ${os.loadavg()[0]!.toFixed(2)}`)
       }
     }
   } finally {
@@ -185,7 +207,9 @@ await runMain(async () => {
     `  get: keep ${rate('keep get').toFixed(1)} MiB/s, curl ${rate('curl get').toFixed(1)} MiB/s, ratio ${verdict(getRatio)}\n` +
     `  keep put peak RSS ${(peak / MiB).toFixed(0)} MiB (${settings.parallel} blocks of 64 MiB in memory at most); ` +
     `CPU per run: keep put ${median(results['keep put'].map((r) => r.cpuSeconds)).toFixed(2)} s, curl put ${median(results['curl put'].map((r) => r.cpuSeconds)).toFixed(2)} s, ` +
-    `keep get ${median(results['keep get'].map((r) => r.cpuSeconds)).toFixed(2)} s, curl get ${median(results['curl get'].map((r) => r.cpuSeconds)).toFixed(2)} s\n`
+    `keep get ${median(results['keep get'].map((r) => r.cpuSeconds)).toFixed(2)} s, curl get ${median(results['curl get'].map((r) => r.cpuSeconds)).toFixed(2)} s; ` +
+    `keepstores per get: keep's ${median(results['keep get'].map((r) => r.serverCpuSeconds)).toFixed(2)} s, curl's ${median(results['curl get'].map((r) => r.serverCpuSeconds)).toFixed(2)} s; ` +
+    `reading the input and one MD5 pass over it: ${md5Cpu.toFixed(2)} s (keep get verifies every byte, curl does not)\n`
   process.stdout.write(`\n${report}`)
   mkdirSync(RESULTS, { recursive: true })
   const base = path.join(RESULTS, `cli-${stamp.replace(/[:.]/g, '-')}`)

@@ -122,7 +122,7 @@ function buildProgram(): Command {
 
   program
     .command('status')
-    .description('every keepstore (reachable, version, volumes, free space, pull/trash counters) and the last datamanager report')
+    .description('every keepstore (reachable, version, volumes, free space, pull/trash counters; with cluster.etcd, live/down in etcd) and the last datamanager report')
     .action(async (_opts: unknown, command: Command) => {
       await withContext(command, async (ctx, global) => {
         const { clusterStatus, renderStatus, statusExitCode } = await import('../client/status.js')

@@ -22,6 +22,11 @@ export interface ContextOptions {
   env?: NodeJS.ProcessEnv
 }
 
+/** A keepstore that does not accept a connection this long is unreachable. */
+export const CONNECT_TIMEOUT_MS = 5_000
+/** An answer (its head, or the next bytes of its body) this late: the server is given up on. */
+export const IDLE_TIMEOUT_MS = 120_000
+
 /** Compiled to dist/client/: the repository is two levels up. */
 const REPO_VAR_CONFIG = fileURLToPath(new URL('../../var/cluster.yml', import.meta.url))
 
@@ -40,7 +45,7 @@ export async function createContext(options: ContextOptions): Promise<ClientCont
   const config = await loadConfig(configPath(options))
   const { cluster } = config
   const token = env.KEEP_TOKEN || cluster.systemRootToken
-  const client = new KeepstoreClient({ token, connectTimeoutMs: 5_000, headersTimeoutMs: 120_000, bodyTimeoutMs: 120_000 })
+  const client = new KeepstoreClient({ token, connectTimeoutMs: CONNECT_TIMEOUT_MS, headersTimeoutMs: IDLE_TIMEOUT_MS, bodyTimeoutMs: IDLE_TIMEOUT_MS })
   const signer =
     cluster.blobSigning && cluster.blobSigningKey !== undefined
       ? createSigner({ key: cluster.blobSigningKey, ttlSeconds: cluster.blobSigningTTLSeconds, maxClockSkewSeconds: cluster.maxClockSkewMs / 1000 })

@@ -10,7 +10,10 @@ export const KEEP_EXIT = {
   failed: 1,
   /** Bad arguments, config, locator, manifest line or input file; a list the server found invalid. */
   usage: 2,
-  /** No keepstore answered (connection refused, reset, timed out), or one answered 503 busy. */
+  /**
+   * No keepstore answered (connection refused, reset, timed out), or one answered 503 busy. `status`:
+   * some keepstore did not answer, or, with cluster.etcd, etcd did not answer or a keepstore is down.
+   */
   unreachable: 3,
   /** Fewer replicas stored than wanted. */
   insufficientReplicas: 4,
@@ -44,7 +47,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   0  done
   1  failed otherwise (a server error, data corrupt on every server, an incomplete index)
   2  usage: bad arguments, config, locator, manifest line or input file; a list the server refused as invalid
-  3  unreachable: no keepstore answered (or it was busy: 503)
+  3  unreachable: no keepstore answered (or it was busy: 503); for status: some keepstore did not
+     answer, or (with cluster.etcd) etcd did not answer or a keepstore is not registered
   4  not enough replicas stored
   5  permission denied: token refused, signature invalid or expired
   6  not found on any keepstore`

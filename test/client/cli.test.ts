@@ -153,6 +153,7 @@ t.test('admin commands (in process): mounts, lists, untrash, sign, status', asyn
   await cluster.keepstores[1]!.close()
   const status = await clusterStatus(ctx)
   t.equal(statusExitCode(status), 3, 'a keepstore down → 3')
+  t.same([status.membership, status.keepstores[0]!.liveness], [null, null], 'no cluster.etcd: no liveness')
   const text = renderStatus(status)
   t.match(text, new RegExp(`^${ks0!.uuid}\\s+${ks0!.url}\\s+up\\s`, 'm'))
   t.match(text, new RegExp(`^${ks1!.uuid}\\s+${ks1!.url}\\s+unreachable\\s`, 'm'))
@@ -201,6 +202,9 @@ function contentOrdered(ctx: ClientContext, wanted: number[]): Buffer {
     if (serviceOrder(md5hex(data), ctx.config.keepstores, (k) => k.uuid).map((k) => uuids.indexOf(k.uuid)).join() === wanted.join()) return data
   }
 }
+
+/** A 200 with its Content-Length, as a keepstore answers a GET. */
+const sized = (res: http.ServerResponse, body: Buffer): void => void res.writeHead(200, { 'content-length': body.length }).end(body)
 
 const stored = (res: http.ServerResponse, text = ''): void => {
   res.writeHead(200, { 'x-keep-replicas-stored': '1' })
@@ -268,10 +272,11 @@ t.test('get: bytes that fail their hash are never emitted; the next server copy 
   t.equal(out.text, good.toString(), 'stdout: only the verified copy')
   t.same(ctx.hits, [1, 1], 'the corrupt copy first, then the next server')
 
-  // To a file, blocks are written as they arrive: a bad copy past the first write batch (4 MiB) is overwritten by the good one.
+  // To a file, blocks are written as they arrive: a bad copy past the first write batch (2 MiB) is overwritten by the good one.
+  // Blocks of 1 MiB and more are read straight from the socket (client/raw-get.ts); keepstores send Content-Length.
   let big = Buffer.alloc(0)
   let bigBad = Buffer.alloc(0)
-  const bigCtx = await fakeKeepstores(t, [(_req, _body, res) => res.writeHead(200).end(bigBad), (_req, _body, res) => res.writeHead(200).end(big)])
+  const bigCtx = await fakeKeepstores(t, [(_req, _body, res) => sized(res, bigBad), (_req, _body, res) => sized(res, big)])
   for (let i = 0; serviceOrder(md5hex(big), bigCtx.config.keepstores, (k) => k.uuid)[0]!.uuid !== bigCtx.config.keepstores[0]!.uuid; i++) {
     big = Buffer.alloc(5 * 1024 * 1024, `keep ${i} `)
   }
@@ -281,6 +286,39 @@ t.test('get: bytes that fail their hash are never emitted; the next server copy 
   await getData(bigCtx, planRead(`${md5hex(big)}+${big.length}`), { file: bigTarget, out: capture(), parallel: 1, progress: false })
   t.same(bigCtx.hits, [1, 1], 'the bad copy, then the good one')
   t.ok(readFileSync(bigTarget).equals(big), 'the file holds the good copy, also where the bad one had been written')
+
+  // Large blocks, read from the socket: a copy cut short, a 404 with its reason, another Content-Length, then a
+  // chunked 200 (no keepstore sends one) read through the full HTTP client.
+  const ctx4 = await fakeKeepstores(t, [
+    (_req, _body, res) => {
+      res.writeHead(200, { 'content-length': big.length }).write(big.subarray(0, 3 * 1024 * 1024 + 5))
+      setImmediate(() => res.destroy())
+    },
+    (_req, _body, res) => res.writeHead(404).end('block not found\nsecond line'),
+    (_req, _body, res) => sized(res, big.subarray(1)),
+    (_req, _body, res) => res.writeHead(200).end(big),
+  ])
+  const uuids4 = ctx4.config.keepstores.map((k) => k.uuid)
+  for (let i = 0; serviceOrder(md5hex(big), ctx4.config.keepstores, (k) => k.uuid).map((k) => uuids4.indexOf(k.uuid)).join() !== '0,1,2,3'; i++) {
+    big = Buffer.alloc(5 * 1024 * 1024, `keep ${i} `)
+  }
+  const plan4 = planRead(`${md5hex(big)}+${big.length}`)
+  await getData(ctx4, plan4, { file: bigTarget, out: capture(), parallel: 1, progress: false })
+  t.ok(readFileSync(bigTarget).equals(big), 'to a file: the fourth server\'s copy, whole')
+  const big4 = capture()
+  await getData(ctx4, plan4, { file: undefined, out: big4, parallel: 1, progress: false })
+  t.equal(big4.text, big.toString(), 'to stdout: the same')
+  t.same(ctx4.hits, [2, 2, 2, 4], 'each server once per get; the chunked one twice (raw, then the full client)')
+  ctx4.config.keepstores.splice(3, 1) // without the chunked one: every reason is in the error
+  const error = await getData(ctx4, plan4, { file: undefined, out: capture(), parallel: 1, progress: false }).then(
+    () => new Error('resolved'),
+    (err: unknown) => err as Error,
+  )
+  t.match(error, { code: 'KEEP_CORRUPT' })
+  const asked = [...ctx4.hits]
+  await t.rejects(getData({ ...ctx4, token: 'token\r\nX-Injected: 1' }, plan4, { file: undefined, out: capture(), parallel: 1, progress: false }), { code: 'KEEP_BAD_REQUEST' }, 'a line break in the token: refused here')
+  t.same(ctx4.hits, asked, 'no server asked')
+  t.match(error.message, /: cut short after \d+ of 5242880 bytes \(connection (closed|reset)\); .*: 404 block not found; .*: answered with Content-Length 5242879, not the 5242880 bytes of the size hint$/)
 
   const onlyBad = await fakeKeepstores(t, [(_req, _body, res) => res.writeHead(200).end(Buffer.alloc(good.length, 0x41))])
   const dir = t.testdir({})
