@@ -1,8 +1,7 @@
-import { Level } from 'level'
 import { createAtomicWriter } from './atomic-file.js'
 import type { CollectionSink, ParsedCollection } from './collections.js'
 import type { ReferencedBlock } from './references.js'
-import type { SpillDb } from './spill.js'
+import { openSpillDb, type SpillDb } from './spill.js'
 
 /**
  * The replication each collection has now, as keep-balance computes it for
@@ -232,16 +231,7 @@ export interface ConfirmedRecords {
 const PASSES_PER_RUN = 1024
 
 export async function openConfirmedRecords(dir: string, options: Omit<ConfirmedOptions, 'generation'> = {}): Promise<ConfirmedRecords> {
-  const db: SpillDb = new Level<string, string>(dir, {
-    keyEncoding: 'utf8',
-    valueEncoding: 'utf8',
-    compression: false,
-    maxOpenFiles: 64,
-    maxFileSize: 256 << 10,
-    writeBufferSize: 4 << 20,
-    cacheSize: 4 << 20,
-  })
-  await db.open()
+  const db = await openSpillDb(dir)
   const run = Number((await db.get(META_GENERATION)) ?? '0') + 1
   // Taken before any block is counted: a crash later never lets the next run count this run's minima.
   await db.put(META_GENERATION, String(run))

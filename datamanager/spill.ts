@@ -25,19 +25,7 @@ export async function createSpill(dir: string): Promise<Spill> {
   return {
     dir,
     async open(name) {
-      // LevelDB maps every open table file into memory, and mapped pages count
-      // as RSS: few open files of small size keep that bounded (~64 × 256 KiB, plus up to a few 4 MiB level-0 files)
-      // however large the spill grows.
-      const db = new Level<string, string>(path.join(dir, name), {
-        keyEncoding: 'utf8',
-        valueEncoding: 'utf8',
-        compression: false,
-        maxOpenFiles: 64,
-        maxFileSize: 256 << 10,
-        writeBufferSize: 4 << 20,
-        cacheSize: 4 << 20,
-      })
-      await db.open()
+      const db = await openSpillDb(path.join(dir, name))
       dbs.push(db)
       return db
     },
@@ -46,4 +34,24 @@ export async function createSpill(dir: string): Promise<Spill> {
       await rm(dir, { recursive: true, force: true })
     },
   }
+}
+
+/**
+ * Opens (creating it when absent) a `level` database shaped for spills: few
+ * open files of small size, so its memory stays bounded however large it
+ * grows. LevelDB maps every open table file into memory, and mapped pages
+ * count as RSS: ~64 × 256 KiB, plus up to a few 4 MiB level-0 files.
+ */
+export async function openSpillDb(dir: string): Promise<SpillDb> {
+  const db = new Level<string, string>(dir, {
+    keyEncoding: 'utf8',
+    valueEncoding: 'utf8',
+    compression: false,
+    maxOpenFiles: 64,
+    maxFileSize: 256 << 10,
+    writeBufferSize: 4 << 20,
+    cacheSize: 4 << 20,
+  })
+  await db.open()
+  return db
 }
