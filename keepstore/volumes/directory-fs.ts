@@ -12,8 +12,6 @@ export type FsOp =
   | 'read'
   | 'write'
   | 'fsync'
-  /** Early flushes of a large block's temp file while it is still being written (the final fsync is still an 'fsync'). */
-  | 'fdatasync'
   | 'rename'
   | 'unlink'
   | 'mkdir'

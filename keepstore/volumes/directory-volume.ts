@@ -205,11 +205,7 @@ class DirectoryVolume implements Volume {
       return openTemp()
     })
     let settled = false
-    const early = new EarlySync(() => this.fs.run('fdatasync', temp, () => fdio.fdatasync(fd), 'KEEP_IO'))
-    const writer = new BatchedWriter(async (chunks) => {
-      early.check()
-      early.wrote(await this.writeChunks(fd, temp, chunks))
-    })
+    const writer = new BatchedWriter((chunks) => this.writeChunks(fd, temp, chunks))
     try {
       try {
         await consumeVerified(source, {
@@ -219,13 +215,11 @@ class DirectoryVolume implements Volume {
           sink: (chunk) => writer.push(chunk),
         })
         await writer.end()
-        await early.done()
         const t = this.nowSeconds()
         if (t !== undefined) await this.fs.run('utimes', temp, () => fdio.futimes(fd, t), 'KEEP_IO')
         await this.fs.run('fsync', temp, () => fdio.fsync(fd), 'KEEP_IO')
       } finally {
         await writer.settled()
-        await early.settled()
         // Once fsync succeeded the bytes are safe; a failing close changes nothing.
         closeFd(fd)
       }
@@ -387,13 +381,12 @@ class DirectoryVolume implements Volume {
     }
   }
 
-  /** One writev for a batch of chunks; a short write finishes with plain writes. Returns the bytes written. */
-  private async writeChunks(fd: number, path: string, chunks: Buffer[]): Promise<number> {
+  /** One writev for a batch of chunks; a short write finishes with plain writes. */
+  private async writeChunks(fd: number, path: string, chunks: Buffer[]): Promise<void> {
     const total = chunks.reduce((n, c) => n + c.length, 0)
     const written = await this.fs.run('write', path, () => fdio.writev(fd, chunks), 'KEEP_IO')
     this.stats.outBytes += written
     if (written < total) await this.writeAll(fd, path, Buffer.concat(chunks).subarray(written))
-    return total
   }
 
   private async writeAll(fd: number, path: string, chunk: Buffer): Promise<void> {
@@ -451,53 +444,3 @@ class DirectoryVolume implements Volume {
 }
 
 const PROBE_BYTES = Buffer.from('keep volume probe\n')
-
-/** Bytes written to a temp file after which it is flushed early (see {@link EarlySync}). */
-const EARLY_SYNC_BYTES = 8 * 1024 * 1024
-
-/**
- * Flushes a large block's temp file while the rest of its body still arrives
- * (fdatasync every 8 MiB, one at a time, never awaited by the writes), so the
- * disk works during the upload and the fsync before the rename has only the
- * tail left: a 64 MiB PUT no longer waits for 64 MiB to reach the disk after
- * its last byte. The final fsync is unchanged; this only adds flushes. A
- * failed flush fails the write (at the next batch or before the final fsync).
- */
-class EarlySync {
-  private unsynced = 0
-  private running: Promise<void> | undefined
-  private failure: { err: unknown } | undefined
-
-  constructor(private readonly flush: () => Promise<void>) {}
-
-  /** Throws the failure of an earlier flush. */
-  check(): void {
-    if (this.failure) throw this.failure.err
-  }
-
-  wrote(bytes: number): void {
-    this.unsynced += bytes
-    if (this.unsynced < EARLY_SYNC_BYTES || this.running) return
-    this.unsynced = 0
-    this.running = this.flush().then(
-      () => {
-        this.running = undefined
-      },
-      (err: unknown) => {
-        this.failure ??= { err }
-        this.running = undefined
-      },
-    )
-  }
-
-  /** Waits for a flush under way; throws if any failed. */
-  async done(): Promise<void> {
-    await this.running
-    this.check()
-  }
-
-  /** Waits for a flush under way, whatever its outcome (before the file is closed). */
-  async settled(): Promise<void> {
-    await this.running
-  }
-}

@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fsync, futimes, open, read, rename, write, writev } from 'node:fs'
+import { closeSync, fsync, futimes, open, read, rename, write, writev } from 'node:fs'
 
 /**
  * File-system calls of the directory driver's hot paths: raw descriptors and
@@ -25,7 +25,6 @@ export const fdio = {
   writev: (fd: number, bufs: Buffer[]): Promise<number> =>
     new Promise((resolve, reject) => writev(fd, bufs, null, (err, n) => (err ? reject(err) : resolve(n)))),
   fsync: (fd: number): Promise<void> => new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve()))),
-  fdatasync: (fd: number): Promise<void> => new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
   futimes: (fd: number, seconds: number): Promise<void> =>
     new Promise((resolve, reject) => futimes(fd, seconds, seconds, (err) => (err ? reject(err) : resolve()))),
   rename: (from: string, to: string): Promise<void> =>

@@ -155,34 +155,6 @@ t.test('directory volume: EIO fails KEEP_IO wherever it happens', async (t) => {
   t.ok(got.data.length < big.length, 'short of the full body')
 })
 
-t.test('directory volume: a large block is flushed while it is written, then fsynced before the rename; a failed flush fails the write', async (t) => {
-  const data = bytes(10 * 1024 * 1024, 7) // past the 8 MiB after which a flush starts
-  const hash = md5(data)
-  const root = t.testdir()
-  const steps: string[] = []
-  let failFlush = false
-  const volume = await openVolume(t, root, {
-    faults: (op, p) => {
-      if (!p.includes('.tmp-') && op !== 'rename') return
-      steps.push(op)
-      if (failFlush && op === 'fdatasync') throw fault('EIO')
-    },
-  })
-  steps.length = 0 // what opening the volume did (its id file) is not this write
-  await volume.write(hash, chunked(data))
-  const firstFlush = steps.indexOf('fdatasync')
-  const lastWrite = steps.lastIndexOf('write')
-  const fsync = steps.indexOf('fsync')
-  t.ok(firstFlush >= 0 && firstFlush < lastWrite, `a flush (step ${firstFlush}) before the last write (step ${lastWrite})`)
-  t.ok(lastWrite < fsync && fsync < steps.indexOf('rename'), `then the final fsync, then the rename: ${steps.join(' ')}`)
-  t.ok((await drain((await volume.read(hash)).stream)).data.equals(data), 'stored whole')
-  failFlush = true
-  const other = bytes(10 * 1024 * 1024, 8)
-  await t.rejects(volume.write(md5(other), chunked(other)), { code: 'KEEP_IO' }, 'EIO from a flush fails the write')
-  t.same(hidden(`${root}/${md5(other).slice(0, 3)}`), [], 'no temp left')
-  await t.rejects(volume.stat(md5(other)), { code: 'KEEP_BLOCK_NOT_FOUND' }, 'and no block')
-})
-
 t.test('directory volume: an abandoned write removes its temp file', async (t) => {
   const root = t.testdir()
   const volume = await openVolume(t, root)
