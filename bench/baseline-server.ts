@@ -2,7 +2,8 @@
  * The bare-Node floor the keepstore is measured against: node:http and fs
  * streams doing the same durable work per block — PUT hashes the body while
  * writing a temp file, fsyncs it, renames it to `root/<hash[0:3]>/<hash>` and
- * fsyncs the directory; GET streams the file, hashing it as it goes (a block
+ * fsyncs the directory (and the root, after creating a prefix directory, as
+ * the keepstore does); GET streams the file, hashing it as it goes (a block
  * store must never serve a corrupt body without noticing). No auth, no
  * signatures, no logging, no framework.
  *
@@ -19,12 +20,13 @@ import { pipeline } from 'node:stream/promises'
 const HASH_RE = /^\/([0-9a-f]{32})(?:\+|$)/
 const READ_CHUNK = 256 * 1024
 
-const root = process.argv[2]
+const rootArg = process.argv[2]
 const hashOnGet = !process.argv.includes('--no-get-md5')
-if (!root) {
+if (!rootArg) {
   process.stderr.write('usage: baseline-server ROOT [--no-get-md5]\n')
   process.exit(2)
 }
+const root: string = rootArg
 const made = new Set<string>()
 
 function reply(res: http.ServerResponse, status: number, body: string): void {
@@ -44,7 +46,16 @@ async function syncDir(dir: string): Promise<void> {
 async function put(hash: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const dir = `${root}/${hash.slice(0, 3)}`
   if (!made.has(dir)) {
-    await mkdir(dir, { recursive: true })
+    // As the keepstore: a prefix directory it creates is made durable in the root
+    // (else a crash could lose the directory, and every block fsynced into it).
+    const created = await mkdir(dir).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') return false
+        throw err
+      },
+    )
+    if (created) await syncDir(root)
     made.add(dir)
   }
   const tmp = `${dir}/.${hash}.tmp-${randomBytes(6).toString('hex')}`

@@ -13,7 +13,7 @@
  *   BENCH_BASELINE_GET_MD5=0    baseline GET without hashing
  *   BENCH_TMP (os.tmpdir())     BENCH_KEEP_TMP=1 keeps the data afterwards
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -138,6 +138,14 @@ async function indexPart(tmp: string, agent: Agent): Promise<IndexBenchResult> {
   }
 }
 
+/** The last warnings and errors of the throughput keepstore's log (JSON lines at level ≥ 40). */
+function keepstoreWarnings(tmp: string): string {
+  const log = path.join(tmp, 'ks-throughput', 'keepstore.log')
+  if (!existsSync(log)) return 'no keepstore log'
+  const lines = readFileSync(log, 'utf8').split('\n').filter((l) => /"level":(4|5|6)\d/.test(l) || (l && !l.startsWith('{')))
+  return lines.length ? `keepstore log, last warnings:\n${lines.slice(-10).join('\n')}` : 'the keepstore logged no warning'
+}
+
 await runMain(async () => {
   const tmp = mkdtempSync(path.join(env.BENCH_TMP ?? os.tmpdir(), 'keep-bench-'))
   // Ctrl-C or a closed pipe skips the finally below: still leave no data behind.
@@ -159,6 +167,10 @@ await runMain(async () => {
     if (settings.only.has('throughput')) throughput = await throughputPart(tmp, agent, stamp)
     if (settings.only.has('memory')) memory = await memoryPart(tmp, agent)
     if (settings.only.has('index')) index = await indexPart(tmp, agent)
+  } catch (err) {
+    // The temp dir (and the keepstore's log in it) is about to go: show its warnings first.
+    say(keepstoreWarnings(tmp))
+    throw err
   } finally {
     killAll()
     await agent.close()

@@ -1,4 +1,5 @@
 import type { Agent } from 'undici'
+import { KeepError } from '../shared/errors.js'
 import { createBlockSource, GiB } from './blocks.js'
 import { cpuSecondsOf, type ChildServer } from './children.js'
 import { getBlock, putBlock, runPhase, summarize, type Job, type PhaseLimits, type PhaseResult, type PhaseSample } from './load.js'
@@ -62,7 +63,11 @@ export async function runThroughput(
         const tally = tallies.get(target)!
         const cpu0 = cpuSecondsOf(target.server.pid)
         const done = tally.samples.reduce((n, s) => n + s.latencies.length, 0)
-        tally.samples.push(await runPhase(c.concurrency, slice, job(target), done))
+        const sample = await runPhase(c.concurrency, slice, job(target), done).catch((err: unknown) => {
+          // Say which server failed: undici's errors ("other side closed") do not.
+          throw new KeepError('KEEP_INTERNAL', `${c.label} ${op} on the ${target.name}: ${(err as Error).message}`, { cause: err })
+        })
+        tally.samples.push(sample)
         tally.cpuSeconds += cpuSecondsOf(target.server.pid) - cpu0
       }
     }

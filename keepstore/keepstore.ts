@@ -163,7 +163,7 @@ export class Keepstore {
     if (eligible.length === 0) {
       throw new KeepError('KEEP_FULL', classes ? `no writable volume has storage class ${[...classes].join(', ')}` : 'no writable volume')
     }
-    await Promise.all(eligible.map((m) => m.refresh()))
+    await (eligible.length === 1 ? eligible[0]!.refresh() : Promise.all(eligible.map((m) => m.refresh())))
     // With one mount there is nothing to reorder: the volume itself touches identical bytes.
     const held = eligible.length > 1 ? await Promise.all(eligible.map((m) => this.holds(m, hash))) : [false]
     const candidates = [...eligible.filter((_, i) => held[i]), ...eligible.filter((_, i) => !held[i])].filter((m) => m.state === 'ok')

@@ -8,6 +8,8 @@ const FREE_SPACE_TTL_MS = 5_000
 
 export type MountState = 'ok' | 'full' | 'failed'
 
+const RESOLVED: Promise<void> = Promise.resolve()
+
 export interface MountOptions {
   volume: Volume
   replication: number
@@ -77,8 +79,13 @@ export class Mount {
    * A `failed` mount is probed then: only a successful probe write brings it
    * back into the write rotation (PROTOCOL.md §5), never a successful read.
    */
-  async refresh(force = false): Promise<void> {
-    if (!force && this.now() - this.checkedAt < FREE_SPACE_TTL_MS) return
+  refresh(force = false): Promise<void> {
+    // Fresh (almost every PUT): no async function to run.
+    if (!force && this.now() - this.checkedAt < FREE_SPACE_TTL_MS) return RESOLVED
+    return this.reread()
+  }
+
+  private async reread(): Promise<void> {
     this.checkedAt = this.now()
     if (this.state === 'failed' && this.allowWrite && this.volume.probe) {
       try {

@@ -16,30 +16,64 @@ export interface BodyOptions {
 export function guardIdle(req: IncomingMessage, options: BodyOptions = {}): AsyncIterable<Buffer> {
   const ms = options.idleTimeoutMs
   if (ms === undefined || ms <= 0) return req as AsyncIterable<Buffer>
-  return {
-    async *[Symbol.asyncIterator]() {
-      let waiting = false
-      const timer = setTimeout(() => {
-        if (!waiting) return
-        const err = new KeepError('KEEP_TIMEOUT', `request body idle for ${ms} ms`)
-        req.destroy(err)
-        req.socket?.destroy()
-      }, ms)
-      const chunks = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
-      try {
-        for (;;) {
-          waiting = true
-          timer.refresh()
-          const next = await chunks.next()
-          waiting = false
-          if (next.done) return
-          yield next.value
-        }
-      } finally {
-        clearTimeout(timer)
-        if (!req.complete) await chunks.return?.()
-      }
-    },
+  return { [Symbol.asyncIterator]: () => new IdleGuard(req, ms) }
+}
+
+/**
+ * {@link guardIdle}'s iterator: a plain object rather than an async
+ * generator, which would cost a generator and extra promise turns per chunk
+ * on every PUT. One timer per body, re-armed while the reader waits.
+ */
+class IdleGuard implements AsyncIterator<Buffer> {
+  private waiting = false
+  private done = false
+  private readonly timer: NodeJS.Timeout
+  private readonly chunks: AsyncIterator<Buffer>
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly ms: number,
+  ) {
+    this.chunks = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+    this.timer = setTimeout(() => this.onIdle(), ms)
+  }
+
+  next(): Promise<IteratorResult<Buffer>> {
+    if (this.done) return Promise.resolve({ done: true, value: undefined })
+    this.waiting = true
+    this.timer.refresh()
+    return this.chunks.next().then(
+      (step) => {
+        this.waiting = false
+        if (step.done) this.finish()
+        return step
+      },
+      (err: unknown) => {
+        this.waiting = false
+        this.finish()
+        throw err
+      },
+    )
+  }
+
+  /** The reader stops early (a failed PUT): the rest of the body is not read. */
+  async return(): Promise<IteratorResult<Buffer>> {
+    const wasDone = this.done
+    this.finish()
+    if (!wasDone && !this.req.complete) await this.chunks.return?.()
+    return { done: true, value: undefined }
+  }
+
+  private finish(): void {
+    this.done = true
+    clearTimeout(this.timer)
+  }
+
+  private onIdle(): void {
+    if (!this.waiting) return
+    const err = new KeepError('KEEP_TIMEOUT', `request body idle for ${this.ms} ms`)
+    this.req.destroy(err)
+    this.req.socket?.destroy()
   }
 }
 

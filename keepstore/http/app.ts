@@ -3,7 +3,7 @@ import { KeepError } from '../../shared/errors.js'
 import type { Slots } from '../slots.js'
 import type { AppDeps } from './context.js'
 import { observe, limitConcurrency } from './middleware.js'
-import { createRouter } from './routes.js'
+import { createRoutes } from './routes.js'
 
 export interface AppOptions {
   /** Requests in general (reads, lists, admin). */
@@ -39,7 +39,6 @@ function requireDecodablePath(path: string): void {
 export function createApp(deps: AppDeps, options: AppOptions): Koa {
   const app = new Koa()
   app.silent = true // errors are rendered and logged by `observe`
-  const router = createRouter(deps)
   const limits = limitConcurrency((ctx) => (EXEMPT.has(ctx.path) ? undefined : isBlockWrite(ctx) ? options.writes : options.requests))
   app.use(observe(deps))
   app.use((ctx, next) => {
@@ -52,7 +51,7 @@ export function createApp(deps: AppDeps, options: AppOptions): Koa {
     requireDecodablePath(ctx.path)
     return limits(ctx, next)
   })
-  app.use(router.routes())
+  app.use(createRoutes(deps))
   app.use(async () => {
     // Unknown path or method: 400, never 404/405 from routing (PROTOCOL.md §3).
     throw new KeepError('KEEP_BAD_REQUEST', 'Bad Request')

@@ -3,7 +3,7 @@ import type Koa from 'koa'
 import { KeepError, isKeepError } from '../../shared/errors.js'
 import type { AppDeps, KeepContext } from './context.js'
 import type { Slots } from '../slots.js'
-import { tokenOf } from './context.js'
+import { tokenFromAuthorization } from '../../shared/auth.js'
 import { redactSignatures, type Logger } from '../../shared/logger.js'
 
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
@@ -13,6 +13,9 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
     'Authorization, Content-Length, Content-Type, X-Keep-Desired-Replicas, X-Keep-Signature, X-Keep-Storage-Classes',
   'Access-Control-Expose-Headers': 'X-Keep-Locator, X-Keep-Replicas-Stored, X-Keep-Storage-Classes-Confirmed',
 }
+
+/** The same headers as pairs, set straight on the response (Koa's `ctx.set` re-validates them per request). */
+const CORS_ENTRIES = Object.entries(CORS_HEADERS)
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -42,15 +45,18 @@ export function observe(deps: AppDeps): Koa.Middleware {
   return async (ctx, next) => {
     const c = ctx as KeepContext
     const started = process.hrtime.bigint()
+    const { req, res } = ctx
     // Read now: once the response is done, Node may have detached the socket (req.socket = null).
-    const remoteAddr = ctx.req.socket?.remoteAddress
-    c.state.requestId = requestIdOf(ctx.get('x-request-id') || undefined)
+    const remoteAddr = req.socket?.remoteAddress
+    // Straight from Node's parsed headers (what ctx.get returns), without Koa's accessors.
+    const headers = req.headers
+    c.state.requestId = requestIdOf(headerOf(headers['x-request-id']))
     c.state.route = 'unknown'
-    c.state.token = tokenOf(ctx)
+    c.state.token = tokenFromAuthorization(headerOf(headers.authorization))
     c.state.bytesIn = 0
     c.state.bytesOut = 0
-    ctx.set('X-Request-Id', c.state.requestId)
-    ctx.set(CORS_HEADERS)
+    res.setHeader('X-Request-Id', c.state.requestId)
+    for (const [name, value] of CORS_ENTRIES) res.setHeader(name, value)
     try {
       await next()
     } catch (err) {
@@ -62,7 +68,7 @@ export function observe(deps: AppDeps): Koa.Middleware {
     logAccess(deps.logger, {
       reqId: c.state.requestId,
       remoteAddr,
-      forwardedFor: ctx.get('x-forwarded-for'),
+      forwardedFor: headerOf(headers['x-forwarded-for']) ?? '',
       method: ctx.method,
       path: ctx.path,
       status,
@@ -71,6 +77,12 @@ export function observe(deps: AppDeps): Koa.Middleware {
       seconds,
     })
   }
+}
+
+/** A request header as one string ('' counts as absent), as `ctx.get` gives it. */
+export function headerOf(value: string | string[] | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined
+  return typeof value === 'string' ? value : value.join(', ')
 }
 
 export interface AccessEntry {

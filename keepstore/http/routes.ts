@@ -51,3 +51,35 @@ export function createRouter(deps: AppDeps): Router {
   }
   return router
 }
+
+/**
+ * A path `/:locator` takes for sure: a block hash, then hints, without `/` or
+ * percent-encoding (so the router's decoding would change nothing).
+ */
+const PLAIN_BLOCK_PATH = /^\/[0-9a-f]{32}(?:\+[^/%]*)?$/
+
+/**
+ * The router, with the block routes (`/:locator`: nearly every request)
+ * dispatched before it. No static route has such a path, so the outcome is
+ * the router's: same route name, handler and `params.locator`; without
+ * trying every route's pattern in turn per GET and PUT. Any other path
+ * (`//<locator>`, percent-encoded, not a hash) goes through the router.
+ */
+export function createRoutes(deps: AppDeps): Koa.Middleware {
+  const routes = createRouter(deps).routes() as unknown as Koa.Middleware
+  const blocks = new Map<string, { name: string; handler: Handler }>()
+  for (const [method, path, name, handler] of ROUTES) {
+    if (path === '/:locator') blocks.set(method.toUpperCase(), { name, handler })
+  }
+  return (ctx, next) => {
+    const block = blocks.get(ctx.method)
+    const path = ctx.path
+    if (block && PLAIN_BLOCK_PATH.test(path)) {
+      const c = ctx as unknown as KeepContext
+      c.params = { locator: path.slice(1) }
+      c.state.route = block.name
+      return block.handler(c, deps)
+    }
+    return routes(ctx, next)
+  }
+}

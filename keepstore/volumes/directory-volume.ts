@@ -140,32 +140,43 @@ class DirectoryVolume implements Volume {
     const size = Number(st.size)
     let remaining = size
     let ended = false
+    // The read under way, if any: the descriptor is closed only after it, so a read
+    // still queued for the thread pool never lands on a number reused by another open.
+    let reading: Promise<unknown> | undefined
+    const next = async (): Promise<Buffer | null> => {
+      if (ended) return null
+      // Never past the size fstat gave. The read that reaches it asks for one byte
+      // more: getting it tells a file that grew, a short read that it ends there.
+      const want = Math.min(READ_CHUNK_SIZE, remaining)
+      const last = want === remaining
+      const ask = last ? want + 1 : want
+      const buf = ask >= POOLED_READ_MIN ? readBuffers.take().subarray(0, ask) : Buffer.allocUnsafe(ask)
+      let n: number
+      try {
+        n = await readFull(this.fs, fd, path, buf, want)
+      } catch (err) {
+        readBuffers.give(buf)
+        throw err
+      }
+      this.stats.inBytes += n
+      if (n > remaining) throw new KeepError('KEEP_CORRUPT', `volume ${this.uuid}: stored block ${hash} grew while it was read`)
+      remaining -= n
+      ended = n === 0 || (last && remaining === 0)
+      if (n > 0) return buf.subarray(0, n)
+      readBuffers.give(buf)
+      return null
+    }
     const stream = createVerifiedStream(
       {
-        next: async () => {
-          if (ended) return null
-          // Never past the size fstat gave. The read that reaches it asks for one byte
-          // more: getting it tells a file that grew, a short read that it ends there.
-          const want = Math.min(READ_CHUNK_SIZE, remaining)
-          const last = want === remaining
-          const ask = last ? want + 1 : want
-          const buf = ask >= POOLED_READ_MIN ? readBuffers.take().subarray(0, ask) : Buffer.allocUnsafe(ask)
-          let n: number
-          try {
-            n = await readFull(this.fs, fd, path, buf, want)
-          } catch (err) {
-            readBuffers.give(buf)
-            throw err
-          }
-          this.stats.inBytes += n
-          if (n > remaining) throw new KeepError('KEEP_CORRUPT', `volume ${this.uuid}: stored block ${hash} grew while it was read`)
-          remaining -= n
-          ended = n === 0 || (last && remaining === 0)
-          if (n > 0) return buf.subarray(0, n)
-          readBuffers.give(buf)
-          return null
+        next: () => {
+          const r = next()
+          reading = r
+          return r
         },
-        close: async () => closeFd(fd),
+        close: async () => {
+          await reading?.catch(() => undefined)
+          closeFd(fd)
+        },
       },
       { hash, size, signal: options.signal, mapError: (err) => this.fs.map(err, 'read', path, 'KEEP_IO') },
     )

@@ -322,6 +322,31 @@ t.test('directory volume: writes, reads and a read whose stat fails leave no fil
   t.ok(fds() <= before + 2, `descriptors: ${before} before, ${fds()} after 60 operations`)
 })
 
+t.test('directory volume: a read destroyed while its next chunk is being read closes the file only after that read', async (t) => {
+  const root = t.testdir()
+  let hold: Promise<void> | undefined
+  let release: () => void = () => undefined
+  let reached: () => void = () => undefined
+  const blocked = new Promise<void>((r) => (reached = r))
+  const volume = await openVolume(t, root, { faults: (op) => (op === 'read' && hold ? (reached(), hold) : undefined) })
+  const data = bytes(3 * 1024 * 1024, 61)
+  await volume.write(md5(data), chunked(data))
+  const { stream } = await volume.read(md5(data))
+  stream.on('error', () => undefined)
+  hold = new Promise<void>((r) => (release = r))
+  stream.resume()
+  await blocked
+  let closed = false
+  stream.once('close', () => (closed = true))
+  stream.destroy()
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+  t.notOk(closed, 'not closed while a read of its descriptor is under way')
+  const closing = closed ? Promise.resolve() : new Promise((r) => stream.once('close', r))
+  release()
+  await closing
+  t.pass('closed once the read was done')
+})
+
 t.test('directory volume: a block file that grows after it was opened is never served whole (KEEP_CORRUPT)', async (t) => {
   const root = t.testdir()
   const volume = await openVolume(t, root)

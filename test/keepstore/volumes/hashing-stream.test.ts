@@ -230,3 +230,21 @@ t.test('verified stream: destroyed while a read is pending, the source is not re
   t.equal(closed, 1, 'closed once')
   t.equal(reads, 1, 'no read after the destroy')
 })
+
+t.test('verified stream: while its reader is busy, it has already asked for the chunk after the one it holds back', async (t) => {
+  // Chunks of the stream's own buffer size: one pushed chunk fills the buffer, so any further
+  // read is the read-ahead (the thread pool reads the next chunk while this thread hashes).
+  const size = 1024 * 1024
+  const chunks = [0, 1, 2, 3].map((i) => Buffer.alloc(size, i))
+  let asked = 0
+  const src: ChunkSource = { next: async () => chunks[asked++] ?? null, close: async () => undefined }
+  const stream = createVerifiedStream(src, { hash: md5(...chunks), size: 4 * size })
+  const first = await new Promise<Buffer>((resolve) => stream.once('readable', () => resolve(stream.read() as Buffer)))
+  await new Promise((r) => setImmediate(r))
+  t.ok(first.equals(chunks[0]!), 'the first chunk came out')
+  // Without reading ahead: chunk 0 pushed, chunk 1 held back, chunk 2 read (2 reads past the pushed one).
+  t.equal(asked, 4, 'chunk 0 out, chunk 1 held, chunk 2 buffered and chunk 3 already asked for')
+  const rest = await collect(stream)
+  t.equal(rest.error, undefined)
+  t.ok(Buffer.concat([first, rest.bytes]).equals(Buffer.concat(chunks)), 'the whole block, in order')
+})
