@@ -37,18 +37,17 @@ export interface ClusterOptions {
   pullHeadersTimeoutMs?: number
 }
 
+/** The `cluster:` section of every test config: id, tokens and signing key, then `extra` keys. */
+export function clusterSection(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { id: 'zzzzz', systemRootToken: ADMIN_TOKEN, managementToken: MANAGEMENT_TOKEN, blobSigningKey: SIGNING_KEY, ...extra }
+}
+
 /** The config document (what a config file holds) of a test cluster: programs run as children read it from a file. */
 export function clusterDoc(dir: string, ports: number[], options: ClusterOptions = {}): Record<string, unknown> {
   const spec = options.volumes ?? [{ driver: 'memory' as const }]
   const volumesOf = (i: number): VolumeSpec[] => (typeof spec === 'function' ? spec(i) : spec)
   return {
-    cluster: {
-      id: 'zzzzz',
-      systemRootToken: ADMIN_TOKEN,
-      managementToken: MANAGEMENT_TOKEN,
-      blobSigningKey: SIGNING_KEY,
-      ...options.cluster,
-    },
+    cluster: clusterSection(options.cluster),
     keepstores: ports.map((port, i) => ({
       uuid: `zzzzz-bi6l4-${String(i).padStart(15, '0')}`,
       url: `http://127.0.0.1:${port}`,

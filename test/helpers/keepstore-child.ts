@@ -3,7 +3,8 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { ADMIN_TOKEN, MANAGEMENT_TOKEN, SIGNING_KEY, freePorts } from './cluster.js'
+import { freePorts } from './cluster.js'
+import { clusterSection } from './cluster-config.js'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 export const KEEPSTORE_BIN = path.join(repo, 'bin/keepstore')
@@ -34,13 +35,7 @@ export async function writeChildCluster(dir: string, options: ChildClusterOption
   const volumes = ports.map((_, i) => ({ uuid: `zzzzz-nyw5e-${String(i).padStart(15, '0')}`, root: path.join(dir, `disk${i}`) }))
   for (const v of volumes) await mkdir(v.root, { recursive: true })
   const doc = {
-    cluster: {
-      id: 'zzzzz',
-      systemRootToken: ADMIN_TOKEN,
-      managementToken: MANAGEMENT_TOKEN,
-      blobSigningKey: SIGNING_KEY,
-      ...options.cluster,
-    },
+    cluster: clusterSection(options.cluster),
     keepstores: uuids.map((uuid, i) => ({
       uuid,
       url: urls[i],

@@ -9,7 +9,8 @@ import type { Report } from '../../datamanager/report.js'
 import { md5hex } from '../../shared/hash.js'
 import { serviceOrder } from '../../shared/rendezvous.js'
 import { createSigner } from '../../shared/signer.js'
-import { ADMIN_TOKEN, MANAGEMENT_TOKEN, SIGNING_KEY, call, freePorts } from './cluster.js'
+import { ADMIN_TOKEN, SIGNING_KEY, call, freePorts } from './cluster.js'
+import { clusterSection } from './cluster-config.js'
 import { startKeepProxy, type KeepProxy } from './keep-proxy.js'
 
 // Compiled to dist/test/helpers/: the repository root is three levels up.
@@ -168,14 +169,7 @@ export async function startProcessCluster(t: Test, options: ProcessClusterOption
 
 function clusterDoc(keepstores: ChildKeepstore[], dir: string, shares: Record<number, number>, extra: Record<string, unknown> = {}) {
   return {
-    cluster: {
-      id: 'zzzzz',
-      systemRootToken: ADMIN_TOKEN,
-      managementToken: MANAGEMENT_TOKEN,
-      blobSigningKey: SIGNING_KEY,
-      blobSigningTTL: '1h',
-      ...extra,
-    },
+    cluster: clusterSection({ blobSigningTTL: '1h', ...extra }),
     keepstores: keepstores.map((k) => ({
       uuid: k.uuid,
       url: k.url,
