@@ -3,6 +3,9 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { sha256hex } from '../shared/index-digests.js'
+import type { Logger } from '../shared/logger.js'
+import type { PassResult } from './balance-pass.js'
+import type { IncrementalReport } from './report.js'
 import type { Config, DatamanagerConfig } from '../shared/config.js'
 import type { BalancePolicy } from './balance.js'
 import { digestCollections, stampCollections } from './collections-digest.js'
@@ -179,4 +182,42 @@ async function mkdirIn(spill: Spill, name: string): Promise<string> {
   const dir = path.join(spill.dir, `${name}-${spillDirs++}`)
   await mkdir(dir, { recursive: true })
   return dir
+}
+
+/** What the run may keep for the next one. */
+export interface Keep {
+  store: IndexStore
+  writer: StoreWriter
+  refs: ReferencesRead
+  fingerprint: string
+  generation: number
+}
+
+/** Commits this run's lines, references and outcomes as the state the next run starts from; false (logged) when that failed. */
+export async function keepState(keep: Keep, next: PassResult['next'], logger: Logger): Promise<boolean> {
+  const { store, writer, refs, fingerprint, generation } = keep
+  try {
+    await store.commit(
+      { meta: { generation, fingerprint, collections: refs.digest, mounts: next.mounts }, lines: next.lines, refs: next.refs, outcomes: next.outcomes },
+      writer,
+    )
+    return true
+  } catch (err) {
+    logger.error({ err }, `incremental state not saved (the next run reads more): ${(err as Error).message}`)
+    return false
+  }
+}
+
+/** What report.json says the run reused. */
+export function incrementalReport(refs: ReferencesRead, pass: PassResult | undefined, stateSaved: boolean): IncrementalReport {
+  const indexes = pass?.indexes ?? []
+  return {
+    collections: refs.collections,
+    fullMounts: indexes.filter((i) => i.read === 'full').length,
+    incrementalMounts: indexes.filter((i) => i.read === 'incremental').length,
+    indexBytes: indexes.reduce((n, i) => n + i.bytes, 0),
+    prefixesReread: indexes.reduce((n, i) => n + i.prefixesReread, 0),
+    prefixesReused: pass?.reusedPrefixes ?? 0,
+    stateSaved,
+  }
 }

@@ -13,8 +13,8 @@ import type { CollectionsSummary } from './collections.js'
 import { clearTrashLists, commitChanges, type CommitOptions, type CommitTimings, type ServerCommit } from './commit.js'
 import { openConfirmedRecords, type ConfirmedRecords, type ConfirmedTracker } from './confirmed.js'
 import { writeDryRun } from './dry-run.js'
-import { planReads, readReferences, runFingerprint, type ReferencesRead } from './incremental.js'
-import { openIndexStore, type IndexStore, type StoreWriter } from './index-store.js'
+import { incrementalReport, keepState, planReads, readReferences, runFingerprint, type Keep, type ReferencesRead } from './incremental.js'
+import { openIndexStore } from './index-store.js'
 import { fetchMounts, type DatamanagerClient } from './indexes.js'
 import type { Lock, LockHandle } from './lock.js'
 import { createRunFence, type RunFence } from './fencing.js'
@@ -243,14 +243,6 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
   }
 }
 
-/** What the run may keep for the next one. */
-interface Keep {
-  store: IndexStore
-  writer: StoreWriter
-  refs: ReferencesRead
-  fingerprint: string
-  generation: number
-}
 
 interface Collected {
   startedAt: number
@@ -307,7 +299,7 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
   if (c.fence?.signal.aborted && !dryRun) outcome = 'fenced'
   c.timings.commitMs = Math.round(performance.now() - commitStarted)
   // A degraded run delivered its lists too; its state is pinned to the servers it planned with (the fingerprint).
-  const stateSaved = (outcome === 'committed' || outcome === 'degraded') && c.pass !== undefined ? await keepState(c, logger) : false
+  const stateSaved = (outcome === 'committed' || outcome === 'degraded') && c.pass !== undefined ? await keepState(c.keep, c.pass.next, logger) : false
   // keep-balance's updateCollections: only after lists were sent, never for a refused or dry run.
   let confirmedFile: ConfirmedReport | undefined
   // A degraded run counts the copies of the keepstores it saw: lower, never higher, than with every one.
@@ -347,7 +339,7 @@ async function finish(options: RunOptions, dm: DatamanagerConfig, c: Collected):
     commits,
     lostFile,
     timings: c.timings,
-    incremental: incrementalReport(c, stateSaved),
+    incremental: incrementalReport(c.keep.refs, c.pass, stateSaved),
     confirmed: confirmedFile,
     keep: c.pass?.totals.keep,
     down,
@@ -385,35 +377,6 @@ async function planFor(options: RunOptions, dm: DatamanagerConfig, previous: Run
   if (options.membership === undefined) return undefined
   await options.membership.ready(5000)
   return planMembership({ members: options.membership.members(), previous: previous.absentSince, settleMs: dm.membershipSettleMs, now: Date.now() })
-}
-
-/** Commits this run's lines, references and outcomes as the state the next run starts from; false (logged) when that failed. */
-async function keepState(c: Collected, logger: Logger): Promise<boolean> {
-  const { store, writer, refs, fingerprint, generation } = c.keep
-  const next = c.pass!.next
-  try {
-    await store.commit(
-      { meta: { generation, fingerprint, collections: refs.digest, mounts: next.mounts }, lines: next.lines, refs: next.refs, outcomes: next.outcomes },
-      writer,
-    )
-    return true
-  } catch (err) {
-    logger.error({ err }, `incremental state not saved (the next run reads more): ${(err as Error).message}`)
-    return false
-  }
-}
-
-function incrementalReport(c: Collected, stateSaved: boolean): IncrementalReport {
-  const indexes = c.pass?.indexes ?? []
-  return {
-    collections: c.keep.refs.collections,
-    fullMounts: indexes.filter((i) => i.read === 'full').length,
-    incrementalMounts: indexes.filter((i) => i.read === 'incremental').length,
-    indexBytes: indexes.reduce((n, i) => n + i.bytes, 0),
-    prefixesReread: indexes.reduce((n, i) => n + i.prefixesReread, 0),
-    prefixesReused: c.pass?.reusedPrefixes ?? 0,
-    stateSaved,
-  }
 }
 
 async function mountsOf(client: DatamanagerClient, server: { uuid: string; url: string }, signal: AbortSignal): Promise<ServerMounts> {
