@@ -202,9 +202,10 @@ function buildProgram(): Command {
 
 async function main(): Promise<void> {
   // A reader that stops early (`keep get … | head`) closes the pipe: stop quietly, as a command killed by SIGPIPE would.
+  // Any other write error (a full disk behind a redirect: ENOSPC) is one line, not a stack trace.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(KEEP_EXIT.failed)
-    throw err
+    if (err.code !== 'EPIPE') process.stderr.write(`keep: cannot write to stdout: ${err.message}\n`)
+    process.exit(KEEP_EXIT.failed)
   })
   const program = buildProgram()
   program.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) })

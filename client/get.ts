@@ -194,13 +194,13 @@ function writeOut(out: Writable, blocks: Buffer[], piece: number): Promise<void>
   const data = piece === Infinity ? blocks : blocks.flatMap((b) => Array.from({ length: Math.ceil(b.length / piece) }, (_, i) => b.subarray(i * piece, (i + 1) * piece)))
   return new Promise((resolve, reject) => {
     if (data.length === 0) return resolve()
-    const onError = (err: Error): void => reject(err)
-    out.once('error', onError)
+    const fail = (err: Error): void => reject(new KeepError('KEEP_IO', `cannot write the output: ${err.message}`))
+    out.once('error', fail)
     for (let i = 0; i < data.length - 1; i++) out.write(data[i])
     // Resolve once the last piece is written, not merely queued: the stream's buffer is the only bound.
     out.write(data[data.length - 1], (err) => {
-      out.off('error', onError)
-      if (err) reject(err)
+      out.off('error', fail)
+      if (err) fail(err)
       else resolve()
     })
   })
