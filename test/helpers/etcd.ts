@@ -113,7 +113,8 @@ async function ready(proc: ChildProcess, endpoint: string): Promise<void> {
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`etcd exited (${proc.exitCode}) before serving: ${stderr}`)
     try {
-      const res = await fetch(`${endpoint}/health`)
+      // A member that accepted the connection but does not answer must not stall the loop past its deadline.
+      const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) })
       const body = (await res.json()) as { health?: string }
       if (body.health === 'true') return
     } catch {
