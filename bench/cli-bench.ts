@@ -13,7 +13,11 @@
  * summary, recorded in bench/results/cli-<time>.txt (and .json, not committed).
  * Environment: BENCH_CLI_BYTES (1GiB), BENCH_CLI_ROUNDS (2), BENCH_CLI_PARALLEL
  * (3: keep's --parallel; curl gets parallel × replicas transfers), BENCH_TMP,
- * BENCH_KEEP_TMP=1.
+ * BENCH_KEEP_TMP=1, BENCH_CLI_PIN=1: the keepstores pinned to the first half
+ * of the CPUs and the client (keep or curl) to the other half (taskset), as
+ * when the client runs on a host of its own; unpinned, the client and three
+ * keepstores share every core, and a client that spends more CPU (keep get
+ * verifies MD5; curl does not) takes it from the servers it waits on.
  */
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -39,7 +43,11 @@ const settings = {
   parallel: Number(env.BENCH_CLI_PARALLEL ?? 3),
   replicas: 2,
   keepstores: 3,
+  pinned: env.BENCH_CLI_PIN === '1',
 }
+const CPUS = os.cpus().length
+/** With BENCH_CLI_PIN=1: CPU lists (taskset -c) for the keepstores and for the client. */
+const pins = settings.pinned ? { servers: `0-${Math.max(0, Math.floor(CPUS / 2) - 1)}`, client: `${Math.floor(CPUS / 2)}-${CPUS - 1}` } : undefined
 const TARGET = 0.9
 const BLOCK = 64 * MiB
 /** Progress lines: on stderr as they happen, and kept for the record file. */
@@ -71,12 +79,21 @@ function timed(command: string, args: string[], extraEnv: Record<string, string>
   const report = path.join(os.tmpdir(), `keep-cli-bench-time-${process.pid}`)
   const started = process.hrtime.bigint()
   return new Promise((resolve, reject) => {
-    execFile('/usr/bin/time', ['-o', report, '-f', '%M %U %S', command, ...args], { env: { ...process.env, ...extraEnv }, maxBuffer: 64 * MiB }, (err, _stdout, stderr) => {
+    const timeArgs = ['-o', report, '-f', '%M %U %S', command, ...args]
+    const [file, fileArgs] = pins ? ['taskset', ['-c', pins.client, '/usr/bin/time', ...timeArgs]] : ['/usr/bin/time', timeArgs]
+    execFile(file, fileArgs, { env: { ...process.env, ...extraEnv }, maxBuffer: 64 * MiB }, (err, _stdout, stderr) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
       if (err) return reject(new KeepError('KEEP_INTERNAL', `${path.basename(command)} failed: ${stderr.split('\n').slice(-3).join(' ')}`))
       const [kb, user, sys] = timeReport(report).split(' ').map(Number)
       resolve({ seconds, peakRss: kb! * 1024, cpuSeconds: user! + sys!, serverCpuSeconds: serverCpu() - serverBefore })
     })
+  })
+}
+
+/** Runs a command to its end; its stderr in the error if it fails. */
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, (err, _stdout, stderr) => (err ? reject(new KeepError('KEEP_INTERNAL', `${command} ${args.join(' ')}: ${stderr.trim() || err.message}`)) : resolve()))
   })
 }
 
@@ -99,6 +116,7 @@ function median(values: number[]): number {
 
 await runMain(async () => {
   if (!existsSync('/usr/bin/time')) throw new KeepError('KEEP_CONFIG', 'bench:cli needs GNU time at /usr/bin/time (apt-get install time)')
+  if (pins && CPUS < 2) throw new KeepError('KEEP_CONFIG', 'BENCH_CLI_PIN=1 needs 2 or more CPUs')
   const tmp = mkdtempSync(path.join(env.BENCH_TMP ?? os.tmpdir(), 'keep-cli-bench-'))
   process.once('exit', () => {
     killAll()
@@ -181,7 +199,10 @@ await runMain(async () => {
     for (let i = 0; i < specs.length; i++) {
       servers.push(await startKeepstoreChild({ config, uuid: specs[i]!.uuid, url: urls[i]!, logFile: path.join(tmp, `keepstore-${i}.log`), logLevel: 'warn' }))
     }
-    say(`cli bench: ${settings.bytes / MiB} MiB as ${blocks.length} blocks, ${settings.keepstores} keepstores, ${settings.replicas} replicas, parallel ${settings.parallel}, ${settings.rounds} rounds (load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, ${os.cpus().length} cores); data in ${tmp}`)
+    // Every thread of each keepstore (-a), the ones it starts later inherit it.
+    if (pins) for (const s of servers) await run('taskset', ['-a', '-p', '-c', pins.servers, String(s.pid)])
+    const pinning = pins ? `; keepstores pinned to CPU ${pins.servers}, client to CPU ${pins.client}` : '; unpinned (client and keepstores share every core)'
+    say(`cli bench: ${settings.bytes / MiB} MiB as ${blocks.length} blocks, ${settings.keepstores} keepstores, ${settings.replicas} replicas, parallel ${settings.parallel}, ${settings.rounds} rounds (load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, ${CPUS} cores${pinning}); data in ${tmp}`)
     for (let r = 0; r < settings.rounds; r++) {
       const order: Array<keyof typeof steps> = r % 2 === 0 ? ['keep put', 'curl put', 'curl get', 'keep get'] : ['curl put', 'keep put', 'keep get', 'curl get']
       for (const name of order) {
@@ -202,7 +223,8 @@ await runMain(async () => {
   const verdict = (ratio: number): string => `${ratio.toFixed(2)} (target ≥ ${TARGET}) ${ratio >= TARGET ? 'PASS' : 'MISS'}`
   const report =
     `cli bench ${stamp}: ${settings.bytes / MiB} MiB file, ${blocks.length} blocks, ${settings.keepstores} keepstores (children, directory volumes, signing on), ` +
-    `${settings.replicas} replicas, parallel ${settings.parallel}, ${settings.rounds} rounds, medians; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores\n` +
+    `${settings.replicas} replicas, parallel ${settings.parallel}, ${settings.rounds} rounds, medians; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} on ${CPUS} cores` +
+    `${pins ? `; pinned: keepstores on CPU ${pins.servers}, client on CPU ${pins.client} (a client host of its own)` : '; unpinned: client and keepstores share the cores'}\n` +
     `  put: keep ${rate('keep put').toFixed(1)} MiB/s, curl ${rate('curl put').toFixed(1)} MiB/s, ratio ${verdict(putRatio)}\n` +
     `  get: keep ${rate('keep get').toFixed(1)} MiB/s, curl ${rate('curl get').toFixed(1)} MiB/s, ratio ${verdict(getRatio)}\n` +
     `  keep put peak RSS ${(peak / MiB).toFixed(0)} MiB (${settings.parallel} blocks of 64 MiB in memory at most); ` +
@@ -212,7 +234,7 @@ await runMain(async () => {
     `reading the input and one MD5 pass over it: ${md5Cpu.toFixed(2)} s (keep get verifies every byte, curl does not)\n`
   process.stdout.write(`\n${report}`)
   mkdirSync(RESULTS, { recursive: true })
-  const base = path.join(RESULTS, `cli-${stamp.replace(/[:.]/g, '-')}`)
+  const base = path.join(RESULTS, `cli-${stamp.replace(/[:.]/g, '-')}${pins ? '-pinned' : ''}`)
   writeFileSync(`${base}.txt`, `${log.join('\n')}\n\n${report}`)
   writeFileSync(`${base}.json`, `${JSON.stringify({ startedAt: stamp, settings, results, putRatio, getRatio, keepPutPeakRss: peak, load: os.loadavg() }, null, 2)}\n`)
   process.stdout.write(`results: ${path.relative(process.cwd(), base)}.txt\n`)
