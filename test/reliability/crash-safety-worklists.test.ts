@@ -1,7 +1,7 @@
 // The worklist half of the crash-safety suite (crash-safety.test.ts has the PUT half):
 // SIGKILL a keepstore process while it pulls, trashes, or empties its trash.
 import { createHash, randomBytes } from 'node:crypto'
-import { renameSync, utimesSync } from 'node:fs'
+import { existsSync, mkdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
 import { adminJson, getIndex, putBlock } from '../helpers/block-client.js'
@@ -22,11 +22,11 @@ interface ListStatus {
 }
 
 /** Waits (bounded) for a condition on a child process's state: the one place a test polls, because the state is in another process. */
-async function until(what: string, check: () => Promise<boolean> | boolean, deadlineMs = 30_000): Promise<void> {
+async function until(what: string, check: () => Promise<boolean> | boolean, deadlineMs = 30_000, everyMs = 50): Promise<void> {
   const deadline = Date.now() + deadlineMs
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`still waiting after ${deadlineMs} ms: ${what}`)
-    await delay(50)
+    await delay(everyMs)
   }
 }
 
@@ -180,15 +180,36 @@ t.test('keepstore process: SIGKILL while the trash emptier runs never touches a 
     if (i % 2 === 0) renameSync(`${dir}/${h}`, `${dir}/${h}.trash.${deadline}`)
     else live.add(h)
   }
+  // Enough expired trash besides (written straight to disk, tiny) that emptying it takes a while: the kills
+  // below land while the emptier is deleting, not before it starts or after it is done.
+  const trashPaths = [...blocks.keys()].filter((h) => !live.has(h)).map((h) => `${root}/${h.slice(0, 3)}/${h}.trash.${deadline}`)
+  for (let i = 0; i < scale('emptier-trash', 3000, 20000); i++) {
+    const data = Buffer.from(`expired trash ${i}`)
+    const h = md5(data)
+    mkdirSync(`${root}/${h.slice(0, 3)}`, { recursive: true })
+    const file = `${root}/${h.slice(0, 3)}/${h}.trash.${deadline}`
+    writeFileSync(file, data)
+    trashPaths.push(file)
+  }
   const problems = { partial: [] as string[], tempLeft: [] as string[], lostLive: [] as string[] }
-  let trashLeft = blocks.size - live.size
+  let trashLeft = trashPaths.length
   let midEmpty = 0
+  let killed = 0
   for (let k = 0; k < kills; k++) {
     ks = await launcher.start()
     problems.tempLeft.push(...auditVolume(root).temps)
-    // The emptier's first pass starts one check interval (200 ms) after start.
-    await delay(150 + random() * 150)
+    // The emptier's first pass starts one check interval (200 ms) after start: kill at a random point
+    // (0–20 ms) after it deleted its first file of this round.
+    const remaining = trashPaths.filter((f) => existsSync(f))
+    if (remaining.length === 0) {
+      // A long soak can run out of trash: nothing left to be cut off.
+      await ks.kill()
+      break
+    }
+    await until('the emptier starts deleting', () => remaining.some((f) => !existsSync(f)), 10_000, 1)
+    await delay(random() * 20)
     await ks.kill()
+    killed++
     const dead = auditVolume(root)
     if (dead.trashed.size > 0 && dead.trashed.size < trashLeft) midEmpty++
     problems.partial.push(...dead.bad)
@@ -198,9 +219,10 @@ t.test('keepstore process: SIGKILL while the trash emptier runs never touches a 
   ks = await launcher.start()
   await until('the trash is emptied', () => auditVolume(root).trashed.size === 0)
   const final = auditVolume(root)
-  t.same(problems, { partial: [], tempLeft: [], lostLive: [] }, `${kills} kills: nothing partial, no temp, no live block lost`)
+  t.same(problems, { partial: [], tempLeft: [], lostLive: [] }, `${killed} kills: nothing partial, no temp, no live block lost`)
   t.same([...live].filter((h) => !final.blocks.has(h)), [], `all ${live.size} live blocks are still there, whole`)
   const index = await getIndex(url)
   t.equal(index.blocks.size, live.size, 'the index lists exactly the live blocks')
-  figure(t, 'crash-safety-emptier', { kills, live: live.size, trash: blocks.size - live.size, mid_empty: midEmpty, lost_live: problems.lostLive.length })
+  t.ok(midEmpty > 0, `${midEmpty} kills landed while the emptier was deleting`)
+  figure(t, 'crash-safety-emptier', { kills: killed, live: live.size, trash: trashPaths.length, mid_empty: midEmpty, lost_live: problems.lostLive.length })
 })
