@@ -15,10 +15,11 @@
 // on child processes and sockets more than they compute). --timeout: seconds a
 // file may run (TAP_TIMEOUT for tap's own timer; default 240: the process-heavy
 // files take 10–20 s on a quiet machine, but a loaded one can stretch them
-// tenfold), and a file still running after 2 × that is killed and counted failed. Files run
+// tenfold), and a file still running after 2 × that is killed and counted failed (a failing
+// file's whole output is also appended to .tap/failures.log). Files run
 // longest first, by the durations of the last run (.tap/durations.json).
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
 
@@ -48,6 +49,8 @@ function testFiles(target) {
 }
 
 const DURATIONS = '.tap/durations.json'
+/** Every failing file's whole output, appended run after run. */
+const FAILURES = '.tap/failures.log'
 const last = existsSync(DURATIONS) ? JSON.parse(readFileSync(DURATIONS, 'utf8')) : {}
 // Without a record (a fresh clone), the process-heavy directories go first.
 const guess = (f) => (/\/(reliability|e2e)\//.test(f) ? 30_000 : 0) + statSync(f).size / 10
@@ -101,10 +104,12 @@ function runFile(file) {
       n++
       const why = signal ? ` (killed: ${signal}${ms >= timeoutS * 2000 ? `, still running after ${timeoutS * 2} s` : ''})` : code !== 0 ? ` (exit ${code})` : ''
       if (fail > 0) {
-        console.log(text.trimEnd())
         const stderr = Buffer.concat(err).toString().trimEnd()
-        if (stderr) console.log(stderr.split('\n').map((l) => `# stderr: ${l}`).join('\n'))
-        console.log(`not ok ${n} - ${file}${why} # time=${ms}ms`)
+        const report = [text.trimEnd(), ...(stderr ? [stderr.split('\n').map((l) => `# stderr: ${l}`).join('\n')] : []), `not ok ${n} - ${file}${why} # time=${ms}ms`].join('\n')
+        console.log(report)
+        // Kept past a scrolled or tailed terminal: a rare failure is worth its whole output.
+        mkdirSync('.tap', { recursive: true })
+        appendFileSync(FAILURES, `# ${new Date().toISOString()}\n${report}\n`)
       } else {
         console.log(`ok ${n} - ${file} # time=${ms}ms`)
         // A skipped test says why in one line: show it (never a silent skip).
@@ -142,5 +147,6 @@ mkdirSync('.tap', { recursive: true })
 writeFileSync(DURATIONS, JSON.stringify(durations, null, 1))
 console.log(`# ${files.length} files, ${jobs} at a time, ${((Date.now() - t0) / 1000).toFixed(1)} s`)
 if (skipped || todo) console.log(`# skipped: ${skipped}, todo: ${todo}`)
+if (failed) console.log(`# the failing files' output is also in ${FAILURES}`)
 console.log(`${passed} passed, ${failed} failed`)
 process.exit(failed === 0 ? 0 : 1)
