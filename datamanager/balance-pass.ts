@@ -7,6 +7,7 @@ import { createAtomicWriter, type AtomicWriter } from './atomic-file.js'
 import { openStoredIndex, type ReadPlan } from './index-reuse.js'
 import { EMPTY_OUTCOME, EMPTY_RECORD, type IndexStore, type OutcomeRecord, type StoredRecord, type StoreState, type StoreWriter } from './index-store.js'
 import { openFullIndex, spillIndex, type DatamanagerClient, type IndexStatus, type PrefixSource, type SourceGroup } from './indexes.js'
+import { keepLines } from './keep-lines.js'
 import { mergePrefix } from './merge.js'
 import type { ConfirmedTracker } from './confirmed.js'
 import { applyOutcome, indexTopology, OutcomeBuilder, windowHolds, type RunAccumulator, type TopologyIndex } from './outcomes.js'
@@ -236,6 +237,14 @@ async function openSources(
       if (spilled.has(key)) {
         const db = await input.spill.open(`index-${attempt}-${n++}`)
         sources.push(await spillIndex(input.client, server, mount.uuid, db, { signal: ac.signal }))
+      } else if (plan.read === 'prefetched') {
+        // Read in full already; every prefix is new to this run (nothing is "unchanged": no decision is reused).
+        const onDoubt = (reason: string): void => {
+          doubted.push({ key, reason })
+          ac.abort()
+        }
+        const reread = new Map(plan.records.map((r, i) => [i, r] as const))
+        sources.push(openStoredIndex(server, mount.uuid, { read: 'incremental', status: plan.status, reread }, plan.records, input.store.read, onDoubt))
       } else if (plan.read === 'incremental' && stored !== undefined) {
         const onDoubt = (reason: string): void => {
           doubted.push({ key, reason })
@@ -255,11 +264,4 @@ async function openSources(
 
 function append(writer: StoreWriter, text: string, count: number, sha256: string): StoredRecord {
   return text === '' ? { ...EMPTY_RECORD, count, sha256 } : writer.append(Buffer.from(text, 'utf8'), count, sha256)
-}
-
-/** Lines just read in full: the stored record when they are the same bytes, else a new one. */
-function keepLines(writer: StoreWriter, bytes: Buffer, count: number, previous: StoredRecord | undefined): StoredRecord {
-  const sha256 = bytes.length === 0 ? EMPTY_SHA256 : sha256hex(bytes)
-  if (previous !== undefined && previous.sha256 === sha256 && previous.count === count) return previous
-  return writer.append(bytes, count, sha256)
 }

@@ -9,7 +9,8 @@ import type { IncrementalReport } from './report.js'
 import type { Config, DatamanagerConfig } from '../shared/config.js'
 import type { BalancePolicy } from './balance.js'
 import { digestCollections, stampCollections } from './collections-digest.js'
-import { scanCollections, type CollectionSink, type CollectionsSummary } from './collections.js'
+import { listCollectionFiles, scanCollections, type CollectionSink, type CollectionsSummary } from './collections.js'
+import { scanCollectionsInWorker } from './collections-thread.js'
 import type { ConfirmedRecords } from './confirmed.js'
 import { planRead, type ReadPlan } from './index-reuse.js'
 import { STORE_VERSION, type CollectionsDigest, type IndexStore, type StoreWriter } from './index-store.js'
@@ -110,6 +111,24 @@ export interface ReadReferencesInput {
   bufferChars?: number
   /** Told every collection a scan reads (collections-confirmed.jsonl); absent in a dry run. */
   confirmed?: ConfirmedRecords | undefined
+  /** Collections of this many bytes or more are scanned in a worker thread (default {@link WORKER_BYTES}; tests set 0). */
+  workerBytes?: number
+}
+
+/**
+ * Below this, the collections are scanned on the main thread: starting a
+ * worker costs ~50 ms of CPU, and the indexes of so small a cluster do not
+ * take long enough to hide a scan behind.
+ */
+export const WORKER_BYTES = 16 << 20
+
+/** Bytes of the collection files a scan reads (0 when they cannot be listed: the scan then says why). */
+async function collectionBytes(source: string): Promise<number> {
+  try {
+    return (await listCollectionFiles(source)).reduce((n, f) => n + f.size, 0)
+  } catch {
+    return 0
+  }
 }
 
 /**
@@ -142,11 +161,28 @@ export async function readReferences(input: ReadReferencesInput): Promise<Refere
     }
     return { summary, source: storedReferences(store.committed.refs, store.read), collections: 'reused', digest: stored }
   }
-  const references = createReferenceSpill(await mkdirIn(spill, 'references'), input.bufferChars === undefined ? {} : { bufferChars: input.bufferChars })
+  const dir = await mkdirIn(spill, 'references')
+  const references = createReferenceSpill(dir, input.bufferChars === undefined ? {} : { bufferChars: input.bufferChars })
   const confirmed = input.confirmed
   await confirmed?.begin()
-  const summary = await scanCollections(dm.collections, confirmed === undefined ? references : both(references, confirmed.tracker), scanOptions(input))
-  await references.finish()
+  let summary: CollectionsSummary
+  if ((await collectionBytes(dm.collections)) >= (input.workerBytes ?? WORKER_BYTES)) {
+    const options = scanOptions(input)
+    summary = await scanCollectionsInWorker(
+      {
+        source: dm.collections,
+        dir,
+        bufferChars: input.bufferChars,
+        defaultReplication: options.defaultReplication,
+        maxRecordBytes: dm.maxRecordBytes,
+        records: confirmed !== undefined,
+      },
+      { signal: input.signal, onProgress: options.onProgress, records: confirmed?.tracker },
+    )
+  } else {
+    summary = await scanCollections(dm.collections, confirmed === undefined ? references : both(references, confirmed.tracker), scanOptions(input))
+    await references.finish()
+  }
   const unchangedSinceDigest = content !== undefined && (await stampCollections(dm.collections)) === content.stamp
   const clean = summary.unreadable === undefined && summary.malformed === 0 && summary.tooLarge === 0
   const digest = unchangedSinceDigest && clean ? { digest: content.digest, files: summary.files, collections: summary.collections, references: summary.references } : undefined

@@ -8,6 +8,8 @@ import { indexPath, newStatus, type DatamanagerClient, type IndexStatus, type Pr
 export type ReadPlan =
   | { read: 'incremental'; status: IndexStatus; reread: ReadonlyMap<number, StoredRecord> }
   | { read: 'full'; reason: string; bytes: number }
+  /** Read in full before the pass (`prefetchFullReads`): every prefix's lines are this run's records; `status` is the full read's. */
+  | { read: 'prefetched'; status: IndexStatus; records: readonly StoredRecord[] }
 
 export interface PlanInput {
   client: DatamanagerClient

@@ -18,6 +18,7 @@ import { openIndexStore } from './index-store.js'
 import { fetchMounts, type DatamanagerClient } from './indexes.js'
 import type { Lock, LockHandle } from './lock.js'
 import { createRunFence, type RunFence } from './fencing.js'
+import { prefetchFullReads } from './prefetch.js'
 import { planMembership, type MembershipPlan } from './membership-plan.js'
 import { noProgress, type Progress } from './progress.js'
 import { StoredReferencesDoubt } from './reference-source.js'
@@ -49,6 +50,8 @@ export interface RunOptions {
   commit?: Pick<CommitOptions, 'attempts' | 'retryDelayMs' | 'sleep'>
   /** Where a dry run prints what it would send; default stdout. */
   out?: NodeJS.WritableStream
+  /** Collections of this many bytes or more are scanned in a worker thread (default 16 MiB; tests set 0 to use it always). */
+  collectionsWorkerBytes?: number
   /** Overrides `datamanager.runTimeout` (ms); tests make it tiny. */
   runTimeoutMs?: number
   /** `--full`: read every index and the collections in full, reusing nothing stored (the state is still kept for the next run). */
@@ -135,13 +138,20 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
   let committed = false
   try {
     const timings: Timings = { collectionsMs: 0, balanceMs: 0, commitMs: 0 }
-    let mark = performance.now()
+    const started = performance.now()
     progress.phase('reading collections', 0x10000)
     const readRefs = (again: boolean): Promise<ReferencesRead> =>
       readReferences({ config, dm, store, spill, full: full || again, progress, signal, confirmed, ...chunkOptions(options) })
-    let [serverMounts, refs] = await Promise.all([Promise.all(servers.map((s) => mountsOf(client, s, signal))), readRefs(false)])
-    timings.collectionsMs = Math.round(performance.now() - mark)
-    mark = performance.now()
+    // The collections are read (in a worker thread when large) while the indexes are: neither waits for the other.
+    const reading = readRefs(false).then((r) => {
+      timings.collectionsMs = Math.round(performance.now() - started)
+      return r
+    })
+    reading.catch(() => {}) // awaited below, on every path
+    const serverMounts = await Promise.all(servers.map((s) => mountsOf(client, s, signal)))
+    let refs: ReferencesRead | undefined
+    // Balancing, as before, counts from here: reading the indexes is part of it.
+    const mark = performance.now()
     const mountRefusals = checkMounts(serverMounts)
     const answered = serverMounts.filter((s) => s.mounts !== undefined)
     // PROTOCOL §8: servers or mounts changed → every trash list is cleared before any index is read.
@@ -169,6 +179,8 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
       const policy = policyAt(now(), config)
       fingerprint = runFingerprint(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })), policy)
       const plans = await planReads({ client, servers: answered, store, writer, full, fingerprint, signal })
+      await prefetchFullReads({ client, servers: answered, plans, writer, signal })
+      refs = await reading
       const passOnce = (): Promise<PassResult> =>
         balancePass({
           client,
@@ -176,7 +188,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
           topology,
           policy,
           limits: { pullLimit: dm.pullLimit, trashLimit: dm.trashLimit },
-          references: refs.source,
+          references: refs!.source,
           store,
           writer,
           plans,
@@ -198,6 +210,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
       }
       await confirmed?.tracker.flush()
     }
+    refs ??= await reading
     progress.stop()
     timings.balanceMs = Math.round(performance.now() - mark)
     const refusals = checkSanity({
@@ -392,6 +405,9 @@ function policyAt(nowMs: number, config: Config): BalancePolicy {
   return { trashCutoff: nowNs - BigInt(config.cluster.blobSigningTTLSeconds) * 1_000_000_000n }
 }
 
-function chunkOptions(options: RunOptions): { bufferChars?: number } {
-  return options.referenceBufferChars === undefined ? {} : { bufferChars: options.referenceBufferChars }
+function chunkOptions(options: RunOptions): { bufferChars?: number; workerBytes?: number } {
+  return {
+    ...(options.referenceBufferChars === undefined ? {} : { bufferChars: options.referenceBufferChars }),
+    ...(options.collectionsWorkerBytes === undefined ? {} : { workerBytes: options.collectionsWorkerBytes }),
+  }
 }
