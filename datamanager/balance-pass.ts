@@ -9,10 +9,11 @@ import { EMPTY_OUTCOME, EMPTY_RECORD, type IndexStore, type OutcomeRecord, type 
 import { openFullIndex, spillIndex, type DatamanagerClient, type IndexStatus, type PrefixSource, type SourceGroup } from './indexes.js'
 import { keepLines } from './keep-lines.js'
 import { mergePrefix } from './merge.js'
+import { CHUNK, DecidePool, ParallelDoubt } from './decide-pool.js'
 import type { ConfirmedTracker } from './confirmed.js'
 import { applyOutcome, indexTopology, OutcomeBuilder, windowHolds, type RunAccumulator, type TopologyIndex } from './outcomes.js'
 import type { Progress } from './progress.js'
-import type { ReferenceSource } from './reference-source.js'
+import type { ReferencesOnDisk, ReferenceSource } from './reference-source.js'
 import type { ServerMounts } from './sanity.js'
 import type { Spill } from './spill.js'
 import type { Topology } from './topology.js'
@@ -41,7 +42,16 @@ export interface PassInput {
   signal?: AbortSignal
   /** Told each referenced block's held replication (for `collections-confirmed.jsonl`); absent in a dry run. */
   confirmed?: ConfirmedTracker
+  /**
+   * Prefixes are decided in worker threads when every mount's lines are in
+   * the store, no decision can be reused, and the mounts hold at least this
+   * many lines (default {@link PARALLEL_LINES}; tests set 0). Infinity: never.
+   */
+  parallelLines?: number
 }
+
+/** Fewer lines are decided on the main thread: starting the worker threads costs ~0.1 s of CPU. */
+export const PARALLEL_LINES = 1_000_000
 
 export interface PassResult {
   totals: BalanceTotals
@@ -71,9 +81,19 @@ export interface PassResult {
 export async function balancePass(input: PassInput): Promise<PassResult> {
   const spilled = new Set<string>()
   const forcedFull = new Map<string, string>()
+  let parallel = true
   for (let attempt = 0; ; attempt++) {
     const doubted: Array<{ key: string; reason: string }> = []
-    const result = await onePass(input, spilled, forcedFull, doubted, attempt)
+    let result: PassResult
+    try {
+      result = await onePass(input, spilled, forcedFull, doubted, attempt, parallel)
+    } catch (err) {
+      if (!(err instanceof ParallelDoubt)) throw err
+      // The main thread meets the same doubt and handles it as it always has (a full read, or the collections).
+      input.logger.warn({ reason: err.message }, `${err.message}: deciding on the main thread instead`)
+      parallel = false
+      continue
+    }
     if (input.signal?.aborted) return result
     const unsorted = result.indexes.filter((i) => i.state === 'unsorted')
     if (unsorted.length === 0 && doubted.length === 0) return result
@@ -95,6 +115,7 @@ async function onePass(
   forcedFull: ReadonlyMap<string, string>,
   doubted: Array<{ key: string; reason: string }>,
   attempt: number,
+  parallel: boolean,
 ): Promise<PassResult> {
   const { policy, progress, store, writer } = input
   const ac = new AbortController()
@@ -127,13 +148,31 @@ async function onePass(
   const outcomes = new Array<OutcomeRecord>(PREFIX_COUNT)
   const reuse = input.reuseOutcomes && committed.outcomes !== undefined && sources.every((s) => s.status.read === 'incremental')
   let reusedPrefixes = 0
-  const referenceReader = input.references.open()
+  const pool = parallel && !reuse ? openPool(input, sources) : undefined
+  const referenceReader = pool === undefined ? input.references.open() : undefined
   progress.phase('balancing', PREFIX_COUNT)
   try {
     for (let i = 0; i < PREFIX_COUNT && !ac.signal.aborted; i++) {
       if ((i & 63) === 0) progress.update(i, `prefix ${i}/${PREFIX_COUNT}, ${acc.blocks} blocks`)
+      if (pool !== undefined) {
+        const d = await pool.decision(i)
+        const previousRefs = committed.refs?.[i]
+        if (d.refsText === undefined) refs[i] = (input.references.where as Extract<ReferencesOnDisk, { kind: 'stored' }>).records[i]!
+        else if (previousRefs !== undefined && previousRefs.sha256 === d.refsSha && previousRefs.count === d.refsCount) refs[i] = previousRefs
+        else refs[i] = append(writer, d.refsText, d.refsCount, d.refsSha)
+        for (let k = 0; k < sources.length; k++) if (kept[k] !== undefined) kept[k]![i] = sources[k]!.records![i]!
+        if (d.outcome === undefined) {
+          outcomes[i] = EMPTY_OUTCOME
+          continue
+        }
+        outcomes[i] = { ...append(writer, d.outcome, 0, sha256hex(d.outcome)), maxOld: d.maxOld, minYoung: d.minYoung }
+        await applyOutcome(d.outcome, acc, index)
+        const draining = writer.drain()
+        if (draining !== undefined) await draining
+        continue
+      }
       // Most prefixes of a small cluster are empty, and most of a large one's unchanged: no promise unless needed.
-      const taken = referenceReader.take(i)
+      const taken = referenceReader!.take(i)
       const references = taken instanceof Promise ? await taken : taken
       refs[i] = references.record ?? append(writer, references.text!, references.count, references.sha256)
       if (reuse && references.unchanged && unchanged(i)) {
@@ -183,7 +222,8 @@ async function onePass(
     throw err
   } finally {
     input.signal?.removeEventListener('abort', stop)
-    await referenceReader.close()
+    await referenceReader?.close()
+    await pool?.close()
   }
   return {
     totals: acc.totals,
@@ -215,6 +255,23 @@ async function onePass(
     if (sha256hex(bytes) !== previous.sha256) return false
     return reuseOutcome(previous, i, bytes.toString('utf8'))
   }
+}
+
+/** A pool deciding in worker threads, when the pass may use one (see {@link PassInput.parallelLines}). */
+function openPool(input: PassInput, sources: readonly PrefixSource[]): DecidePool | undefined {
+  const where = input.references.where
+  if (where === undefined || (where.kind === 'spill' && where.files.length !== PREFIX_COUNT / CHUNK)) return undefined
+  if (sources.length === 0 || !sources.every((s) => s.records !== undefined && s.storable)) return undefined
+  let lines = 0
+  for (const s of sources) for (const r of s.records!) lines += r.count
+  if (lines < (input.parallelLines ?? PARALLEL_LINES)) return undefined
+  const servers = input.servers.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! }))
+  return new DecidePool(
+    { servers, policy: input.policy, sources: sources.map((s) => [s.server, s.mount] as const) },
+    sources.map((s) => s.records!),
+    where,
+    input.store.locate,
+  )
 }
 
 async function openSources(

@@ -164,6 +164,7 @@ export function openStoredIndex(
       return readGroup(i, record)
     },
     unchanged: (i) => !reread.has(i),
+    records: Array.from({ length: PREFIX_COUNT }, (_, i) => reread.get(i) ?? stored[i]!),
     async finish() {
       if (status.state === 'pending') status.state = 'complete'
     },

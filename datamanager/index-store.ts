@@ -39,6 +39,8 @@ export interface IndexStore {
   createWriter(dir?: string): StoreWriter
   /** The bytes of a record (an empty buffer for an empty one). */
   read(record: StoredRecord): Promise<Buffer>
+  /** The file a record's bytes are in (a writer's segment is on disk there once the writer flushed). */
+  locate(record: StoredRecord): string
   /**
    * Makes `next` the committed state: copies the live records of mostly dead
    * segments forward, fsyncs `writer`'s segments, replaces the manifest in
@@ -118,6 +120,11 @@ export async function openIndexStore(dir: string, options: IndexStoreOptions = {
       return writer
     },
     read,
+    locate(record) {
+      let where = dir
+      for (const w of writers) if (w.owns(record.segment)) where = w.dir
+      return path.join(where, record.segment)
+    },
     async commit(next, writer) {
       const w = writer as SegmentWriter
       await compact(dir, next, w, read)

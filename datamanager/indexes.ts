@@ -67,6 +67,8 @@ export interface PrefixSource {
   unchanged(prefix: number): boolean
   /** Reads on to the end (the final empty line), settling `status`; stops reading. */
   finish(): Promise<void>
+  /** Where every prefix's lines are stored already, when they are (a mount read from the store): what a worker thread reads. */
+  readonly records?: readonly StoredRecord[]
 }
 
 export interface IndexOptions {

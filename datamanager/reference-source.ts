@@ -19,7 +19,14 @@ export interface PrefixReferences {
 /** References prefix by prefix: each `open()` starts at `000` (a pass that starts over opens again). */
 export interface ReferenceSource {
   open(): ReferenceReader
+  /** Where they are on disk, for a worker thread to read them itself. */
+  readonly where?: ReferencesOnDisk
 }
+
+/** The references of a source, as files: this run's spill (compared with the last committed run's records), or the stored records. */
+export type ReferencesOnDisk =
+  | { kind: 'spill'; files: readonly string[]; committed: readonly StoredRecord[] | undefined }
+  | { kind: 'stored'; records: readonly StoredRecord[] }
 
 export interface ReferenceReader {
   /** Prefix number `prefix` (0…4095), asked in increasing order; a promise only when it must be waited for. */
@@ -33,7 +40,7 @@ export class StoredReferencesDoubt extends Error {}
 
 /** References from this run's spill, each prefix compared with the last committed run's (`committed`, when stored). */
 export function spilledReferences(spill: ReferenceSpill, committed: readonly StoredRecord[] | undefined): ReferenceSource {
-  return { open: () => spillReader(spill, committed) }
+  return { open: () => spillReader(spill, committed), where: { kind: 'spill', files: spill.files, committed } }
 }
 
 function spillReader(spill: ReferenceSpill, committed: readonly StoredRecord[] | undefined): ReferenceReader {
@@ -87,5 +94,5 @@ export function storedReferences(committed: readonly StoredRecord[], read: (reco
     },
     close: async () => {},
   }
-  return { open: () => reader }
+  return { open: () => reader, where: { kind: 'stored', records: committed } }
 }

@@ -39,6 +39,8 @@ export interface ReferenceSpill extends CollectionSink {
   prefixes(): AsyncIterable<PrefixLines>
   /** Referenced blocks in hash order (tests; the run joins by hash instead). */
   blocks(): AsyncIterable<ReferencedBlock[]>
+  /** The partition files, in prefix order, each holding `PREFIX_COUNT / files.length` prefixes (read with {@link bucketPartition}); a file may not exist. */
+  readonly files: readonly string[]
 }
 
 /** One prefix's references as lines: hash → its combined line, in first-read order. */
@@ -128,6 +130,7 @@ export function createReferenceSpill(dir: string, options: ReferenceSpillOptions
     },
     prefixes: () => readPartitions(partitions, prefixesPer, file),
     blocks: () => sortedBlocks(readPartitions(partitions, prefixesPer, file)),
+    files: Array.from({ length: partitions }, (_, p) => file(p)),
   }
 }
 
@@ -139,20 +142,26 @@ async function* readPartitions(partitions: number, prefixesPer: number, file: (p
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }
-    const buckets = Array.from({ length: prefixesPer }, () => new Map<string, string>())
     const first = p * prefixesPer
-    for (let pos = 0; pos < text.length; ) {
-      const nl = text.indexOf('\n', pos)
-      const line = text.slice(pos, nl + 1)
-      pos = nl + 1
-      const hash = line.slice(0, 32)
-      const bucket = buckets[parseInt(hash.slice(0, 3), 16) - first]!
-      const seen = bucket.get(hash)
-      bucket.set(hash, seen === undefined ? line : combine(seen, line))
-    }
+    const buckets = bucketPartition(text, first, prefixesPer)
     text = ''
     for (let i = 0; i < prefixesPer; i++) yield { prefix: first + i, lines: buckets[i]! }
   }
+}
+
+/** One partition file's text, as each of its prefixes' combined lines (hash → line, in first-read order). */
+export function bucketPartition(text: string, first: number, prefixesPer: number): Array<Map<string, string>> {
+  const buckets = Array.from({ length: prefixesPer }, () => new Map<string, string>())
+  for (let pos = 0; pos < text.length; ) {
+    const nl = text.indexOf('\n', pos)
+    const line = text.slice(pos, nl + 1)
+    pos = nl + 1
+    const hash = line.slice(0, 32)
+    const bucket = buckets[parseInt(hash.slice(0, 3), 16) - first]!
+    const seen = bucket.get(hash)
+    bucket.set(hash, seen === undefined ? line : combine(seen, line))
+  }
+  return buckets
 }
 
 async function* sortedBlocks(prefixes: AsyncIterable<PrefixLines>): AsyncGenerator<ReferencedBlock[]> {

@@ -52,6 +52,8 @@ export interface RunOptions {
   out?: NodeJS.WritableStream
   /** Collections of this many bytes or more are scanned in a worker thread (default 16 MiB; tests set 0 to use it always). */
   collectionsWorkerBytes?: number
+  /** Prefixes are decided in worker threads from this many index lines on (default 1 M; tests set 0 to use them always). */
+  parallelLines?: number
   /** Overrides `datamanager.runTimeout` (ms); tests make it tiny. */
   runTimeoutMs?: number
   /** `--full`: read every index and the collections in full, reusing nothing stored (the state is still kept for the next run). */
@@ -199,6 +201,7 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
           logger,
           signal,
           ...(confirmed === undefined ? {} : { confirmed: confirmed.tracker }),
+          ...(options.parallelLines === undefined ? {} : { parallelLines: options.parallelLines }),
         })
       try {
         pass = await passOnce()

@@ -95,9 +95,13 @@ function decided(report: Report | undefined): object {
   return { categories: report.categories, pulls: work(report.pulls), trashes: work(report.trashes), lost: report.lost.blocks, referenced: report.referencedBlocks }
 }
 
-/** What a full read decides now: the lists a dry run with --full would send, and its categories. */
+/**
+ * What a full read decides now: the lists a dry run with --full would send, and its categories. It reads the
+ * collections and decides every prefix in worker threads (the runs it is compared with do both on the main
+ * thread), so the property also holds the threaded paths to the main thread's decisions.
+ */
 async function fullDecision(dm: ModelCluster): Promise<string> {
-  const result = await dm.run({ dryRun: true, full: true, force: true })
+  const result = await dm.run({ dryRun: true, full: true, force: true, parallelLines: 0, collectionsWorkerBytes: 0 })
   const lists = await Promise.all(dm.keepstores.map((_, i) => dm.dryRunLists(i)))
   return JSON.stringify({ exit: result.exitCode, lists, ...decided(result.report) })
 }

@@ -233,3 +233,37 @@ t.test('collections scanned in a worker thread: the same lists, report and colle
   t.equal(await readFile(confirmedFile, 'utf8'), inlineConfirmed)
   t.match(inlineConfirmed, COLL(1))
 })
+
+t.test('decided in worker threads: the same lists, report and stored state as on the main thread; a worker that finds damaged stored references sends the pass back to the main thread', async (t) => {
+  const { dm } = await scenario(t)
+  let since = marks(dm)
+  const serial = await dm.run({ full: true, parallelLines: Number.POSITIVE_INFINITY })
+  t.equal(serial.exitCode, 0)
+  const serialLists = listsOf(dm, since)
+  since = marks(dm)
+  const parallel = await dm.run({ full: true, parallelLines: 0 })
+  t.equal(parallel.exitCode, 0)
+  t.same(listsOf(dm, since), serialLists)
+  t.ok(serialLists.some((l) => l.includes('"locator"')), 'the runs sent some pull or trash item')
+  t.same(parallel.report?.categories, serial.report?.categories)
+  t.same(parallel.report?.keep, serial.report?.keep)
+  t.equal(parallel.report?.lost.blocks, serial.report?.lost.blocks)
+  // What the threaded run stored serves the next run: every decision reused, nothing read.
+  since = marks(dm)
+  const next = await dm.run()
+  t.equal(next.report?.incremental.prefixesReused, 4096)
+  t.equal(next.report?.incremental.indexBytes, 0)
+  t.same(listsOf(dm, since), serialLists)
+
+  // A mount's priority changes (every mount read in full, nothing reused) while the collections do not (their stored
+  // references are used), and those references are damaged: the worker finds it, the main thread reads the collections.
+  await damage(dm, (state) => state.refs![parseInt('b11', 16)]!)
+  dm.keepstores[1]!.mounts[0]!.priority = 5
+  const expected = await fullDryRun(dm)
+  since = marks(dm)
+  const doubted = await dm.run({ parallelLines: 0 })
+  t.equal(doubted.exitCode, 0)
+  t.equal(doubted.report?.incremental.collections, 'read', 'the collections were read instead of the damaged references')
+  t.same(doubted.report!.servers.map((s) => s.mounts[0]!.read), ['full', 'full', 'full'])
+  t.same(listsOf(dm, since), expected)
+})
