@@ -7,6 +7,8 @@ export interface PrefixGroup {
   entries: IndexEntry[]
   /** Exactly the bytes of the group's lines, each with its `\n` (what a digest covers). */
   bytes: Buffer
+  /** Its lines (also with `checkOnly`, where `entries` stays empty). */
+  lines: number
 }
 
 export interface IndexParserOptions {
@@ -14,6 +16,11 @@ export interface IndexParserOptions {
   prefix?: string
   /** Accept lines out of hash order (the index is being spilled to be sorted). */
   allowUnsorted?: boolean
+  /**
+   * Check every line as usual but return no entries (groups keep their bytes and line counts): for a read
+   * that only stores the lines, without allocating a hash string and a bigint per line (not with `allowUnsorted`).
+   */
+  checkOnly?: boolean
 }
 
 /** The longest index line accepted (PROTOCOL §8); a real one is about 55 bytes. */
@@ -47,6 +54,11 @@ export class IndexParser {
   private previous = ''
   private readonly prefix: string
   private readonly allowUnsorted: boolean
+  private readonly checkOnly: boolean
+  /** With `checkOnly`: the previous line's hash, as bytes (`previous` stays empty). */
+  private readonly previousBytes = Buffer.alloc(32)
+  private readonly prefixBytes: Buffer
+  private groupLines = 0
   // Grouping by prefix (pushGroups): the open group and where its bytes are.
   private grouping = false
   private groupKey = -1
@@ -59,6 +71,9 @@ export class IndexParser {
   constructor(options: IndexParserOptions = {}) {
     this.prefix = options.prefix ?? ''
     this.allowUnsorted = options.allowUnsorted ?? false
+    this.checkOnly = options.checkOnly ?? false
+    if (this.checkOnly && this.allowUnsorted) throw new Error('IndexParser: checkOnly and allowUnsorted do not go together')
+    this.prefixBytes = Buffer.from(this.prefix, 'latin1')
   }
 
   /** Parses the complete lines of `chunk` (plus what was left of the previous one). */
@@ -160,9 +175,35 @@ export class IndexParser {
         this.groupPrefix = buf.toString('latin1', start, Math.min(end, start + 3))
       }
       out = this.groupEntries
+      this.groupLines++
     }
+    if (this.checkOnly) return this.checkBytes(buf, start, end)
     // latin1: one byte per char, and a fresh string that holds nothing of the chunk alive.
     out.push(this.check(fastEntry(buf, start, end) ?? parseIndexLine(buf.toString('latin1', start, end))))
+  }
+
+  /** {@link check} of a line, read from its bytes: what `push` would accept, and the same faults. */
+  private checkBytes(buf: Buffer, start: number, end: number): void {
+    let at = buf
+    let from = start
+    if (!wellFormed(buf, start, end)) {
+      // Unusual lines (and every malformed one) as parseIndexLine reads them, faults and all.
+      at = Buffer.from(parseIndexLine(buf.toString('latin1', start, end)).hash, 'latin1')
+      from = 0
+    }
+    const hash = (): string => at.toString('latin1', from, from + 32)
+    const p = this.prefixBytes.length
+    if (p > 0 && at.compare(this.prefixBytes, 0, p, from, from + p) !== 0) throw bad(`${hash()} outside the requested prefix ${this.prefix}`)
+    if (this.lines > 0) {
+      const order = at.compare(this.previousBytes, 0, 32, from, from + 32)
+      if (order === 0) throw bad(`${hash()} listed twice`)
+      if (order < 0) {
+        this.unsorted = true
+        throw bad(`${hash()} after ${this.previousBytes.toString('latin1')}: not sorted`)
+      }
+    }
+    at.copy(this.previousBytes, 0, from, from + 32)
+    this.lines++
   }
 
   /** Ends the open group just before `start` (in the chunk being parsed, or at the start of a joined line). */
@@ -170,11 +211,12 @@ export class IndexParser {
     if (start > this.groupStart) this.groupParts.push(buf.subarray(this.groupStart, start))
     this.groupStart = start
     if (this.groupKey !== -1) {
-      this.groups.push({ prefix: this.groupPrefix, entries: this.groupEntries, bytes: Buffer.concat(this.groupParts) })
+      this.groups.push({ prefix: this.groupPrefix, entries: this.groupEntries, bytes: Buffer.concat(this.groupParts), lines: this.groupLines })
     }
     this.groupKey = -1
     this.groupEntries = []
     this.groupParts = []
+    this.groupLines = 0
   }
 
   private tooLong(): never {
@@ -242,6 +284,24 @@ function fastEntry(buf: Buffer, start: number, end: number): IndexEntry | undefi
 }
 
 const NS_PER_S = 1_000_000_000n
+
+/** True when {@link fastEntry} would read the line (and so `parseIndexLine` would, to the same entry): checked, nothing allocated. */
+function wellFormed(buf: Buffer, start: number, end: number): boolean {
+  if (end - start < 36 || buf[start + 32] !== PLUS) return false
+  for (let i = start; i < start + 32; i++) if (LOWER_HEX[buf[i]!] === 0) return false
+  let i = start + 33
+  for (; i < end; i++) {
+    const c = buf[i]!
+    if (c < ZERO || c > NINE) break
+  }
+  if (i === start + 33 || i - start - 33 > 15 || buf[i] !== SPACE) return false
+  const mtimeStart = ++i
+  for (; i < end; i++) {
+    const c = buf[i]!
+    if (c < ZERO || c > NINE) return false
+  }
+  return i !== mtimeStart && end - mtimeStart <= 24
+}
 
 /**
  * `Buffer#latin1Slice`: what `toString('latin1', start, end)` ends up

@@ -145,7 +145,7 @@ export function openFullIndex(client: DatamanagerClient, server: ServerRef, moun
         if (done.length > 0) yield done
         if (parser.error !== undefined) throw parser.error
       }
-      settle(status, parser)
+      settleStatus(status, parser)
     } catch (err) {
       status.state = parser.unsorted ? 'unsorted' : parser.lineTooLong ? 'line-too-long' : 'failed'
       status.error = (err as Error).message
@@ -158,7 +158,8 @@ export function openFullIndex(client: DatamanagerClient, server: ServerRef, moun
   return groupSource(server, mount, status, true, groups(), (g) => ({ entries: g.entries, bytes: g.bytes, record: undefined }))
 }
 
-function settle(status: IndexStatus, parser: IndexParser): void {
+/** Ends a full read: complete when the final empty line came, else incomplete. */
+export function settleStatus(status: IndexStatus, parser: IndexParser): void {
   if (parser.end()) {
     status.state = 'complete'
   } else {
@@ -255,7 +256,7 @@ export async function spillIndex(
       for (const e of entries) batch.put(e.hash, `${e.size} ${e.mtime}`)
       await batch.write()
     }
-    settle(status, parser)
+    settleStatus(status, parser)
   } catch (err) {
     status.state = parser.lineTooLong ? 'line-too-long' : 'failed'
     status.error = (err as Error).message

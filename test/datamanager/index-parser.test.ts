@@ -136,3 +136,50 @@ t.test('index parser: mtimes of any length come out exact', async (t) => {
     t.equal(entries[0]?.[2], BigInt(mtime), `${mtime} exact`)
   }
 })
+
+t.test('index parser: checkOnly finds exactly what a parse finds — the same faults, flags, lines and groups — without entries', async (t) => {
+  const D = 'acbe0000000000000000000000000001'
+  const long = `${A}+3 ${'1'.repeat(MAX_INDEX_LINE)}\n`
+  const bodies: Array<[string, string, object]> = [
+    ['sorted', `${line(A)}${line(B)}${line(D)}${line(C)}\n`, {}],
+    ['slow-path sizes', `${A}+0000000000000000003 1\n${B}+9007199254740991 2\n\n`, {}],
+    ['no final empty line', line(A) + line(B), {}],
+    ['cut mid-line', line(A) + line(B).slice(0, 20), {}],
+    ['nothing', '', {}],
+    ['after the final line', `${line(A)}\n${line(B)}`, {}],
+    ['malformed', `${line(A)}${B}+3\n\n`, {}],
+    ['uppercase', `${line(A.toUpperCase())}\n`, {}],
+    ['size beyond 2^53', `${line(A, 9007199254740992)}\n`, {}],
+    ['carriage return', `${A}+3 1\r\n\n`, {}],
+    ['twice', `${line(A)}${line(A)}\n`, {}],
+    ['twice, slow path', `${A}+03 1\n${A}+3 1\n\n`, {}],
+    ['out of order', `${line(B)}${line(A)}\n`, {}],
+    ['out of order, slow path', `${B}+03 1\n${A}+03 1\n\n`, {}],
+    ['out of order across prefixes', `${line(C)}${line(A)}\n`, {}],
+    ['inside the prefix', `${line(A)}${line(B)}\n`, { prefix: 'acbd' }],
+    ['outside the prefix', `${line(A)}${line(C)}\n`, { prefix: 'acbd' }],
+    ['a line too long', `${line(A)}${long}\n`, {}],
+  ]
+  const run = (body: string, options: object, chunk: number) => {
+    const parser = new IndexParser(options)
+    const bytes = Buffer.from(body, 'latin1')
+    const groups: Array<[string, string, number]> = []
+    let entries = 0
+    for (let i = 0; i < bytes.length; i += chunk) {
+      for (const g of parser.pushGroups(bytes.subarray(i, i + chunk))) {
+        groups.push([g.prefix, g.bytes.toString('latin1'), g.lines])
+        entries += g.entries.length
+      }
+    }
+    return { end: parser.end(), lines: parser.lines, error: parser.error?.message, unsorted: parser.unsorted, lineTooLong: parser.lineTooLong, groups, entries }
+  }
+  for (const [name, body, options] of bodies) {
+    for (const chunk of [1, 7, 64, Math.max(1, body.length)]) {
+      const full = run(body, options, chunk)
+      const checked = run(body, { ...options, checkOnly: true }, chunk)
+      t.equal(checked.entries, 0, `${name}: no entries`)
+      t.same({ ...checked, entries: full.entries }, full, `${name}, chunks of ${chunk}`)
+    }
+  }
+  t.throws(() => new IndexParser({ checkOnly: true, allowUnsorted: true }), /do not go together/)
+})
