@@ -24,7 +24,7 @@ let batch: CollectionMeta[] = []
 let lastProgress = 0
 
 try {
-  const spill = createReferenceSpill(job.dir, job.bufferChars === undefined ? {} : { bufferChars: job.bufferChars })
+  const spill = createReferenceSpill(job.dir, { sync: true, ...(job.bufferChars === undefined ? {} : { bufferChars: job.bufferChars }) })
   const sink = {
     addCollection(c: ParsedCollection) {
       if (job.records) {
