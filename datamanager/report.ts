@@ -62,6 +62,8 @@ export interface ServerReport {
 export interface Timings {
   collectionsMs: number
   balanceMs: number
+  /** Part of `balanceMs`: reading the indexes read in full into the store, before deciding (the collections are read meanwhile). */
+  indexReadMs?: number
   commitMs: number
   pullListsMs?: number
   trashListsMs?: number

@@ -181,7 +181,9 @@ async function runLocked(options: RunOptions, dm: DatamanagerConfig, fence: RunF
       const policy = policyAt(now(), config)
       fingerprint = runFingerprint(answered.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! })), policy)
       const plans = await planReads({ client, servers: answered, store, writer, full, fingerprint, signal })
+      const readStarted = performance.now()
       await prefetchFullReads({ client, servers: answered, plans, writer, signal })
+      timings.indexReadMs = Math.round(performance.now() - readStarted)
       refs = await reading
       const passOnce = (): Promise<PassResult> =>
         balancePass({
