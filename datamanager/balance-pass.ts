@@ -7,7 +7,6 @@ import { createAtomicWriter, type AtomicWriter } from './atomic-file.js'
 import { openStoredIndex, type ReadPlan } from './index-reuse.js'
 import { EMPTY_OUTCOME, EMPTY_RECORD, type IndexStore, type OutcomeRecord, type StoredRecord, type StoreState, type StoreWriter } from './index-store.js'
 import { openFullIndex, spillIndex, type DatamanagerClient, type IndexStatus, type PrefixSource, type SourceGroup } from './indexes.js'
-import { keepLines } from './keep-lines.js'
 import { mergePrefix } from './merge.js'
 import { CHUNK, DecidePool, ParallelDoubt } from './decide-pool.js'
 import type { ConfirmedTracker } from './confirmed.js'
@@ -52,6 +51,12 @@ export interface PassInput {
 
 /** Fewer lines are decided on the main thread: starting the worker threads costs ~0.1 s of CPU. */
 export const PARALLEL_LINES = 1_000_000
+/**
+ * More lines are decided on the main thread too, until the threads' memory is bounded: each holds
+ * a 16-prefix chunk's references and results, which grow with the cluster (at 100 M blocks × 3 the
+ * threaded run passed 1 GiB RSS; at 10 M × 3 it peaked at 667 MiB).
+ */
+export const PARALLEL_MAX_LINES = 60_000_000
 
 export interface PassResult {
   totals: BalanceTotals
@@ -264,7 +269,7 @@ function openPool(input: PassInput, sources: readonly PrefixSource[]): DecidePoo
   if (sources.length === 0 || !sources.every((s) => s.records !== undefined && s.storable)) return undefined
   let lines = 0
   for (const s of sources) for (const r of s.records!) lines += r.count
-  if (lines < (input.parallelLines ?? PARALLEL_LINES)) return undefined
+  if (lines < (input.parallelLines ?? PARALLEL_LINES) || lines > PARALLEL_MAX_LINES) return undefined
   const servers = input.servers.map((s) => ({ uuid: s.uuid, url: s.url, mounts: s.mounts! }))
   return new DecidePool(
     { servers, policy: input.policy, sources: sources.map((s) => [s.server, s.mount] as const) },
@@ -321,4 +326,11 @@ async function openSources(
 
 function append(writer: StoreWriter, text: string, count: number, sha256: string): StoredRecord {
   return text === '' ? { ...EMPTY_RECORD, count, sha256 } : writer.append(Buffer.from(text, 'utf8'), count, sha256)
+}
+
+/** Lines just read in full: the stored record when they are the same bytes, else a new one. */
+function keepLines(writer: StoreWriter, bytes: Buffer, count: number, previous: StoredRecord | undefined): StoredRecord {
+  const sha256 = bytes.length === 0 ? EMPTY_SHA256 : sha256hex(bytes)
+  if (previous !== undefined && previous.sha256 === sha256 && previous.count === count) return previous
+  return writer.append(bytes, count, sha256)
 }
