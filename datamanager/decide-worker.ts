@@ -110,18 +110,16 @@ function decideChunk(chunk: DecideChunk): PrefixDecision[] {
 }
 
 const port = parentPort!
-port.on('message', (chunk: DecideChunk | { type: 'close' }) => {
-  if ('type' in chunk) {
-    for (const fd of handles.values()) closeSync(fd)
-    handles.clear()
-    port.close()
-    return
-  }
+port.on('message', (chunk: DecideChunk) => {
   let reply: DecideReply
   try {
     reply = { id: chunk.id, decisions: decideChunk(chunk) }
   } catch (err) {
     reply = err instanceof Doubt ? { id: chunk.id, doubt: err.message } : { id: chunk.id, error: (err as Error).stack ?? String(err) }
+  } finally {
+    // Closed after every chunk, not left to the pool's terminate(): a thread's descriptors are the process's.
+    for (const fd of handles.values()) closeSync(fd)
+    handles.clear()
   }
   port.postMessage(reply)
 })

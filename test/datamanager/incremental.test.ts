@@ -1,3 +1,4 @@
+import { readdirSync, readlinkSync } from 'node:fs'
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t, { type Test } from 'tap'
@@ -7,6 +8,7 @@ import { KeepstoreClient, type RequestOptions } from '../../shared/keepstore-cli
 import { encodeState, openIndexStore, type StoredRecord, type StoreState } from '../../datamanager/index-store.js'
 import { ADMIN_TOKEN, HOUR, T0 } from '../helpers/cluster-config.js'
 import { lastList, modelSize, startModelCluster, type ModelCluster } from '../helpers/model-cluster.js'
+import type { RunOptions } from '../../datamanager/run.js'
 
 // The equivalence of incremental and full runs over random changes is the property test's
 // (incremental-property.test.ts); these are the paths by name, each run counted.
@@ -213,43 +215,52 @@ t.test('incremental: a dry run or a refused run leaves the stored state as the l
   t.same(await snapshot(), before)
 })
 
+/**
+ * Two full runs, on the main thread then with `threaded` options: both commit, send the same lists (some item
+ * among them) and report the same collections, categories, keep statistics and lost blocks. Returns the first
+ * run's lists; `between` runs between the two.
+ */
+async function sameAsMainThread(t: Test, dm: ModelCluster, main: Partial<RunOptions>, threaded: Partial<RunOptions>, between?: () => Promise<void>): Promise<string[]> {
+  let since = marks(dm)
+  const first = await dm.run({ full: true, ...main })
+  t.equal(first.exitCode, 0)
+  const lists = listsOf(dm, since)
+  t.ok(lists.some((l) => l.includes('"locator"')), 'the runs sent some pull or trash item')
+  await between?.()
+  since = marks(dm)
+  const second = await dm.run({ full: true, ...threaded })
+  t.equal(second.exitCode, 0)
+  t.same(listsOf(dm, since), lists)
+  for (const key of ['collections', 'categories', 'keep', 'lost'] as const) t.same(second.report?.[key], first.report?.[key], key)
+  return lists
+}
+
 t.test('collections scanned in a worker thread: the same lists, report and collections-confirmed.jsonl as a scan on the main thread', async (t) => {
   const { dm } = await scenario(t)
   const confirmedFile = path.join(dm.stateDir, 'collections-confirmed.jsonl')
-  let since = marks(dm)
-  const inline = await dm.run({ full: true, collectionsWorkerBytes: Number.MAX_SAFE_INTEGER })
-  t.equal(inline.exitCode, 0)
-  const inlineLists = listsOf(dm, since)
-  const inlineConfirmed = await readFile(confirmedFile, 'utf8')
-  await rm(confirmedFile)
-  since = marks(dm)
-  const worker = await dm.run({ full: true, collectionsWorkerBytes: 0 })
-  t.equal(worker.exitCode, 0)
-  t.same(listsOf(dm, since), inlineLists)
-  t.ok(inlineLists.some((l) => l.includes('"locator"')), 'the runs sent some pull or trash item')
-  t.same(worker.report?.collections, inline.report?.collections)
-  t.same(worker.report?.categories, inline.report?.categories)
-  t.same(worker.report?.keep, inline.report?.keep)
+  let inlineConfirmed = ''
+  await sameAsMainThread(t, dm, { collectionsWorkerBytes: Number.MAX_SAFE_INTEGER }, { collectionsWorkerBytes: 0 }, async () => {
+    inlineConfirmed = await readFile(confirmedFile, 'utf8')
+    await rm(confirmedFile)
+  })
   t.equal(await readFile(confirmedFile, 'utf8'), inlineConfirmed)
   t.match(inlineConfirmed, COLL(1))
 })
 
 t.test('decided in worker threads: the same lists, report and stored state as on the main thread; a worker that finds damaged stored references sends the pass back to the main thread', async (t) => {
   const { dm } = await scenario(t)
-  let since = marks(dm)
-  const serial = await dm.run({ full: true, parallelLines: Number.POSITIVE_INFINITY })
-  t.equal(serial.exitCode, 0)
-  const serialLists = listsOf(dm, since)
-  since = marks(dm)
-  const parallel = await dm.run({ full: true, parallelLines: 0 })
-  t.equal(parallel.exitCode, 0)
-  t.same(listsOf(dm, since), serialLists)
-  t.ok(serialLists.some((l) => l.includes('"locator"')), 'the runs sent some pull or trash item')
-  t.same(parallel.report?.categories, serial.report?.categories)
-  t.same(parallel.report?.keep, serial.report?.keep)
-  t.equal(parallel.report?.lost.blocks, serial.report?.lost.blocks)
+  const serialLists = await sameAsMainThread(t, dm, { parallelLines: Number.POSITIVE_INFINITY }, { parallelLines: 0 })
+  // A thread's descriptors are the process's: the segment files the threads read are closed, not left to terminate().
+  const segments = readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return /\/seg-[^/]*\.dat( \(deleted\))?$/.test(readlinkSync(`/proc/self/fd/${fd}`))
+    } catch {
+      return false
+    }
+  })
+  t.same(segments, [], 'no segment file left open')
   // What the threaded run stored serves the next run: every decision reused, nothing read.
-  since = marks(dm)
+  let since = marks(dm)
   const next = await dm.run()
   t.equal(next.report?.incremental.prefixesReused, 4096)
   t.equal(next.report?.incremental.indexBytes, 0)
